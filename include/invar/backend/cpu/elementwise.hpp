@@ -1,0 +1,41 @@
+#pragma once
+/// \file elementwise.hpp
+/// Element-wise maps and row/column broadcasts on the CPU: plain loops the compiler
+/// vectorises, split over threads in contiguous chunks (results independent of the split).
+
+#include "invar/backend/cpu/threads.hpp"
+#include "invar/core/config.hpp"
+
+namespace invar::cpu {
+
+template <class T, class F, class... In>
+void map(index_t n, T* out, F f, const In*... in) {
+  parallel_for(n, 1, [&](index_t begin, index_t end) {
+    for (index_t i = begin; i < end; ++i) out[i] = static_cast<T>(f(in[i]...));
+  });
+}
+
+template <class T, class F>
+void broadcast_rows(index_t rows, index_t cols, T* out, const T* x, const T* v, F f) {
+  parallel_for(rows, cols, [&](index_t begin, index_t end) {
+    for (index_t i = begin; i < end; ++i) {
+      const T vi = v[i];
+      const T* xi = x + i * cols;
+      T* oi = out + i * cols;
+      for (index_t j = 0; j < cols; ++j) oi[j] = static_cast<T>(f(xi[j], vi));
+    }
+  });
+}
+
+template <class T, class F>
+void broadcast_cols(index_t rows, index_t cols, T* out, const T* x, const T* v, F f) {
+  parallel_for(rows, cols, [&](index_t begin, index_t end) {
+    for (index_t i = begin; i < end; ++i) {
+      const T* xi = x + i * cols;
+      T* oi = out + i * cols;
+      for (index_t j = 0; j < cols; ++j) oi[j] = static_cast<T>(f(xi[j], v[j]));
+    }
+  });
+}
+
+}  // namespace invar::cpu

@@ -8,7 +8,7 @@ using invar::Shape;
 using invar::Tensor;
 namespace ops = invar::ops;
 
-TEST_CASE_TEMPLATE("map with 0, 1, 2 and 3 inputs matches explicit loops; out may alias an input", T, float, double) {
+TEST_CASE_TEMPLATE("map with 0, 1, 2 and 3 inputs matches explicit loops, out may alias an input", T, float, double) {
   const Shape s{37, 1031};  // large enough to run in parallel, odd so chunks are uneven
   auto a = invar::test::random_tensor<T>(s, 1), b = invar::test::random_tensor<T>(s, 2),
        c = invar::test::random_tensor<T>(s, 3);

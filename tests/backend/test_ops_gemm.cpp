@@ -46,7 +46,7 @@ TEST_CASE_TEMPLATE("gemm matches explicit loops for all transposes, alpha, beta 
         }
 }
 
-TEST_CASE("gemm: beta = 0 overwrites NaN in c; k = 0 scales c") {
+TEST_CASE("gemm: beta = 0 overwrites NaN in c, k = 0 scales c") {
   Tensor<float> a(Shape{2, 3}), b(Shape{3, 2}), c(Shape{2, 2});
   for (auto& x : a) x = 1.f;
   for (auto& x : b) x = 2.f;

@@ -73,7 +73,7 @@ TEST_CASE("float sums of millions of elements keep their precision (double accum
   CHECK(std::abs(double(cs[0]) - double(0.1f) * (1 << 20)) / (double(0.1f) * (1 << 20)) < 1e-7);
 }
 
-TEST_CASE("reductions: empty inputs give zeros; wrong output shapes throw") {
+TEST_CASE("reductions: empty inputs give zeros, wrong output shapes throw") {
   Tensor<float> x(Shape{0, 4}), cs(Shape{4});
   ops::fill(cs, 1.f);
   ops::col_sums(x, cs);

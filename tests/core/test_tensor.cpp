@@ -72,7 +72,7 @@ TEST_CASE("Tensor: copy_of a user's buffer, reshape keeps the data") {
                        invar::Error);
 }
 
-TEST_CASE("TensorView: views share memory; const views are read-only") {
+TEST_CASE("TensorView: views share memory, const views are read-only") {
   std::vector<double> buf(24, 1.0);
   TensorView<double> v(buf.data(), Shape{2, 3, 4});
   CHECK(v.data() == buf.data());

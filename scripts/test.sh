@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# invar's test suite, from a fresh Debian 12 machine (as root) to a ctest report:
+#   bash scripts/test.sh
+# Installs the missing Debian packages, configures and builds the `release` preset
+# (tests, examples, benchmarks) and runs ctest. JOBS=<n> overrides the build parallelism.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+jobs="${JOBS:-$(nproc 2>/dev/null || echo 2)}"
+
+stage_start=$SECONDS
+stage() {  # stage <name> <command...>: runs a stage and prints how long it took
+  local name=$1; shift
+  local t0=$SECONDS
+  echo "==> test.sh: $name"
+  "$@"
+  echo "==> test.sh: $name took $((SECONDS - t0)) s"
+}
+
+stage "install dependencies" bash scripts/install-deps.sh
+stage "configure (release)" cmake --preset release
+stage "build (release, -j$jobs)" cmake --build --preset release -j "$jobs"
+stage "test (release)" ctest --preset release
+echo "==> test.sh: total $((SECONDS - stage_start)) s"

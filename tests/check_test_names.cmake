@@ -1,0 +1,11 @@
+# Fails when a doctest case name contains ';' (see tests/CMakeLists.txt).
+execute_process(COMMAND ${TEST_BINARY} --list-test-cases --no-version OUTPUT_VARIABLE names RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "could not list the test cases of ${TEST_BINARY}")
+endif()
+string(FIND "${names}" ";" at)
+if(NOT at EQUAL -1)
+  string(SUBSTRING "${names}" ${at} 80 context)
+  message(FATAL_ERROR "a test case name contains ';' (ctest would split it and run nothing): ...${context}")
+endif()
+message(STATUS "no test case name contains ';'")

@@ -27,6 +27,27 @@
 ///   // out[r,:] = src[idx[r],:]   and   out[idx[r],:] += alpha * src[r,:]; idx already validated.
 ///   template <class T> static void gather_rows(index_t rows, index_t cols, const T* src, const index_t* idx, T* out);
 ///   template <class T> static void scatter_add_rows(index_t rows, index_t cols, const T* src, const index_t* idx, T alpha, T* out);
+///
+///   // Grouped statistics for the group-wise losses (ids < 0: the row is in no group of that grouping;
+///   // ids_b, sums_b, sq_b, cb may be null). In double, whatever T is. See backend/cpu/group_stats.hpp.
+///   //   s_i = x_i - shift;  sums_a[k] = sum_{a_i = k} s_i;  sq_a[k] = ||sums_a[k]||^2;  row_sq[i] = ||s_i||^2
+///   template <class T> static void group_sums(index_t rows, index_t cols, const T* x, const T* shift,
+///       const index_t* ids_a, index_t groups_a, double* sums_a, double* sq_a,
+///       const index_t* ids_b, index_t groups_b, double* sums_b, double* sq_b, double* row_sq);
+///   //   out_i = beta out_i + ca_i (s_i - sums_a[a_i] inv_na[a_i]) + cb_i (s_i - sums_b[b_i] inv_nb[b_i]),
+///   //   visiting rows in `order` (a permutation; rows of a group adjacent for cache reuse)
+///   template <class T> static void group_centered_combination(index_t rows, index_t cols, const T* x,
+///       const T* shift, const index_t* order, const index_t* ids_a, const double* ca, const double* sums_a,
+///       const double* inv_na, const index_t* ids_b, const double* cb, const double* sums_b,
+///       const double* inv_nb, T beta, T* out);
+///   // Sums of metric values over the pairs sharing a group (weights per group), and their gradient
+///   // (coefficients per group); pairs are ordered with self-pairs or distinct (PairSet).
+///   template <class M, class T> static void group_pair_sums(const M& metric, index_t rows, index_t cols, const T* x,
+///       PairSet set, const index_t* ids_a, const double* wa, const index_t* ids_b, const double* wb,
+///       double* sum_a, double* sum_b);
+///   template <class M, class T> static void group_pair_gradient(const M& metric, index_t rows, index_t cols,
+///       const T* x, PairSet set, const index_t* ids_a, const double* ca, const index_t* ids_b, const double* cb,
+///       T beta, T* out);
 /// };
 /// \endcode
 /// Determinism: a backend's reductions must give the same bits for the same inputs whatever
@@ -35,6 +56,12 @@
 #include "invar/core/device.hpp"
 
 namespace invar {
+
+/// Which pairs of rows a grouped pair sum visits (group_pair_sums, group_pair_gradient).
+enum class PairSet {
+  ordered_with_self,  ///< every ordered pair (i, j), i == j included: the paper's Eq. 2/3
+  distinct,           ///< every unordered pair {i, j}, i < j: pooled pairs (the authors' code)
+};
 
 template <Device D>
 struct Backend;  // specialised per device: backend/cpu/backend.hpp, backend/cuda/...

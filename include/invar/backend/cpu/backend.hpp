@@ -7,6 +7,8 @@
 #include "invar/backend/cpu/elementwise.hpp"
 #include "invar/backend/cpu/gather.hpp"
 #include "invar/backend/cpu/gemm.hpp"
+#include "invar/backend/cpu/group_stats.hpp"
+#include "invar/backend/cpu/pairwise_groups.hpp"
 #include "invar/backend/cpu/reduce.hpp"
 #include "invar/backend/cpu/threads.hpp"
 
@@ -50,6 +52,33 @@ struct Backend<Cpu> {
   template <class T>
   static void scatter_add_rows(index_t rows, index_t cols, const T* src, const index_t* idx, T alpha, T* out) {
     cpu::scatter_add_rows(rows, cols, src, idx, alpha, out);
+  }
+  template <class T>
+  static void group_sums(index_t rows, index_t cols, const T* x, const T* shift, const index_t* ids_a,
+                         index_t groups_a, double* sums_a, double* sq_a, const index_t* ids_b, index_t groups_b,
+                         double* sums_b, double* sq_b, double* row_sq) {
+    cpu::group_sums(rows, cols, x, shift, ids_a, groups_a, sums_a, sq_a, ids_b, groups_b, sums_b, sq_b, row_sq);
+  }
+  template <class T>
+  static void group_centered_combination(index_t rows, index_t cols, const T* x, const T* shift,
+                                         const index_t* order, const index_t* ids_a, const double* ca,
+                                         const double* sums_a, const double* inv_na, const index_t* ids_b,
+                                         const double* cb, const double* sums_b, const double* inv_nb, T beta,
+                                         T* out) {
+    cpu::group_centered_combination(rows, cols, x, shift, order, ids_a, ca, sums_a, inv_na, ids_b, cb, sums_b, inv_nb,
+                                    beta, out);
+  }
+  template <class M, class T>
+  static void group_pair_sums(const M& metric, index_t rows, index_t cols, const T* x, PairSet set,
+                              const index_t* ids_a, const double* wa, const index_t* ids_b, const double* wb,
+                              double* sum_a, double* sum_b) {
+    cpu::group_pair_sums(metric, rows, cols, x, set, ids_a, wa, ids_b, wb, sum_a, sum_b);
+  }
+  template <class M, class T>
+  static void group_pair_gradient(const M& metric, index_t rows, index_t cols, const T* x, PairSet set,
+                                  const index_t* ids_a, const double* ca, const index_t* ids_b, const double* cb,
+                                  T beta, T* out) {
+    cpu::group_pair_gradient(metric, rows, cols, x, set, ids_a, ca, ids_b, cb, beta, out);
   }
 };
 

@@ -104,5 +104,25 @@ void parallel_for(index_t n, index_t cost_per_item, Body&& body) {
 #endif
 }
 
+/// Runs body(i) for every i in [0, n), handing out items dynamically (for items of unequal cost,
+/// such as the rows of a triangular loop over pairs). Each item is computed by one thread, so
+/// per-item results do not depend on the schedule.
+template <class Body>
+void parallel_for_each_dynamic(index_t n, index_t cost_per_item, Body&& body) {
+  if (n <= 0) return;
+  constexpr index_t min_work = 1 << 15;
+  const int threads = num_threads();
+  if (threads <= 1 || n < 2 || n * cost_per_item < min_work || in_parallel_region()) {
+    for (index_t i = 0; i < n; ++i) body(i);
+    return;
+  }
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  for (index_t i = 0; i < n; ++i) body(i);
+#else
+  for (index_t i = 0; i < n; ++i) body(i);
+#endif
+}
+
 }  // namespace cpu
 }  // namespace invar

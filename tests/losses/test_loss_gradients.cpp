@@ -1,0 +1,75 @@
+// dL/dX against central differences in double, for every metric, convention and reference set,
+// on both paths where both apply.
+#include <doctest/doctest.h>
+
+#include "invar/losses/group_invariance.hpp"
+#include "invar/metrics/metrics.hpp"
+#include "losses/loss_test_data.hpp"
+
+using namespace invar;
+
+namespace {
+
+template <class M, class Call>
+double gradient_error(Tensor<double> x, Call&& call) {
+  Tensor<double> g(x.shape());
+  call(x, g);
+  Tensor<double> fd(x.shape());
+  const double h = 1e-5;
+  for (index_t i = 0; i < x.numel(); ++i) {
+    const double xi = x[i];
+    x[i] = xi + h;
+    const double fp = call(x, no_gradient).value;
+    x[i] = xi - h;
+    const double fm = call(x, no_gradient).value;
+    x[i] = xi;
+    fd[i] = (fp - fm) / (2 * h);
+  }
+  double diff = 0, sum = 0;
+  for (index_t i = 0; i < x.numel(); ++i) {
+    diff += (g[i] - fd[i]) * (g[i] - fd[i]);
+    sum += (g[i] + fd[i]) * (g[i] + fd[i]);
+  }
+  return sum == 0 ? std::sqrt(diff) : std::sqrt(diff / sum);
+}
+
+template <class M>
+void check_metric_gradients(const test::LossBatch& b) {
+  const auto seeds = test::id_tensor(b.seeds), classes = test::id_tensor(b.classes);
+  for (auto conv : {PairConvention::paper, PairConvention::pooled})
+    for (auto path : {LossPath::automatic, LossPath::pairwise}) {
+      const auto o = GroupLossOptions{}.with_convention(conv).with_path(path);
+      CAPTURE(M::name);
+      CAPTURE(to_string(conv));
+      CAPTURE(int(path));
+      CHECK(gradient_error<M>(b.x, [&](const Tensor<double>& x, auto&& g) {
+              return augmentation_invariance(M{}, x, seeds, g, o);
+            }) < 1e-6);
+      CHECK(gradient_error<M>(b.x, [&](const Tensor<double>& x, auto&& g) {
+              return augmentation_invariance(M{}, x, seeds, same_class(classes), g, o);
+            }) < 1e-6);
+      CHECK(gradient_error<M>(b.x, [&](const Tensor<double>& x, auto&& g) {
+              return class_invariance(M{}, x, classes, g, o);
+            }) < 1e-6);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("central differences: every metric x convention x reference, both paths") {
+  const auto b = test::loss_batch(6, 77);
+  test::for_each_metric([&](auto m) { check_metric_gradients<decltype(m)>(b); });
+}
+
+TEST_CASE("gradient_scale scales and accumulate adds") {
+  const auto b = test::loss_batch(5, 3);
+  const auto seeds = test::id_tensor(b.seeds);
+  for (auto path : {LossPath::linear, LossPath::pairwise}) {
+    Tensor<double> g1(b.x.shape()), g2(b.x.shape());
+    augmentation_invariance(SquaredEuclidean{}, b.x, seeds, g1, GroupLossOptions{}.with_path(path));
+    for (auto& v : g2) v = 1.0;
+    augmentation_invariance(SquaredEuclidean{}, b.x, seeds, g2,
+                            GroupLossOptions{}.with_path(path).with_gradient_scale(-2.5).accumulating());
+    for (index_t i = 0; i < g1.numel(); ++i) CHECK(g2[i] == doctest::Approx(1.0 - 2.5 * g1[i]).epsilon(1e-12));
+  }
+}

@@ -83,3 +83,41 @@ TEST_CASE_TEMPLATE("linear and pairwise paths agree on value and gradient", T, d
     both(SquaredEuclidean{}, GroupLossOptions{o}.with_gradient_scale(0.37), same_class(classes));
   }
 }
+
+TEST_CASE_TEMPLATE("gram and pairwise paths agree for cosine and correlation, zero and near-parallel rows", T, double,
+                   float) {
+  const double tol = std::is_same_v<T, double> ? 1e-10 : 2e-4;
+  auto b = test::loss_batch(40, 9);
+  for (index_t k = 0; k < 40; ++k) {
+    b.x(2, k) = 0.0;                                // a zero row (a dead ReLU layer): d = 1, no gradient
+    b.x(6, k) = 0.25;                               // a constant row: zero for correlation
+    b.x(11, k) = b.x(0, k) * (1 + 1e-5 * double(k % 3));  // nearly parallel to row 0 (same seed 9)
+  }
+  const auto x = test::cast<T>(b.x);
+  const auto seeds = test::id_tensor(b.seeds), classes = test::id_tensor(b.classes);
+  auto both = [&](auto metric, const GroupLossOptions& o, const Reference& ref) {
+    Tensor<T> g1(x.shape()), g2(x.shape());
+    const auto a = group_invariance(metric, x, seeds, ref, g1, GroupLossOptions{o}.with_path(LossPath::gram));
+    const auto p = group_invariance(metric, x, seeds, ref, g2, GroupLossOptions{o}.with_path(LossPath::pairwise));
+    CAPTURE(decltype(metric)::name);
+    CHECK(rel(a.numerator, p.numerator) < tol);
+    CHECK(rel(a.denominator, p.denominator) < tol);
+    double diff = 0, norm = 0;
+    for (index_t i = 0; i < x.numel(); ++i) {
+      diff = std::max(diff, std::abs(double(g1[i]) - double(g2[i])));
+      norm = std::max(norm, std::abs(double(g2[i])));
+    }
+    CHECK(diff <= tol * norm * 10);
+    for (index_t k = 0; k < 40; ++k) CHECK(g1(2, k) == T(0));  // the zero row gets no gradient
+  };
+  for (auto conv : {PairConvention::paper, PairConvention::pooled}) {
+    const auto o = GroupLossOptions{}.with_convention(conv);
+    both(CosineDistance{}, o, all_pairs());
+    both(CorrelationDistance{}, o, all_pairs());
+    both(CosineDistance{}, GroupLossOptions{o}.accumulating().with_gradient_scale(0.5), same_class(classes));
+    both(CorrelationDistance{}, o, same_class(classes));
+  }
+  CHECK_THROWS_WITH_AS(
+      augmentation_invariance(Euclidean{}, x, seeds, no_gradient, GroupLossOptions{}.with_path(LossPath::gram)),
+      doctest::Contains("LossPath::gram needs cosine or correlation distance; euclidean"), Error);
+}

@@ -28,6 +28,10 @@
 ///   template <class T> static void gather_rows(index_t rows, index_t cols, const T* src, const index_t* idx, T* out);
 ///   template <class T> static void scatter_add_rows(index_t rows, index_t cols, const T* src, const index_t* idx, T alpha, T* out);
 ///
+///   // Softmax cross-entropy, fused and stable: per row loss (labels[i] < 0: unlabelled, loss 0), argmax == label,
+///   // and grad = beta grad + scale (softmax - onehot) (grad may be null).
+///   template <class T> static void softmax_cross_entropy(index_t rows, index_t classes, const T* logits,
+///       const index_t* labels, double scale, T beta, T* grad, double* row_loss, unsigned char* row_correct);
 ///   // Grouped statistics for the group-wise losses (ids < 0: the row is in no group of that grouping;
 ///   // ids_b, sums_b, sq_b, cb may be null). In double, whatever T is. See backend/cpu/group_stats.hpp.
 ///   //   s_i = x_i - shift;  sums_a[k] = sum_{a_i = k} s_i;  sq_a[k] = ||sums_a[k]||^2;  row_sq[i] = ||s_i||^2
@@ -40,6 +44,14 @@
 ///       const T* shift, const index_t* order, const index_t* ids_a, const double* ca, const double* sums_a,
 ///       const double* inv_na, const index_t* ids_b, const double* cb, const double* sums_b,
 ///       const double* inv_nb, T beta, T* out);
+///   // The pair loops of the Gram path for cosine-type metrics (see backend/cpu/gram_pairs.hpp): y unit rows,
+///   // gram = y y^T, zero[i] flags zero rows; pair distances 1 - gram_ij, exact chord form below exact_below.
+///   template <class T> static void gram_pair_sums(index_t rows, index_t cols, const T* y, const T* gram,
+///       const unsigned char* zero, double exact_below, PairSet set, const index_t* ids_a, const double* wa,
+///       const index_t* ids_b, const double* wb, double* sum_a, double* sum_b);
+///   template <class T> static void gram_pair_coefficients(index_t rows, index_t cols, const T* y, const T* gram,
+///       const unsigned char* zero, double exact_below, PairSet set, const index_t* ids_a, const double* ca,
+///       const index_t* ids_b, const double* cb, T* k_out);
 ///   // Sums of metric values over the pairs sharing a group (weights per group), and their gradient
 ///   // (coefficients per group); pairs are ordered with self-pairs or distinct (PairSet).
 ///   template <class M, class T> static void group_pair_sums(const M& metric, index_t rows, index_t cols, const T* x,

@@ -15,12 +15,14 @@
 ///   class_invariance(metric, x, class_ids, grad, opts)                          L_C, all-pairs denominator
 ///   group_invariance(metric, x, group_ids, reference, grad, opts)               the general form
 /// Pass `invar::no_gradient` for `grad` to get the value only. Ids live on the host; x and grad
-/// on any device. Squared-difference metrics take the O(B D) linear path; others the pairwise
-/// path. docs/losses.md has the formulas, scales, edge cases and numerics.
+/// on any device. Squared-difference metrics take the O(B D) linear path, cosine and correlation
+/// the Gram path (GEMMs), others the pairwise path. docs/losses.md has the formulas, scales,
+/// edge cases and numerics.
 
 #include <type_traits>
 
 #include "invar/backend/ops.hpp"
+#include "invar/losses/detail/gram_path.hpp"
 #include "invar/losses/detail/linear_path.hpp"
 #include "invar/losses/detail/pair_weights.hpp"
 #include "invar/losses/detail/pairwise_path.hpp"
@@ -89,11 +91,18 @@ LossValue group_invariance_impl(const char* loss, const M& metric, TensorView<co
   const PairWeights weights = pair_weights(groups, reference, o.convention);
 
   constexpr bool linear_ok = SquaredDifferenceMetric<M, T>;
+  constexpr bool gram_ok = gram_metric<M>;
   const bool linear = o.path == LossPath::linear || (o.path == LossPath::automatic && linear_ok);
+  const bool gram = o.path == LossPath::gram || (o.path == LossPath::automatic && gram_ok);
   if constexpr (linear_ok) {
     if (linear) return linear_path<M>(loss, x, groups, reference, weights, grad, o);
   } else {
     check(!linear, loss, ": LossPath::linear needs a squared-difference metric; ", M::name, " is not one");
+  }
+  if constexpr (gram_ok) {
+    if (gram) return gram_path<M>(loss, x, groups, reference, weights, grad, o);
+  } else {
+    check(!gram, loss, ": LossPath::gram needs cosine or correlation distance; ", M::name, " is neither");
   }
   return pairwise_path(loss, metric, x, groups, reference, weights, grad, o);
 }

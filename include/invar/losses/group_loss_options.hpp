@@ -27,9 +27,10 @@ enum class PairConvention {
 
 /// Which way the value and gradient are computed.
 enum class LossPath {
-  automatic,  ///< linear for squared-difference metrics, pairwise otherwise
+  automatic,  ///< linear for squared-difference metrics, gram for cosine and correlation, pairwise otherwise
   linear,     ///< O(B D) from per-group sums; squared-difference metrics only
-  pairwise,   ///< O(B^2 D) over pairs; any metric
+  gram,       ///< two GEMMs (B^2 D); CosineDistance and CorrelationDistance only
+  pairwise,   ///< O(B^2 D) over pairs through the metric's value and gradient; any metric
 };
 
 inline const char* to_string(PairConvention c) { return c == PairConvention::paper ? "paper" : "pooled"; }

@@ -56,7 +56,9 @@ struct CorrelationDistance {
     if (aa == T(0) || bb == T(0)) return;  // gradient 0 at constant rows
     const T na = std::sqrt(aa);
     const T nb = std::sqrt(bb);
-    const T c = T(1) - detail::half_squared_chord(a, ca, na, b, cb, nb, d);  // exactly 1 for equal rows
+    const T chord = detail::half_squared_chord(a, ca, na, b, cb, nb, d);
+    if (chord == T(0)) return;  // same direction: the gradient (a/na - b/nb) / na is exactly 0
+    const T c = T(1) - chord;
     const T inv_na = T(1) / na;
     const T inv_nb = T(1) / nb;
     if (ga) {

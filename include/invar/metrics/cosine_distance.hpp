@@ -28,16 +28,33 @@ namespace detail {
 
 /// ||x/nx - y/ny||^2 / 2 over the transformed elements fx(x_k), fy(y_k) (identity for cosine,
 /// centring for correlation), nx, ny > 0: 1 - cos without cancellation. Clamped above at 2.
-/// Shared with CorrelationDistance.
+/// Written so that compilers contracting a*b - c*d into an FMA (GCC does at -O2 with -mfma) can
+/// neither break exact zeros nor symmetry: the pair is put in a canonical order (smaller norm
+/// first, then lower address), so d(a, b) and d(b, a) run the same instructions; and each term
+/// is (x_k - y_k r) / nx with r = nx / ny, in which equal rows give r = 1 and x_k - y_k = 0
+/// exactly, fused or not. Shared with CorrelationDistance.
 template <class T, class FX, class FY>
 INVAR_HOST_DEVICE T half_squared_chord(const T* x, FX fx, T nx, const T* y, FY fy, T ny, index_t d) {
-  const T ix = T(1) / nx;
-  const T iy = T(1) / ny;
+  const bool swap = ny < nx || (ny == nx && y < x);
+  const T* p = swap ? y : x;
+  const T* q = swap ? x : y;
+  const T np = swap ? ny : nx;
+  const T nq = swap ? nx : ny;
+  const T r = np / nq;
+  const T ip = T(1) / np;
   T s = 0;
-  INVAR_SIMD_REDUCTION(+, s)
-  for (index_t k = 0; k < d; ++k) {
-    const T diff = fx(x[k]) * ix - fy(y[k]) * iy;
-    s += diff * diff;
+  if (swap) {
+    INVAR_SIMD_REDUCTION(+, s)
+    for (index_t k = 0; k < d; ++k) {
+      const T diff = (fy(p[k]) - fx(q[k]) * r) * ip;
+      s += diff * diff;
+    }
+  } else {
+    INVAR_SIMD_REDUCTION(+, s)
+    for (index_t k = 0; k < d; ++k) {
+      const T diff = (fx(p[k]) - fy(q[k]) * r) * ip;
+      s += diff * diff;
+    }
   }
   const T v = s / T(2);
   return v > T(2) ? T(2) : v;
@@ -73,7 +90,9 @@ struct CosineDistance {
     const T na = std::sqrt(aa);
     const T nb = std::sqrt(bb);
     const detail::IdentityElement id;
-    const T c = T(1) - detail::half_squared_chord(a, id, na, b, id, nb, d);  // exactly 1 for equal rows
+    const T chord = detail::half_squared_chord(a, id, na, b, id, nb, d);
+    if (chord == T(0)) return;  // same direction: the gradient (a/na - b/nb) / na is exactly 0
+    const T c = T(1) - chord;
     const T inv_na = T(1) / na;
     const T inv_nb = T(1) / nb;
     // Normalise each element before scaling by 1/n again: a_k / na^2 as (a_k / na) / na never

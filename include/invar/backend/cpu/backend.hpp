@@ -7,9 +7,11 @@
 #include "invar/backend/cpu/elementwise.hpp"
 #include "invar/backend/cpu/gather.hpp"
 #include "invar/backend/cpu/gemm.hpp"
+#include "invar/backend/cpu/gram_pairs.hpp"
 #include "invar/backend/cpu/group_stats.hpp"
 #include "invar/backend/cpu/pairwise_groups.hpp"
 #include "invar/backend/cpu/reduce.hpp"
+#include "invar/backend/cpu/softmax.hpp"
 #include "invar/backend/cpu/threads.hpp"
 
 namespace invar {
@@ -67,6 +69,23 @@ struct Backend<Cpu> {
                                          T* out) {
     cpu::group_centered_combination(rows, cols, x, shift, order, ids_a, ca, sums_a, inv_na, ids_b, cb, sums_b, inv_nb,
                                     beta, out);
+  }
+  template <class T>
+  static void gram_pair_sums(index_t rows, index_t cols, const T* y, const T* gram, const unsigned char* zero,
+                             double exact_below, PairSet set, const index_t* ids_a, const double* wa,
+                             const index_t* ids_b, const double* wb, double* sum_a, double* sum_b) {
+    cpu::gram_pair_sums(rows, cols, y, gram, zero, exact_below, set, ids_a, wa, ids_b, wb, sum_a, sum_b);
+  }
+  template <class T>
+  static void gram_pair_coefficients(index_t rows, index_t cols, const T* y, const T* gram, const unsigned char* zero,
+                                     double exact_below, PairSet set, const index_t* ids_a, const double* ca,
+                                     const index_t* ids_b, const double* cb, T* k_out) {
+    cpu::gram_pair_coefficients(rows, cols, y, gram, zero, exact_below, set, ids_a, ca, ids_b, cb, k_out);
+  }
+  template <class T>
+  static void softmax_cross_entropy(index_t rows, index_t classes, const T* logits, const index_t* labels,
+                                    double scale, T beta, T* grad, double* row_loss, unsigned char* row_correct) {
+    cpu::softmax_cross_entropy(rows, classes, logits, labels, scale, beta, grad, row_loss, row_correct);
   }
   template <class M, class T>
   static void group_pair_sums(const M& metric, index_t rows, index_t cols, const T* x, PairSet set,

@@ -41,7 +41,8 @@ void group_sums(index_t rows, index_t cols, const T* x, const T* shift, const in
       const index_t w = std::min(cols, j0 + block) - j0;
       for (index_t k = 0; k < groups_a; ++k) std::fill_n(sums_a + k * cols + j0, w, 0.0);
       for (index_t k = 0; k < groups_b; ++k) std::fill_n(sums_b + k * cols + j0, w, 0.0);
-      const T* sh = shift + j0;
+      double sh[block];  // the shift, converted once per block rather than once per row
+      for (index_t j = 0; j < w; ++j) sh[j] = double(shift[j0 + j]);
       for (index_t i = 0; i < rows; ++i) {
         const T* xi = x + i * cols + j0;
         // A block is a short run of each row, then a jump of a whole row: the hardware
@@ -56,7 +57,7 @@ void group_sums(index_t rows, index_t cols, const T* x, const T* shift, const in
         if (oa && ob) {
           INVAR_SIMD_REDUCTION(+, sq)
           for (index_t j = 0; j < w; ++j) {
-            const double d = double(xi[j]) - double(sh[j]);
+            const double d = double(xi[j]) - sh[j];
             oa[j] += d;
             ob[j] += d;
             sq += d * d;
@@ -65,14 +66,14 @@ void group_sums(index_t rows, index_t cols, const T* x, const T* shift, const in
           double* o = oa ? oa : ob;
           INVAR_SIMD_REDUCTION(+, sq)
           for (index_t j = 0; j < w; ++j) {
-            const double d = double(xi[j]) - double(sh[j]);
+            const double d = double(xi[j]) - sh[j];
             o[j] += d;
             sq += d * d;
           }
         } else {
           INVAR_SIMD_REDUCTION(+, sq)
           for (index_t j = 0; j < w; ++j) {
-            const double d = double(xi[j]) - double(sh[j]);
+            const double d = double(xi[j]) - sh[j];
             sq += d * d;
           }
         }
@@ -108,6 +109,9 @@ void group_centered_combination(index_t rows, index_t cols, const T* x, const T*
                                 const index_t* ids_a, const double* ca, const double* sums_a, const double* inv_na,
                                 const index_t* ids_b, const double* cb, const double* sums_b, const double* inv_nb,
                                 T beta, T* out) {
+  std::vector<double> shift_d(static_cast<std::size_t>(cols));
+  for (index_t j = 0; j < cols; ++j) shift_d[static_cast<std::size_t>(j)] = double(shift[j]);
+  const double* sh = shift_d.data();
   parallel_for(rows, cols * 2, [&](index_t p0, index_t p1) {
     for (index_t p = p0; p < p1; ++p) {
       const index_t i = order[p];
@@ -115,30 +119,32 @@ void group_centered_combination(index_t rows, index_t cols, const T* x, const T*
       T* oi = out + i * cols;
       const bool has_a = ids_a && ids_a[i] >= 0 && ca[i] != 0.0;
       const bool has_b = ids_b && ids_b[i] >= 0 && cb[i] != 0.0;
-      // out = beta out + (ca + cb) s - (ca / n_a) G_a - (cb / n_b) G_b; absent terms use a
-      // coefficient of 0 and any valid row (never read through a dangling pointer).
+      // out = beta out + ca (s - G_a / n_a) + cb (s - G_b / n_b). Kept in this form (not merged into
+      // (ca + cb) s - ...): with FMA contraction, s - G / n is still exactly 0 for a group of one row.
       const double a = has_a ? ca[i] : 0.0, b = has_b ? cb[i] : 0.0;
-      const double pa = has_a ? a * inv_na[ids_a[i]] : 0.0, pb = has_b ? b * inv_nb[ids_b[i]] : 0.0;
+      const double ia = has_a ? inv_na[ids_a[i]] : 0.0, ib = has_b ? inv_nb[ids_b[i]] : 0.0;
       const double* ga = has_a ? sums_a + ids_a[i] * cols : nullptr;
       const double* gb = has_b ? sums_b + ids_b[i] * cols : nullptr;
-      const double c = a + b;
       if (ga && gb) {
         if (beta == T(0))
-          for (index_t j = 0; j < cols; ++j)
-            oi[j] = static_cast<T>(c * (double(xi[j]) - double(shift[j])) - pa * ga[j] - pb * gb[j]);
+          for (index_t j = 0; j < cols; ++j) {
+            const double sj = double(xi[j]) - sh[j];
+            oi[j] = static_cast<T>(a * (sj - ga[j] * ia) + b * (sj - gb[j] * ib));
+          }
         else
-          for (index_t j = 0; j < cols; ++j)
-            oi[j] = static_cast<T>(double(beta) * double(oi[j]) + c * (double(xi[j]) - double(shift[j])) -
-                                   pa * ga[j] - pb * gb[j]);
+          for (index_t j = 0; j < cols; ++j) {
+            const double sj = double(xi[j]) - sh[j];
+            oi[j] = static_cast<T>(double(beta) * double(oi[j]) + a * (sj - ga[j] * ia) + b * (sj - gb[j] * ib));
+          }
       } else if (ga || gb) {
         const double* g = ga ? ga : gb;
-        const double pg = ga ? pa : pb;
+        const double c = ga ? a : b, ig = ga ? ia : ib;
         if (beta == T(0))
           for (index_t j = 0; j < cols; ++j)
-            oi[j] = static_cast<T>(c * (double(xi[j]) - double(shift[j])) - pg * g[j]);
+            oi[j] = static_cast<T>(c * (double(xi[j]) - sh[j] - g[j] * ig));
         else
           for (index_t j = 0; j < cols; ++j)
-            oi[j] = static_cast<T>(double(beta) * double(oi[j]) + c * (double(xi[j]) - double(shift[j])) - pg * g[j]);
+            oi[j] = static_cast<T>(double(beta) * double(oi[j]) + c * (double(xi[j]) - sh[j] - g[j] * ig));
       } else {
         for (index_t j = 0; j < cols; ++j) oi[j] = beta == T(0) ? T(0) : static_cast<T>(beta * oi[j]);
       }

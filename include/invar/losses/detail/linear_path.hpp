@@ -12,6 +12,7 @@
 /// Memory traffic: x is read twice (sums, gradient) and dL/dx written once; extra memory is
 /// K x D doubles per grouping, never a B x B matrix.
 
+#include <optional>
 #include <vector>
 
 #include "invar/backend/ops.hpp"
@@ -20,6 +21,25 @@
 #include "invar/losses/detail/pair_weights.hpp"
 
 namespace invar::detail {
+
+/// The reference group of each group when every group lies inside one reference group and every
+/// row with a reference group has a group; nothing otherwise.
+inline std::optional<std::vector<index_t>> nested_parent(const Grouping& groups, const Grouping& reference) {
+  std::vector<index_t> parent(static_cast<std::size_t>(groups.groups()), -2);
+  for (index_t i = 0; i < groups.rows(); ++i) {
+    const index_t k = groups.of(i), r = reference.of(i);
+    if (k < 0) {
+      if (r >= 0) return std::nullopt;  // a reference row outside every group
+      continue;
+    }
+    index_t& p = parent[std::size_t(k)];
+    if (p == -2) p = r;
+    else if (p != r) return std::nullopt;  // a group split across reference groups
+  }
+  for (index_t p : parent)
+    if (p < 0) return std::nullopt;  // a group outside the reference set
+  return parent;
+}
 
 template <class M, class T, Device D>
 LossValue linear_path(const char* loss, TensorView<const T, D> x, const Grouping& groups, const Grouping& reference,
@@ -36,8 +56,17 @@ LossValue linear_path(const char* loss, TensorView<const T, D> x, const Grouping
   auto sq_b = Tensor<double, D>::uninitialized(Shape{kb});
   auto row_sq = Tensor<double, D>::uninitialized(Shape{rows});
   const T* shift = x.data();  // row 0
-  Backend<D>::group_sums(rows, cols, x.data(), shift, ids_a.data(), ka, sums_a.data(), sq_a.data(), ids_b.data(), kb,
-                         sums_b.data(), sq_b.data(), row_sq.data());
+  // When every group lies inside one reference group (seeds inside classes, or the all-pairs
+  // reference), the reference sums are sums of group sums: one accumulation per element instead of two.
+  const auto parent = nested_parent(groups, reference);
+  Backend<D>::group_sums(rows, cols, x.data(), shift, ids_a.data(), ka, sums_a.data(), sq_a.data(),
+                         parent ? nullptr : ids_b.data(), parent ? 0 : kb, sums_b.data(), sq_b.data(), row_sq.data());
+  if (parent) {
+    ops::fill(sums_b, 0);
+    const DeviceArray<index_t, D> parent_d(*parent);
+    ops::scatter_add_rows(sums_a, TensorView<const index_t, D>(parent_d.data(), Shape{ka}), sums_b);
+    ops::row_squared_norms(sums_b, sq_b);
+  }
 
   // Per-group scatter W_k = sum ||s_i||^2 - ||sum s_i||^2 / n_k (>= 0 up to rounding).
   const auto sq = to_host(row_sq);

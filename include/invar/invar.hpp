@@ -16,3 +16,21 @@
 
 #include "invar/metrics/metrics.hpp"
 #include "invar/metrics/pairwise.hpp"
+
+#include "invar/losses/group_invariance.hpp"
+#include "invar/losses/softmax_cross_entropy.hpp"
+
+#include "invar/nn/layers/flatten.hpp"
+#include "invar/nn/layers/linear.hpp"
+#include "invar/nn/layers/relu.hpp"
+#include "invar/nn/models/mlp.hpp"
+#include "invar/nn/parameter_io.hpp"
+#include "invar/nn/sequential.hpp"
+
+#include "invar/optim/adam.hpp"
+#include "invar/optim/schedule.hpp"
+#include "invar/optim/sgd.hpp"
+#include "invar/optim/state_io.hpp"
+
+#include "invar/data/idx.hpp"
+#include "invar/io/archive.hpp"

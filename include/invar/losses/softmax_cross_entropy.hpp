@@ -1,0 +1,86 @@
+#pragma once
+/// \file softmax_cross_entropy.hpp
+/// Softmax cross-entropy over labelled rows: L = mean over rows with a label of
+/// -log softmax(z_i)[y_i], computed as logsumexp(z_i - max z_i) - (z_i[y_i] - max z_i) in double,
+/// stable for logits of any size. Rows labelled invar::no_group (-1) are unlabelled: they have no
+/// loss and get no gradient (semi-supervised batches), and the mean is over labelled rows.
+/// Gradient: dL/dz_i = scale * (softmax(z_i) - onehot(y_i)) / (number of labelled rows).
+
+#include <vector>
+
+#include "invar/backend/ops.hpp"
+#include "invar/losses/detail/device_buffers.hpp"
+#include "invar/losses/group_invariance.hpp"
+
+namespace invar {
+
+struct CrossEntropyValue {
+  double loss = 0;        ///< mean over labelled rows (0 when there are none)
+  index_t labelled = 0;   ///< rows with a label
+  index_t correct = 0;    ///< labelled rows whose argmax is the label
+  [[nodiscard]] double accuracy() const { return labelled ? double(correct) / double(labelled) : 0.0; }
+};
+
+struct CrossEntropyOptions {
+  double gradient_scale = 1.0;  ///< the weight of the term (w_ce of Eq. 1)
+  bool accumulate = false;      ///< add to grad instead of overwriting
+  CrossEntropyOptions& with_gradient_scale(double s) { gradient_scale = s; return *this; }
+  CrossEntropyOptions& accumulating(bool a = true) { accumulate = a; return *this; }
+};
+
+namespace detail {
+template <class T, Device D>
+CrossEntropyValue cross_entropy_impl(TensorView<const T, D> logits, TensorView<const index_t> labels, T* grad,
+                                     const Shape* grad_shape, const CrossEntropyOptions& o) {
+  check(logits.rank() == 2, "softmax_cross_entropy: logits must be [B, classes], got ", logits.shape());
+  const index_t rows = logits.dim(0), classes = logits.dim(1);
+  check(classes > 0, "softmax_cross_entropy: no classes in logits ", logits.shape());
+  check(labels.rank() == 1 && labels.dim(0) == rows, "softmax_cross_entropy: need one label per row (", rows,
+        "), got shape ", labels.shape());
+  check(std::isfinite(o.gradient_scale), "softmax_cross_entropy: gradient_scale must be finite");
+  if (grad_shape) check(*grad_shape == logits.shape(), "softmax_cross_entropy: grad has shape ", *grad_shape,
+                        ", logits have ", logits.shape());
+  std::vector<index_t> host_labels(labels.begin(), labels.end());
+  CrossEntropyValue v;
+  for (index_t i = 0; i < rows; ++i) {
+    const index_t y = host_labels[std::size_t(i)];
+    check(y == no_group || (y >= 0 && y < classes), "softmax_cross_entropy: label ", y, " of row ", i,
+          " is outside [0, ", classes, ") (use invar::no_group for an unlabelled row)");
+    v.labelled += y >= 0;
+  }
+  const DeviceArray<index_t, D> labels_d(host_labels);
+  Tensor<double, D> row_loss(Shape{rows});
+  Tensor<unsigned char, D> row_correct(Shape{rows});
+  const double scale = v.labelled ? o.gradient_scale / double(v.labelled) : 0.0;
+  Backend<D>::softmax_cross_entropy(rows, classes, logits.data(), labels_d.data(), scale, T(o.accumulate ? 1 : 0),
+                                    grad, row_loss.data(), row_correct.data());
+  const auto losses = to_host(row_loss);
+  const auto correct = to_host(row_correct);
+  double total = 0;
+  for (index_t i = 0; i < rows; ++i) {
+    total += losses[std::size_t(i)];
+    v.correct += correct[std::size_t(i)];
+  }
+  if (!std::isfinite(total)) throw_non_finite("softmax_cross_entropy", logits);
+  v.loss = v.labelled ? total / double(v.labelled) : 0.0;
+  return v;
+}
+}  // namespace detail
+
+/// Value, accuracy and dL/dlogits (pass invar::no_gradient for the value only).
+template <Viewable Z, Viewable Y, class Grad>
+CrossEntropyValue softmax_cross_entropy(Z&& logits, Y&& labels, Grad&& grad, const CrossEntropyOptions& o = {}) {
+  auto z = to_view(logits);
+  using T = typename decltype(z)::value_type;
+  using D = typename decltype(z)::device_type;
+  const TensorView<const index_t> y = to_view(labels);
+  if constexpr (std::is_same_v<std::remove_cvref_t<Grad>, NoGradient>) {
+    return detail::cross_entropy_impl<T, D>(z, y, nullptr, nullptr, o);
+  } else {
+    auto g = to_view(grad);
+    const Shape s = g.shape();
+    return detail::cross_entropy_impl<T, D>(z, y, g.data(), &s, o);
+  }
+}
+
+}  // namespace invar

@@ -1,0 +1,44 @@
+#pragma once
+/// \file relu.hpp
+/// ReLU: y = max(x, 0); backward dx = dy where y > 0, else 0 (the subgradient 0 at x = 0).
+
+#include "invar/backend/ops.hpp"
+#include "invar/nn/layer.hpp"
+
+namespace invar::nn {
+
+namespace fn {
+struct Relu {
+  template <class T>
+  INVAR_HOST_DEVICE T operator()(T x) const { return x > T(0) ? x : T(0); }
+};
+struct ReluBackward {
+  template <class T>
+  INVAR_HOST_DEVICE T operator()(T dy, T y) const { return y > T(0) ? dy : T(0); }
+};
+}  // namespace fn
+
+template <class T, Device D = Cpu>
+class Relu final : public Layer<T, D> {
+ public:
+  explicit Relu(std::string name) : name_(std::move(name)) {}
+
+  TensorView<const T, D> forward(TensorView<const T, D> x) override {
+    detail::ensure_shape(y_, x.shape());
+    ops::map(y_, fn::Relu{}, x);
+    return y_;
+  }
+  TensorView<const T, D> backward(TensorView<const T, D> dy) override {
+    check(dy.shape() == y_.shape(), "Relu ", name_, ": dy has shape ", dy.shape(), ", expected ", y_.shape());
+    detail::ensure_shape(dx_, y_.shape());
+    ops::map(dx_, fn::ReluBackward{}, dy, y_);
+    return dx_;
+  }
+  [[nodiscard]] std::string name() const override { return name_; }
+
+ private:
+  std::string name_;
+  Tensor<T, D> y_, dx_;
+};
+
+}  // namespace invar::nn

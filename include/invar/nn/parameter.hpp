@@ -1,0 +1,26 @@
+#pragma once
+/// \file parameter.hpp
+/// Parameter: a trainable tensor and its gradient, with a name that is stable across runs
+/// ("mlp.fc1.weight"): optimisers key their state by it and parameter files store it.
+
+#include <string>
+#include <utility>
+
+#include "invar/backend/ops.hpp"
+#include "invar/core/tensor.hpp"
+
+namespace invar::nn {
+
+template <class T, Device D = Cpu>
+struct Parameter {
+  std::string name;
+  Tensor<T, D> value;
+  Tensor<T, D> grad;  ///< same shape as value; layers add to it in backward, zero_grad() clears it
+
+  Parameter() = default;
+  Parameter(std::string n, const Shape& shape) : name(std::move(n)), value(shape), grad(shape) {}
+
+  void zero_grad() { ops::fill(grad, 0); }
+};
+
+}  // namespace invar::nn

@@ -1,0 +1,188 @@
+#pragma once
+/// \file sequential.hpp
+/// Sequential: a model as a list of layers, with named taps.
+///
+/// A tap names the output of a layer ("hidden1", "conv3"): after forward() its activation is
+/// `tap(name)`, and `tap_grad(name)` is a gradient buffer of the same shape, zero after each
+/// forward, into which a loss adds its dL/d(tap) (e.g. augmentation_invariance with
+/// GroupLossOptions::accumulating()). backward() adds each used tap gradient to the gradient
+/// flowing through that point, so a loss attached at a tap trains every layer below it.
+///
+///   model.forward(x);
+///   augmentation_invariance(metric, model.tap("hidden1"), seeds, model.tap_grad("hidden1"), opts.accumulating());
+///   softmax_cross_entropy(model.output(), labels, dlogits);
+///   model.backward(dlogits);           // or model.backward_from_taps() without a top-level loss
+///
+/// A Sequential is itself a Layer, so blocks nest.
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "invar/backend/ops.hpp"
+#include "invar/nn/layer.hpp"
+
+namespace invar::nn {
+
+template <class T, Device D = Cpu>
+class Sequential : public Layer<T, D> {
+ public:
+  explicit Sequential(std::string name = "model") : name_(std::move(name)) {}
+  Sequential(Sequential&&) noexcept = default;
+  Sequential& operator=(Sequential&&) noexcept = default;
+
+  /// Appends a layer; returns it for configuration (initialisation).
+  template <class L>
+  L& add(std::unique_ptr<L> layer) {
+    L& ref = *layer;
+    stages_.push_back(Stage{std::move(layer), {}, {}, {}, false});
+    return ref;
+  }
+  template <class L, class... Args>
+  L& emplace(Args&&... args) {
+    return add(std::make_unique<L>(std::forward<Args>(args)...));
+  }
+
+  /// Names the output of the last added layer as a tap.
+  void add_tap(const std::string& name) {
+    check(!stages_.empty(), "Sequential ", name_, ": add a layer before naming a tap");
+    check(tap_index_.find(name) == tap_index_.end(), "Sequential ", name_, ": tap '", name, "' exists already");
+    stages_.back().tap = name;
+    tap_index_[name] = stages_.size() - 1;
+    tap_order_.push_back(name);
+  }
+
+  TensorView<const T, D> forward(TensorView<const T, D> x) override {
+    check(!stages_.empty(), "Sequential ", name_, ": the model has no layers");
+    TensorView<const T, D> h = x;
+    input_shape_ = x.shape();
+    forwarded_ = true;
+    for (auto& s : stages_) {
+      h = s.layer->forward(h);
+      s.output = h;
+      s.tap_grad_used = false;
+    }
+    return h;
+  }
+
+  /// The output of the last forward().
+  [[nodiscard]] TensorView<const T, D> output() const { return stages_.back().output; }
+
+  [[nodiscard]] const std::vector<std::string>& tap_names() const { return tap_order_; }
+  [[nodiscard]] bool has_tap(const std::string& name) const { return tap_index_.count(name) > 0; }
+
+  /// The activation at a tap after the last forward().
+  [[nodiscard]] TensorView<const T, D> tap(const std::string& name) const { return stage(name).output; }
+
+  /// The gradient buffer of a tap: zero after each forward(); losses add into it.
+  TensorView<T, D> tap_grad(const std::string& name) {
+    Stage& s = stage(name);
+    if (!s.tap_grad_used) {
+      detail::ensure_shape(s.tap_grad, s.output.shape());
+      ops::fill(s.tap_grad, 0);
+      s.tap_grad_used = true;
+    }
+    return s.tap_grad;
+  }
+
+  /// Backward from dL/d(output) plus every used tap gradient; returns dL/dx.
+  TensorView<const T, D> backward(TensorView<const T, D> dy) override {
+    check(dy.shape() == output().shape(), "Sequential ", name_, ": dy has shape ", dy.shape(), ", output has ",
+          output().shape());
+    return backward_impl(dy);
+  }
+
+  /// Backward when only tap losses contribute (no loss on the output).
+  TensorView<const T, D> backward_from_taps() { return backward_impl(TensorView<const T, D>()); }
+
+  std::vector<Parameter<T, D>*> parameters() override {
+    std::vector<Parameter<T, D>*> all;
+    for (auto& s : stages_)
+      for (auto* p : s.layer->parameters()) all.push_back(p);
+    return all;
+  }
+  std::vector<std::pair<std::string, Tensor<T, D>*>> buffers() override {
+    std::vector<std::pair<std::string, Tensor<T, D>*>> all;
+    for (auto& s : stages_)
+      for (auto& b : s.layer->buffers()) all.push_back(b);
+    return all;
+  }
+  void set_training(bool training) override {
+    Layer<T, D>::set_training(training);
+    for (auto& s : stages_) s.layer->set_training(training);
+  }
+  void train() { set_training(true); }
+  void eval() { set_training(false); }
+  void zero_grad() {
+    for (auto* p : parameters()) p->zero_grad();
+  }
+  [[nodiscard]] index_t parameter_count() {
+    index_t n = 0;
+    for (auto* p : parameters()) n += p->value.numel();
+    return n;
+  }
+  [[nodiscard]] std::string name() const override { return name_; }
+  [[nodiscard]] std::size_t size() const { return stages_.size(); }
+  Layer<T, D>& layer(std::size_t i) { return *stages_.at(i).layer; }
+
+ private:
+  struct Stage {
+    std::unique_ptr<Layer<T, D>> layer;
+    std::string tap;
+    TensorView<const T, D> output;
+    Tensor<T, D> tap_grad;
+    bool tap_grad_used;
+  };
+
+  Stage& stage(const std::string& name) {
+    auto it = tap_index_.find(name);
+    check(it != tap_index_.end(), "Sequential ", name_, ": no tap named '", name, "' (taps: ", list_taps(), ")");
+    check(forwarded_, "Sequential ", name_, ": tap '", name, "' has no activation yet: call forward() first");
+    return stages_[it->second];
+  }
+  const Stage& stage(const std::string& name) const { return const_cast<Sequential*>(this)->stage(name); }
+
+  std::string list_taps() const {
+    std::string s;
+    for (const auto& t : tap_order_) s += (s.empty() ? "" : ", ") + t;
+    return s.empty() ? "none" : s;
+  }
+
+  TensorView<const T, D> backward_impl(TensorView<const T, D> dy) {
+    check(forwarded_, "Sequential ", name_, ": backward() before forward()");
+    bool have = dy.data() != nullptr;
+    TensorView<const T, D> g = dy;
+    for (std::size_t i = stages_.size(); i-- > 0;) {
+      Stage& s = stages_[i];
+      if (s.tap_grad_used) {
+        if (have) {
+          // g + tap gradient, in the tap's buffer (it is not read again before the next forward).
+          ops::axpby(1.0, g, 1.0, s.tap_grad);
+        }
+        g = s.tap_grad;
+        have = true;
+      }
+      if (!have) continue;  // nothing flows above the highest used tap
+      g = s.layer->backward(g);
+    }
+    if (!have) {
+      // No gradient at all: dL/dx = 0.
+      detail::ensure_shape(zero_input_grad_, input_shape_);
+      ops::fill(zero_input_grad_, 0);
+      return zero_input_grad_;
+    }
+    return g;
+  }
+
+  std::string name_;
+  std::vector<Stage> stages_;
+  std::map<std::string, std::size_t> tap_index_;
+  std::vector<std::string> tap_order_;
+  Tensor<T, D> zero_input_grad_;
+  Shape input_shape_;
+  bool forwarded_ = false;
+};
+
+}  // namespace invar::nn

@@ -1,0 +1,88 @@
+// Linear, ReLU and Flatten: forward against explicit loops, backward by central differences.
+#include <doctest/doctest.h>
+
+#include "invar/nn/layers/flatten.hpp"
+#include "invar/nn/layers/linear.hpp"
+#include "invar/nn/layers/relu.hpp"
+#include "support/gradcheck.hpp"
+#include "support/random.hpp"
+
+using namespace invar;
+using namespace invar::nn;
+
+TEST_SUITE_BEGIN("nn");
+
+namespace {
+// L = sum_ij R_ij y_ij, so dL/dy = R.
+double project(TensorView<const double> y, const Tensor<double>& r) {
+  double s = 0;
+  for (index_t i = 0; i < y.numel(); ++i) s += y[i] * r[i];
+  return s;
+}
+}  // namespace
+
+TEST_CASE("Linear: forward equals x W^T + b, gradients w.r.t. W, b and x by central differences") {
+  Linear<double> fc("fc", 7, 5);
+  Rng rng(3);
+  fc.initialize(init::Initializer::glorot_uniform, rng);
+  fc.bias().value = test::random_tensor<double>(Shape{5}, 4);
+  auto x = test::random_tensor<double>(Shape{4, 7}, 5);
+  const auto r = test::random_tensor<double>(Shape{4, 5}, 6);
+  const auto y = fc.forward(x);
+  for (index_t i = 0; i < 4; ++i)
+    for (index_t o = 0; o < 5; ++o) {
+      double s = fc.bias().value[o];
+      for (index_t k = 0; k < 7; ++k) s += x(i, k) * fc.weight().value(o, k);
+      CHECK(y(i, o) == doctest::Approx(s).epsilon(1e-14));
+    }
+  fc.weight().zero_grad();
+  fc.bias().zero_grad();
+  const Tensor<double> dx = Tensor<double>::copy_of(fc.backward(r));
+  auto loss = [&] { return project(fc.forward(x), r); };
+  CHECK(test::gradient_relative_error(fc.weight().value, fc.weight().grad, loss) < 1e-8);
+  CHECK(test::gradient_relative_error(fc.bias().value, fc.bias().grad, loss) < 1e-8);
+  CHECK(test::gradient_relative_error(x, dx, loss) < 1e-8);
+}
+
+TEST_CASE("Linear: backward accumulates parameter gradients, shapes are checked") {
+  Linear<double> fc("fc", 3, 2);
+  auto x = test::random_tensor<double>(Shape{2, 3}, 1);
+  const auto r = test::random_tensor<double>(Shape{2, 2}, 2);
+  fc.forward(x);
+  fc.backward(r);
+  const auto once = fc.weight().grad;
+  fc.backward(r);
+  for (index_t i = 0; i < once.numel(); ++i) CHECK(fc.weight().grad[i] == doctest::Approx(2 * once[i]));
+  CHECK_THROWS_WITH_AS(fc.forward(Tensor<double>(Shape{2, 4})), doctest::Contains("expected input [B, 3], got [2, 4]"),
+                       Error);
+  CHECK_THROWS_WITH_AS(fc.backward(Tensor<double>(Shape{2, 3})), doctest::Contains("dy has shape [2, 3]"), Error);
+  CHECK_THROWS_AS(Linear<double>("bad", 0, 3), Error);
+  Linear<double> nobias("nb", 3, 2, false);
+  CHECK(nobias.parameters().size() == 1);
+}
+
+TEST_CASE("ReLU: forward, and backward by central differences away from 0") {
+  Relu<double> relu("relu");
+  auto x = test::random_tensor<double>(Shape{3, 4, 5}, 7);
+  for (auto& v : x)
+    if (std::abs(v) < 1e-3) v = 0.5;  // keep finite differences off the kink
+  const auto r = test::random_tensor<double>(x.shape(), 8);
+  const auto y = relu.forward(x);
+  for (index_t i = 0; i < x.numel(); ++i) CHECK(y[i] == (x[i] > 0 ? x[i] : 0.0));
+  const auto dx = Tensor<double>::copy_of(relu.backward(r));
+  CHECK(test::gradient_relative_error(x, dx, [&] { return project(relu.forward(x), r); }) < 1e-8);
+}
+
+TEST_CASE("Flatten: a view forward, a reshape backward") {
+  Flatten<double> flat("flatten");
+  auto x = test::random_tensor<double>(Shape{2, 3, 4}, 9);
+  const auto y = flat.forward(x);
+  CHECK(y.shape() == Shape{2, 12});
+  CHECK(y.data() == x.data());
+  const auto r = test::random_tensor<double>(Shape{2, 12}, 10);
+  const auto dx = flat.backward(r);
+  CHECK(dx.shape() == x.shape());
+  CHECK(dx.data() == r.data());
+}
+
+TEST_SUITE_END();

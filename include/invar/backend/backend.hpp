@@ -33,11 +33,11 @@
 ///   template <class T> static void softmax_cross_entropy(index_t rows, index_t classes, const T* logits,
 ///       const index_t* labels, double scale, T beta, T* grad, double* row_loss, unsigned char* row_correct);
 ///   // Grouped statistics for the group-wise losses (ids < 0: the row is in no group of that grouping;
-///   // ids_b, sums_b, sq_b, cb may be null). In double, whatever T is. See backend/cpu/group_stats.hpp.
-///   //   s_i = x_i - shift;  sums_a[k] = sum_{a_i = k} s_i;  sq_a[k] = ||sums_a[k]||^2;  row_sq[i] = ||s_i||^2
+///   // ids_b, sums_b, cb may be null). In double, whatever T is. See backend/cpu/group_stats.hpp.
+///   //   s_i = x_i - shift;  sums[k] = sum of s_i over group k;  sq[k] = ||sums[k]||^2;  row_sq[i] = ||s_i||^2,
+///   //   `order` listing the rows group by group (group k at positions offsets[k] .. offsets[k+1]), then the rest
 ///   template <class T> static void group_sums(index_t rows, index_t cols, const T* x, const T* shift,
-///       const index_t* ids_a, index_t groups_a, double* sums_a, double* sq_a,
-///       const index_t* ids_b, index_t groups_b, double* sums_b, double* sq_b, double* row_sq);
+///       const index_t* order, const index_t* offsets, index_t groups, double* sums, double* sq, double* row_sq);
 ///   //   out_i = beta out_i + ca_i (s_i - sums_a[a_i] inv_na[a_i]) + cb_i (s_i - sums_b[b_i] inv_nb[b_i]),
 ///   //   visiting rows in `order` (a permutation; rows of a group adjacent for cache reuse)
 ///   template <class T> static void group_centered_combination(index_t rows, index_t cols, const T* x,

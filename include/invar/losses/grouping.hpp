@@ -48,6 +48,8 @@ class Grouping {
     }
     for (index_t i = 0; i < n; ++i)
       if (dense_[static_cast<std::size_t>(i)] == no_group) order_.push_back(i);
+    offsets_.assign(1, 0);
+    for (index_t size : sizes_) offsets_.push_back(offsets_.back() + size);
   }
 
   /// The grouping with every row in one group (the all-pairs reference).
@@ -57,6 +59,7 @@ class Grouping {
     if (rows > 0) g.sizes_.push_back(rows);
     g.order_.resize(static_cast<std::size_t>(rows));
     for (index_t i = 0; i < rows; ++i) g.order_[static_cast<std::size_t>(i)] = i;
+    g.offsets_ = rows > 0 ? std::vector<index_t>{0, rows} : std::vector<index_t>{0};
     return g;
   }
 
@@ -70,6 +73,8 @@ class Grouping {
   /// All rows, those of group 0 first (in row order), then group 1, ..., then rows in no group:
   /// an order in which rows that share a group are adjacent.
   [[nodiscard]] const std::vector<index_t>& order() const { return order_; }
+  /// Group k occupies positions offsets()[k] .. offsets()[k+1] of order(); K + 1 entries.
+  [[nodiscard]] const std::vector<index_t>& offsets() const { return offsets_; }
 
   /// Rows that belong to some group.
   [[nodiscard]] index_t members() const {
@@ -94,6 +99,7 @@ class Grouping {
   std::vector<index_t> dense_;
   std::vector<index_t> sizes_;
   std::vector<index_t> order_;
+  std::vector<index_t> offsets_{0};
 };
 
 }  // namespace invar

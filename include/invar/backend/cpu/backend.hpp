@@ -56,10 +56,9 @@ struct Backend<Cpu> {
     cpu::scatter_add_rows(rows, cols, src, idx, alpha, out);
   }
   template <class T>
-  static void group_sums(index_t rows, index_t cols, const T* x, const T* shift, const index_t* ids_a,
-                         index_t groups_a, double* sums_a, double* sq_a, const index_t* ids_b, index_t groups_b,
-                         double* sums_b, double* sq_b, double* row_sq) {
-    cpu::group_sums(rows, cols, x, shift, ids_a, groups_a, sums_a, sq_a, ids_b, groups_b, sums_b, sq_b, row_sq);
+  static void group_sums(index_t rows, index_t cols, const T* x, const T* shift, const index_t* order,
+                         const index_t* offsets, index_t groups, double* sums, double* sq, double* row_sq) {
+    cpu::group_sums(rows, cols, x, shift, order, offsets, groups, sums, sq, row_sq);
   }
   template <class T>
   static void group_centered_combination(index_t rows, index_t cols, const T* x, const T* shift,

@@ -3,18 +3,20 @@
 /// Group-wise statistics on the CPU, the two passes behind the linear-time invariance losses.
 ///
 /// group_sums (one read of x), with s_i = x_i - shift (shift: one row, e.g. x_0):
-///   sums_a[k, :] = sum of s_i over rows with ids_a[i] == k,   sq_a[k] = ||sums_a[k, :]||^2
-///   sums_b, sq_b likewise for ids_b (optional),               row_sq[i] = ||s_i||^2
+///   sums[k, :] = sum of s_i over the rows of group k,   sq[k] = ||sums[k, :]||^2,   row_sq[i] = ||s_i||^2
+///   where `order` lists the rows group by group (group k: positions offsets[k] .. offsets[k+1]),
+///   then the rows in no group.
 /// group_centered_combination (one read of x, one write of out), with mu = sums * inv_n:
 ///   out_i = beta out_i + ca_i (s_i - mu_a[a_i]) + cb_i (s_i - mu_b[b_i])      (a term is 0 when its id < 0)
 ///
-/// Everything is accumulated in double, also for float x: with the shift, a batch of rows near
-/// 1e3 that differ by 1e-2 loses nothing (float - float is exact in double), and the group
-/// means are never rounded to float before they are subtracted.
-/// group_sums runs one column block per task (each task owns its columns of every group and
-/// visits rows in order: no atomics, and the same bits on any thread count; norms are summed
-/// from per-block partials in block order). The combination runs over rows in `order`, where
-/// rows of a group are adjacent, so each group's sums are read from memory once, not once per row.
+/// The sums are accumulated in double, also for float x: with the shift, a batch of rows near
+/// 1e3 that differ by 1e-2 loses nothing (float - float is exact in double). The gradient is
+/// assembled in T from means rounded once to T: each element then carries T's rounding relative
+/// to the rows' spread around x_0, as the T-valued gradient itself does.
+/// group_sums runs one group per task: the group's row of sums stays in cache while its rows
+/// stream through once, each sum has one owner and a fixed order (no atomics, the same bits on any
+/// thread count). The combination runs over rows in `order` too, so each group's sums are read
+/// from memory once, not once per row.
 
 #include <algorithm>
 #include <vector>
@@ -24,84 +26,74 @@
 
 namespace invar::cpu {
 
+namespace detail {
+/// Rows are visited group by group, i.e. in an order the hardware prefetcher cannot guess, and
+/// it does not follow a row across 4 KiB pages: ask for the next row's start explicitly.
 template <class T>
-void group_sums(index_t rows, index_t cols, const T* x, const T* shift, const index_t* ids_a, index_t groups_a,
-                double* sums_a, double* sq_a, const index_t* ids_b, index_t groups_b, double* sums_b, double* sq_b,
-                double* row_sq) {
-  constexpr index_t block = 512;  // columns per task: the block's sums of ~100 groups stay in L2
-  constexpr index_t prefetch_rows = 4;
-  const index_t nblocks = (cols + block - 1) / block;
-  if (!ids_b) groups_b = 0;
-  const auto nb = static_cast<std::size_t>(nblocks);
-  std::vector<double> part_row(nb * static_cast<std::size_t>(rows));
-  std::vector<double> part_a(nb * static_cast<std::size_t>(groups_a)), part_b(nb * static_cast<std::size_t>(groups_b));
-  parallel_for(nblocks, rows * block, [&](index_t b0, index_t b1) {
-    for (index_t b = b0; b < b1; ++b) {
-      const index_t j0 = b * block;
-      const index_t w = std::min(cols, j0 + block) - j0;
-      for (index_t k = 0; k < groups_a; ++k) std::fill_n(sums_a + k * cols + j0, w, 0.0);
-      for (index_t k = 0; k < groups_b; ++k) std::fill_n(sums_b + k * cols + j0, w, 0.0);
-      double sh[block];  // the shift, converted once per block rather than once per row
-      for (index_t j = 0; j < w; ++j) sh[j] = double(shift[j0 + j]);
-      for (index_t i = 0; i < rows; ++i) {
-        const T* xi = x + i * cols + j0;
-        // A block is a short run of each row, then a jump of a whole row: the hardware
-        // prefetcher does not follow that, so fetch a few rows ahead explicitly.
-        if (i + prefetch_rows < rows) {
-          const char* next = reinterpret_cast<const char*>(xi + prefetch_rows * cols);
-          for (index_t off = 0; off < w * index_t(sizeof(T)); off += 64) __builtin_prefetch(next + off, 0, 0);
-        }
-        double* oa = ids_a[i] >= 0 ? sums_a + ids_a[i] * cols + j0 : nullptr;
-        double* ob = (groups_b > 0 && ids_b[i] >= 0) ? sums_b + ids_b[i] * cols + j0 : nullptr;
-        double sq = 0;
-        if (oa && ob) {
-          INVAR_SIMD_REDUCTION(+, sq)
-          for (index_t j = 0; j < w; ++j) {
-            const double d = double(xi[j]) - sh[j];
-            oa[j] += d;
-            ob[j] += d;
-            sq += d * d;
-          }
-        } else if (oa || ob) {
-          double* o = oa ? oa : ob;
-          INVAR_SIMD_REDUCTION(+, sq)
-          for (index_t j = 0; j < w; ++j) {
-            const double d = double(xi[j]) - sh[j];
-            o[j] += d;
-            sq += d * d;
-          }
-        } else {
-          INVAR_SIMD_REDUCTION(+, sq)
-          for (index_t j = 0; j < w; ++j) {
-            const double d = double(xi[j]) - sh[j];
-            sq += d * d;
-          }
-        }
-        part_row[static_cast<std::size_t>(b * rows + i)] = sq;
+inline void prefetch_row(const T* row, index_t cols) {
+  const char* p = reinterpret_cast<const char*>(row);
+  const index_t bytes = std::min<index_t>(cols * index_t(sizeof(T)), 8192);
+  for (index_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off, 0, 1);
+}
+
+/// One row of group_sums: d = x - shift (in double); g = d (mode 1) or g += d (mode 2) or
+/// nothing (mode 0); returns ||d||^2. The sum of squares runs in 16 independent lanes (four
+/// vector accumulators) because one accumulator would make every step wait for the previous
+/// FMA (latency-bound at a quarter of the machine's throughput); lanes are added in a fixed order.
+template <class T>
+inline double shifted_row_pass(const T* xi, const double* sh, index_t cols, double* g, int mode) {
+  constexpr index_t lanes = 16;
+  double part[lanes] = {};
+  index_t j0 = 0;
+  for (; j0 + lanes <= cols; j0 += lanes) {
+    for (index_t t = 0; t < lanes; ++t) {
+      const double d = double(xi[j0 + t]) - sh[j0 + t];
+      if (mode == 1) g[j0 + t] = d;
+      else if (mode == 2) g[j0 + t] += d;
+      part[t] += d * d;
+    }
+  }
+  for (index_t j = j0; j < cols; ++j) {
+    const double d = double(xi[j]) - sh[j];
+    if (mode == 1) g[j] = d;
+    else if (mode == 2) g[j] += d;
+    part[j - j0] += d * d;
+  }
+  double s = 0;
+  for (index_t t = 0; t < lanes; ++t) s += part[t];
+  return s;
+}
+}  // namespace detail
+
+template <class T>
+void group_sums(index_t rows, index_t cols, const T* x, const T* shift, const index_t* order, const index_t* offsets,
+                index_t groups, double* sums, double* sq, double* row_sq) {
+  std::vector<double> shift_d(static_cast<std::size_t>(cols));
+  for (index_t j = 0; j < cols; ++j) shift_d[static_cast<std::size_t>(j)] = double(shift[j]);
+  const double* sh = shift_d.data();
+  // Task k < groups sums the rows of group k into sums[k] (its first row is stored, the others
+  // added: the row of sums stays in L2 while the group's rows stream by); task `groups` takes
+  // the rows in no group (norms only). Every sum has one owner and a fixed order.
+  parallel_for(groups + 1, (rows / (groups + 1) + 1) * cols, [&](index_t k0, index_t k1) {
+    for (index_t k = k0; k < k1; ++k) {
+      const index_t p0 = offsets[k], p1 = k < groups ? offsets[k + 1] : rows;
+      double* g = k < groups ? sums + k * cols : nullptr;
+      for (index_t p = p0; p < p1; ++p) {
+        const index_t i = order[p];
+        const T* xi = x + i * cols;
+        if (p + 1 < rows) detail::prefetch_row(x + order[p + 1] * cols, cols);
+        const int mode = !g ? 0 : (p == p0 ? 1 : 2);  // norms only / store the first row / add
+        row_sq[i] = detail::shifted_row_pass(xi, sh, cols, g, mode);
       }
-      auto block_norms = [&](index_t groups, const double* sums, std::vector<double>& part) {
-        for (index_t k = 0; k < groups; ++k) {
-          const double* g = sums + k * cols + j0;
-          double s = 0;
-          INVAR_SIMD_REDUCTION(+, s)
-          for (index_t j = 0; j < w; ++j) s += g[j] * g[j];
-          part[static_cast<std::size_t>(b * groups + k)] = s;
-        }
-      };
-      block_norms(groups_a, sums_a, part_a);
-      block_norms(groups_b, sums_b, part_b);
+      if (g) {
+        if (p1 == p0) std::fill(g, g + cols, 0.0);
+        double n2 = 0;
+        INVAR_SIMD_REDUCTION(+, n2)
+        for (index_t j = 0; j < cols; ++j) n2 += g[j] * g[j];
+        sq[k] = n2;
+      }
     }
   });
-  auto finish = [&](index_t n, const std::vector<double>& part, double* out) {
-    for (index_t i = 0; i < n; ++i) {
-      double s = 0;
-      for (index_t b = 0; b < nblocks; ++b) s += part[static_cast<std::size_t>(b * n + i)];
-      out[i] = s;
-    }
-  };
-  finish(rows, part_row, row_sq);
-  finish(groups_a, part_a, sq_a);
-  if (groups_b > 0) finish(groups_b, part_b, sq_b);
 }
 
 template <class T>
@@ -109,42 +101,52 @@ void group_centered_combination(index_t rows, index_t cols, const T* x, const T*
                                 const index_t* ids_a, const double* ca, const double* sums_a, const double* inv_na,
                                 const index_t* ids_b, const double* cb, const double* sums_b, const double* inv_nb,
                                 T beta, T* out) {
-  std::vector<double> shift_d(static_cast<std::size_t>(cols));
-  for (index_t j = 0; j < cols; ++j) shift_d[static_cast<std::size_t>(j)] = double(shift[j]);
-  const double* sh = shift_d.data();
   parallel_for(rows, cols * 2, [&](index_t p0, index_t p1) {
+    // The means of the shifted rows, rounded to T once per group (rows come group by group), so
+    // the per-element work runs at T's vector width: out = a (s - mu_a) + b (s - mu_b), s = x - x_0.
+    // For a group of one row, mu = T(x - x_0 computed exactly) is the same rounding as s: s - mu = 0.
+    std::vector<T> mean_a(static_cast<std::size_t>(cols)), mean_b(static_cast<std::size_t>(cols));
+    index_t cur_a = -1, cur_b = -1;
     for (index_t p = p0; p < p1; ++p) {
       const index_t i = order[p];
       const T* xi = x + i * cols;
       T* oi = out + i * cols;
+      if (p + 1 < p1) detail::prefetch_row(x + order[p + 1] * cols, cols);
       const bool has_a = ids_a && ids_a[i] >= 0 && ca[i] != 0.0;
       const bool has_b = ids_b && ids_b[i] >= 0 && cb[i] != 0.0;
-      // out = beta out + ca (s - G_a / n_a) + cb (s - G_b / n_b). Kept in this form (not merged into
-      // (ca + cb) s - ...): with FMA contraction, s - G / n is still exactly 0 for a group of one row.
-      const double a = has_a ? ca[i] : 0.0, b = has_b ? cb[i] : 0.0;
-      const double ia = has_a ? inv_na[ids_a[i]] : 0.0, ib = has_b ? inv_nb[ids_b[i]] : 0.0;
-      const double* ga = has_a ? sums_a + ids_a[i] * cols : nullptr;
-      const double* gb = has_b ? sums_b + ids_b[i] * cols : nullptr;
-      if (ga && gb) {
+      if (has_a && ids_a[i] != cur_a) {
+        cur_a = ids_a[i];
+        const double* g = sums_a + cur_a * cols;
+        const double inv = inv_na[cur_a];
+        for (index_t j = 0; j < cols; ++j) mean_a[static_cast<std::size_t>(j)] = static_cast<T>(g[j] * inv);
+      }
+      if (has_b && ids_b[i] != cur_b) {
+        cur_b = ids_b[i];
+        const double* g = sums_b + cur_b * cols;
+        const double inv = inv_nb[cur_b];
+        for (index_t j = 0; j < cols; ++j) mean_b[static_cast<std::size_t>(j)] = static_cast<T>(g[j] * inv);
+      }
+      const T a = has_a ? static_cast<T>(ca[i]) : T(0), b = has_b ? static_cast<T>(cb[i]) : T(0);
+      const T* ma = mean_a.data();
+      const T* mb = mean_b.data();
+      if (has_a && has_b) {
         if (beta == T(0))
           for (index_t j = 0; j < cols; ++j) {
-            const double sj = double(xi[j]) - sh[j];
-            oi[j] = static_cast<T>(a * (sj - ga[j] * ia) + b * (sj - gb[j] * ib));
+            const T sj = xi[j] - shift[j];
+            oi[j] = a * (sj - ma[j]) + b * (sj - mb[j]);
           }
         else
           for (index_t j = 0; j < cols; ++j) {
-            const double sj = double(xi[j]) - sh[j];
-            oi[j] = static_cast<T>(double(beta) * double(oi[j]) + a * (sj - ga[j] * ia) + b * (sj - gb[j] * ib));
+            const T sj = xi[j] - shift[j];
+            oi[j] = beta * oi[j] + a * (sj - ma[j]) + b * (sj - mb[j]);
           }
-      } else if (ga || gb) {
-        const double* g = ga ? ga : gb;
-        const double c = ga ? a : b, ig = ga ? ia : ib;
+      } else if (has_a || has_b) {
+        const T c = has_a ? a : b;
+        const T* m = has_a ? ma : mb;
         if (beta == T(0))
-          for (index_t j = 0; j < cols; ++j)
-            oi[j] = static_cast<T>(c * (double(xi[j]) - sh[j] - g[j] * ig));
+          for (index_t j = 0; j < cols; ++j) oi[j] = c * ((xi[j] - shift[j]) - m[j]);
         else
-          for (index_t j = 0; j < cols; ++j)
-            oi[j] = static_cast<T>(double(beta) * double(oi[j]) + c * (double(xi[j]) - sh[j] - g[j] * ig));
+          for (index_t j = 0; j < cols; ++j) oi[j] = beta * oi[j] + c * ((xi[j] - shift[j]) - m[j]);
       } else {
         for (index_t j = 0; j < cols; ++j) oi[j] = beta == T(0) ? T(0) : static_cast<T>(beta * oi[j]);
       }

@@ -50,27 +50,32 @@ LossValue linear_path(const char* loss, TensorView<const T, D> x, const Grouping
   const index_t ka = groups.groups(), kb = reference.groups();
 
   const DeviceArray<index_t, D> ids_a(groups.dense()), ids_b(reference.dense());
-  auto sums_a = Tensor<double, D>::uninitialized(Shape{ka, cols});
-  auto sums_b = Tensor<double, D>::uninitialized(Shape{kb, cols});
-  auto sq_a = Tensor<double, D>::uninitialized(Shape{ka});
-  auto sq_b = Tensor<double, D>::uninitialized(Shape{kb});
-  auto row_sq = Tensor<double, D>::uninitialized(Shape{rows});
+  const auto sums_a = workspace<double, D>(0, Shape{ka, cols});
+  const auto sums_b = workspace<double, D>(1, Shape{kb, cols});
+  const auto sq_a = workspace<double, D>(2, Shape{ka});
+  const auto sq_b = workspace<double, D>(3, Shape{kb});
+  const auto row_sq = workspace<double, D>(4, Shape{rows});
   const T* shift = x.data();  // row 0
+  auto sum_groups = [&](const Grouping& g, TensorView<double, D> sums, TensorView<double, D> sq) {
+    const DeviceArray<index_t, D> order(g.order()), offsets(g.offsets());
+    Backend<D>::group_sums(rows, cols, x.data(), shift, order.data(), offsets.data(), g.groups(), sums.data(),
+                           sq.data(), row_sq.data());
+  };
+  sum_groups(groups, sums_a, sq_a);
   // When every group lies inside one reference group (seeds inside classes, or the all-pairs
-  // reference), the reference sums are sums of group sums: one accumulation per element instead of two.
-  const auto parent = nested_parent(groups, reference);
-  Backend<D>::group_sums(rows, cols, x.data(), shift, ids_a.data(), ka, sums_a.data(), sq_a.data(),
-                         parent ? nullptr : ids_b.data(), parent ? 0 : kb, sums_b.data(), sq_b.data(), row_sq.data());
-  if (parent) {
+  // reference), the reference sums are sums of group sums (K x D work); otherwise a second pass.
+  if (const auto parent = nested_parent(groups, reference)) {
     ops::fill(sums_b, 0);
     const DeviceArray<index_t, D> parent_d(*parent);
     ops::scatter_add_rows(sums_a, TensorView<const index_t, D>(parent_d.data(), Shape{ka}), sums_b);
     ops::row_squared_norms(sums_b, sq_b);
+  } else {
+    sum_groups(reference, sums_b, sq_b);
   }
 
   // Per-group scatter W_k = sum ||s_i||^2 - ||sum s_i||^2 / n_k (>= 0 up to rounding).
   const auto sq = to_host(row_sq);
-  auto scatter = [&](const Grouping& g, const Tensor<double, D>& norms) {
+  auto scatter = [&](const Grouping& g, TensorView<double, D> norms) {
     const auto n2 = to_host(norms);
     std::vector<double> w(static_cast<std::size_t>(g.groups()), 0.0);
     for (index_t i = 0; i < g.rows(); ++i)

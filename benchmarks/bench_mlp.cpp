@@ -44,6 +44,7 @@ void invar_train(benchmark::State& state, int threads) {
   invar::ThreadScope scope(threads);
   const Data d;
   auto model = invar::nn::make_mlp<float>(kWidths);
+  model.set_input_gradient(false);  // training needs no dL/dx (as torch: the input does not require grad)
   invar::optim::Sgd<float> sgd(invar::optim::SgdOptions(0.01).with_momentum(0.9));
   auto params = model.parameters();
   invar::Tensor<float> dlogits(invar::Shape{kBatch, 10});

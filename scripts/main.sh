@@ -5,7 +5,7 @@
 set -euo pipefail
 
 # The program this script builds and runs: an executable built from examples/<MAIN_TARGET>.cpp.
-MAIN_TARGET="${MAIN_TARGET:-quickstart}"
+MAIN_TARGET="${MAIN_TARGET:-train_mlp}"
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 jobs="${JOBS:-$(nproc 2>/dev/null || echo 2)}"

@@ -99,3 +99,24 @@ TEST_CASE("MLP: backward from taps only (invariance-only training) reaches the f
 }
 
 TEST_SUITE_END();
+
+TEST_SUITE_BEGIN("nn");
+
+TEST_CASE("MLP: without the input gradient, parameter gradients are unchanged and dL/dx is skipped") {
+  auto a = make_mlp<double>({6, 5, 3}, MlpOptions{}.with_seed(4));
+  auto b = make_mlp<double>({6, 5, 3}, MlpOptions{}.with_seed(4));
+  b.set_input_gradient(false);
+  const auto x = test::random_tensor<double>(Shape{4, 6}, 5);
+  const auto dy = test::random_tensor<double>(Shape{4, 3}, 6);
+  a.forward(x);
+  b.forward(x);
+  a.zero_grad();
+  b.zero_grad();
+  CHECK(a.backward(dy).shape() == x.shape());
+  CHECK(b.backward(dy).empty());
+  auto pa = a.parameters(), pb = b.parameters();
+  for (std::size_t i = 0; i < pa.size(); ++i)
+    for (index_t k = 0; k < pa[i]->grad.numel(); ++k) CHECK(pa[i]->grad[k] == pb[i]->grad[k]);
+}
+
+TEST_SUITE_END();

@@ -24,6 +24,7 @@ TEST_CASE("an MLP trained on 6000 Fashion-MNIST images reaches at least 80 % tes
   const auto train = data::load_fashion_mnist(dir, true, 6000);
   const auto test = data::load_fashion_mnist(dir, false, 2000);
   auto model = nn::make_mlp<float>({784, 256, 10}, nn::MlpOptions{}.with_seed(1));
+  model.set_input_gradient(false);
   optim::Sgd<float> sgd(optim::SgdOptions(0.05).with_momentum(0.9));
   auto params = model.parameters();
 

@@ -87,7 +87,8 @@ class Sequential : public Layer<T, D> {
     return s.tap_grad;
   }
 
-  /// Backward from dL/d(output) plus every used tap gradient; returns dL/dx.
+  /// Backward from dL/d(output) plus every used tap gradient; returns dL/dx (an empty view after
+  /// set_input_gradient(false), which training uses to skip the first layer's dL/dx).
   TensorView<const T, D> backward(TensorView<const T, D> dy) override {
     check(dy.shape() == output().shape(), "Sequential ", name_, ": dy has shape ", dy.shape(), ", output has ",
           output().shape());
@@ -154,7 +155,15 @@ class Sequential : public Layer<T, D> {
     check(forwarded_, "Sequential ", name_, ": backward() before forward()");
     bool have = dy.data() != nullptr;
     TensorView<const T, D> g = dy;
-    for (std::size_t i = stages_.size(); i-- > 0;) {
+    // Without an input gradient, backward stops at the lowest layer with parameters, which is
+    // told not to compute its own dL/dx.
+    std::size_t lowest = 0;
+    if (!this->input_gradient()) {
+      while (lowest + 1 < stages_.size() && stages_[lowest].layer->parameters().empty()) ++lowest;
+    }
+    for (std::size_t i = 0; i < stages_.size(); ++i)
+      stages_[i].layer->set_input_gradient(this->input_gradient() || i > lowest);
+    for (std::size_t i = stages_.size(); i-- > lowest;) {
       Stage& s = stages_[i];
       if (s.tap_grad_used) {
         if (have) {
@@ -167,6 +176,7 @@ class Sequential : public Layer<T, D> {
       if (!have) continue;  // nothing flows above the highest used tap
       g = s.layer->backward(g);
     }
+    if (!this->input_gradient()) return {};
     if (!have) {
       // No gradient at all: dL/dx = 0.
       detail::ensure_shape(zero_input_grad_, input_shape_);

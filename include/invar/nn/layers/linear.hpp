@@ -47,6 +47,7 @@ class Linear final : public Layer<T, D> {
       ops::col_sums(dy, bias_sum_);
       ops::axpby(1.0, bias_sum_, 1.0, bias_.grad);
     }
+    if (!this->input_gradient()) return {};
     detail::ensure_shape(dx_, x_.shape());
     ops::gemm(dy, weight_.value, dx_);
     return dx_;

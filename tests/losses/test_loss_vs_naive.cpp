@@ -84,7 +84,7 @@ TEST_CASE_TEMPLATE("linear and pairwise paths agree on value and gradient", T, d
   }
 }
 
-TEST_CASE_TEMPLATE("gram and pairwise paths agree for cosine and correlation, zero and near-parallel rows", T, double,
+TEST_CASE_TEMPLATE("gram and pairwise paths agree for cosine, correlation and Euclidean, zero and near rows", T, double,
                    float) {
   const double tol = std::is_same_v<T, double> ? 1e-10 : 2e-4;
   auto b = test::loss_batch(40, 9);
@@ -108,7 +108,8 @@ TEST_CASE_TEMPLATE("gram and pairwise paths agree for cosine and correlation, ze
       norm = std::max(norm, std::abs(double(g2[i])));
     }
     CHECK(diff <= tol * norm * 10);
-    for (index_t k = 0; k < 40; ++k) CHECK(g1(2, k) == T(0));  // the zero row gets no gradient
+    if constexpr (!std::is_same_v<decltype(metric), Euclidean>)
+      for (index_t k = 0; k < 40; ++k) CHECK(g1(2, k) == T(0));  // the zero row gets no gradient
   };
   for (auto conv : {PairConvention::paper, PairConvention::pooled}) {
     const auto o = GroupLossOptions{}.with_convention(conv);
@@ -117,7 +118,11 @@ TEST_CASE_TEMPLATE("gram and pairwise paths agree for cosine and correlation, ze
     both(CosineDistance{}, GroupLossOptions{o}.accumulating().with_gradient_scale(0.5), same_class(classes));
     both(CorrelationDistance{}, o, same_class(classes));
   }
+  for (auto conv : {PairConvention::paper, PairConvention::pooled}) {
+    both(Euclidean{}, GroupLossOptions{}.with_convention(conv), all_pairs());
+    both(Euclidean{}, GroupLossOptions{}.with_convention(conv).accumulating(), same_class(classes));
+  }
   CHECK_THROWS_WITH_AS(
-      augmentation_invariance(Euclidean{}, x, seeds, no_gradient, GroupLossOptions{}.with_path(LossPath::gram)),
-      doctest::Contains("LossPath::gram needs cosine or correlation distance; euclidean"), Error);
+      augmentation_invariance(Manhattan{}, x, seeds, no_gradient, GroupLossOptions{}.with_path(LossPath::gram)),
+      doctest::Contains("LossPath::gram needs cosine, correlation or Euclidean distance; manhattan"), Error);
 }

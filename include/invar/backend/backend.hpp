@@ -52,6 +52,14 @@
 ///   template <class T> static void gram_pair_coefficients(index_t rows, index_t cols, const T* y, const T* gram,
 ///       const unsigned char* zero, double exact_below, PairSet set, const index_t* ids_a, const double* ca,
 ///       const index_t* ids_b, const double* cb, T* k_out);
+///   // The same for the Euclidean distance: gram of the centred rows, r their squared norms, d^2 = r_i + r_j -
+///   // 2 gram_ij, recomputed from the rows x when d^2 < near (r_i + r_j); near pairs' gradient terms go to `direct`.
+///   template <class T> static void euclid_gram_pair_sums(index_t rows, index_t cols, const T* x, const T* gram,
+///       const T* r, double near, PairSet set, const index_t* ids_a, const double* wa, const index_t* ids_b,
+///       const double* wb, double* sum_a, double* sum_b);
+///   template <class T> static void euclid_gram_coefficients(index_t rows, index_t cols, const T* x, const T* gram,
+///       const T* r, double near, PairSet set, const index_t* ids_a, const double* ca, const index_t* ids_b,
+///       const double* cb, T* k_out, T* direct);
 ///   // Sums of metric values over the pairs sharing a group (weights per group), and their gradient
 ///   // (coefficients per group); pairs are ordered with self-pairs or distinct (PairSet).
 ///   template <class M, class T> static void group_pair_sums(const M& metric, index_t rows, index_t cols, const T* x,

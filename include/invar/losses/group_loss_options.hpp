@@ -27,9 +27,9 @@ enum class PairConvention {
 
 /// Which way the value and gradient are computed.
 enum class LossPath {
-  automatic,  ///< linear for squared-difference metrics, gram for cosine and correlation, pairwise otherwise
+  automatic,  ///< linear for squared-difference metrics, gram for cosine, correlation, Euclidean, else pairwise
   linear,     ///< O(B D) from per-group sums; squared-difference metrics only
-  gram,       ///< two GEMMs (B^2 D); CosineDistance and CorrelationDistance only
+  gram,       ///< two GEMMs (B^2 D); CosineDistance, CorrelationDistance and Euclidean only
   pairwise,   ///< O(B^2 D) over pairs through the metric's value and gradient; any metric
 };
 

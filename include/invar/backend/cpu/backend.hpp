@@ -86,6 +86,18 @@ struct Backend<Cpu> {
                                     double scale, T beta, T* grad, double* row_loss, unsigned char* row_correct) {
     cpu::softmax_cross_entropy(rows, classes, logits, labels, scale, beta, grad, row_loss, row_correct);
   }
+  template <class T>
+  static void euclid_gram_pair_sums(index_t rows, index_t cols, const T* x, const T* gram, const T* r, double near,
+                                    PairSet set, const index_t* ids_a, const double* wa, const index_t* ids_b,
+                                    const double* wb, double* sum_a, double* sum_b) {
+    cpu::euclid_gram_pair_sums(rows, cols, x, gram, r, near, set, ids_a, wa, ids_b, wb, sum_a, sum_b);
+  }
+  template <class T>
+  static void euclid_gram_coefficients(index_t rows, index_t cols, const T* x, const T* gram, const T* r, double near,
+                                       PairSet set, const index_t* ids_a, const double* ca, const index_t* ids_b,
+                                       const double* cb, T* k_out, T* direct) {
+    cpu::euclid_gram_coefficients(rows, cols, x, gram, r, near, set, ids_a, ca, ids_b, cb, k_out, direct);
+  }
   template <class M, class T>
   static void group_pair_sums(const M& metric, index_t rows, index_t cols, const T* x, PairSet set,
                               const index_t* ids_a, const double* wa, const index_t* ids_b, const double* wb,

@@ -17,6 +17,9 @@
 /// dL/dx_i = (K y)_i / n_i  (the caller's GEMM), since dd_ij/dx_i = ((1 - d_ij) y_i - y_j) / n_i.
 /// Rows are processed independently in a fixed order: results do not depend on the thread count.
 
+#include <algorithm>
+#include <cmath>
+#include <utility>
 #include <vector>
 
 #include "invar/backend/backend.hpp"
@@ -96,6 +99,101 @@ void gram_pair_coefficients(index_t rows, index_t cols, const T* y, const T* gra
       if (d == 0.0) continue;  // equal rows: the gradient of d is exactly 0 there
       ki[j] = static_cast<T>(-c * mult);
       diag += c * mult * (1.0 - d);
+    }
+    ki[i] = static_cast<T>(diag);
+  });
+}
+
+}  // namespace invar::cpu
+
+namespace invar::cpu {
+
+namespace detail {
+/// Euclidean distance of rows i and j from the Gram matrix of centred rows (norms r = ||y||^2):
+/// d^2 = r_i + r_j - 2 G_ij, recomputed from the original rows x when d^2 < near * (r_i + r_j),
+/// where the expansion has lost more than a couple of digits. x, not the centred y: centring
+/// rounds each row, and for close rows that rounding is as large as their difference.
+/// Returns d^2 and whether it was recomputed.
+template <class T>
+std::pair<double, bool> euclid_gram_distance2(index_t i, index_t j, index_t cols, const T* x, const T* gram,
+                                              const T* r, index_t rows, double near) {
+  if (i == j) return {0.0, true};
+  const double ri = double(r[i]), rj = double(r[j]);
+  const double d2 = ri + rj - 2.0 * double(gram[i * rows + j]);
+  if (d2 >= near * (ri + rj)) return {d2, false};
+  const T* xi = x + i * cols;
+  const T* xj = x + j * cols;
+  double s = 0;
+  INVAR_SIMD_REDUCTION(+, s)
+  for (index_t k = 0; k < cols; ++k) {
+    const double diff = double(xi[k]) - double(xj[k]);
+    s += diff * diff;
+  }
+  return {s, true};
+}
+}  // namespace detail
+
+/// Sums of wa[g] d_ij (sum_a) and wb[g] d_ij (sum_b) over the selected pairs, Euclidean d.
+template <class T>
+void euclid_gram_pair_sums(index_t rows, index_t cols, const T* x, const T* gram, const T* r, double near,
+                           PairSet set, const index_t* ids_a, const double* wa, const index_t* ids_b,
+                           const double* wb, double* sum_a, double* sum_b) {
+  std::vector<double> part_a(static_cast<std::size_t>(rows)), part_b(static_cast<std::size_t>(rows));
+  parallel_for_each_dynamic(rows, rows, [&](index_t i) {
+    double sa = 0, sb = 0;
+    for (index_t j = i + 1; j < rows; ++j) {  // d_ii = 0: self-pairs add nothing
+      const double ca = detail::pair_weight(ids_a, wa, i, j);
+      const double cb = detail::pair_weight(ids_b, wb, i, j);
+      if (ca == 0.0 && cb == 0.0) continue;
+      const double d = std::sqrt(std::max(0.0, detail::euclid_gram_distance2(i, j, cols, x, gram, r, rows, near).first));
+      const double mult = set == PairSet::ordered_with_self ? 2.0 : 1.0;
+      sa += mult * ca * d;
+      sb += mult * cb * d;
+    }
+    part_a[static_cast<std::size_t>(i)] = sa;
+    part_b[static_cast<std::size_t>(i)] = sb;
+  });
+  double ta = 0, tb = 0;
+  for (index_t i = 0; i < rows; ++i) {
+    ta += part_a[static_cast<std::size_t>(i)];
+    tb += part_b[static_cast<std::size_t>(i)];
+  }
+  *sum_a = ta;
+  *sum_b = tb;
+}
+
+/// The gradient's pair coefficients, Euclidean d: for a far pair K_ij = -c / d_ij and
+/// K_ii += c / d_ij (then dL/dx_i = (K y)_i, the caller's GEMM); a near pair's contribution
+/// c (x_i - x_j) / d_ij is computed from the original rows and written into direct[i] (which
+/// starts at 0), since in K y it would be a small difference of large terms.
+/// c = (ca + cb) * (2 for ordered pairs).
+template <class T>
+void euclid_gram_coefficients(index_t rows, index_t cols, const T* x, const T* gram, const T* r, double near,
+                              PairSet set, const index_t* ids_a, const double* ca, const index_t* ids_b,
+                              const double* cb, T* k_out, T* direct) {
+  const double mult = set == PairSet::ordered_with_self ? 2.0 : 1.0;
+  parallel_for_each_dynamic(rows, rows, [&](index_t i) {
+    T* ki = k_out + i * rows;
+    T* di = direct + i * cols;
+    for (index_t k = 0; k < cols; ++k) di[k] = T(0);
+    const T* xi = x + i * cols;
+    double diag = 0;
+    for (index_t j = 0; j < rows; ++j) {
+      ki[j] = T(0);
+      if (j == i) continue;
+      const double c = mult * (detail::pair_weight(ids_a, ca, i, j) + detail::pair_weight(ids_b, cb, i, j));
+      if (c == 0.0) continue;
+      const auto [d2, recomputed] = detail::euclid_gram_distance2(i, j, cols, x, gram, r, rows, near);
+      if (!(d2 > 0.0)) continue;  // equal rows: the minimum-norm subgradient 0
+      const double w = c / std::sqrt(d2);
+      if (recomputed) {
+        const T* xj = x + j * cols;
+        const T wt = static_cast<T>(w);
+        for (index_t k = 0; k < cols; ++k) di[k] += wt * (xi[k] - xj[k]);
+      } else {
+        ki[j] = static_cast<T>(-w);
+        diag += w;
+      }
     }
     ki[i] = static_cast<T>(diag);
   });

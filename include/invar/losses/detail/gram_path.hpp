@@ -1,6 +1,7 @@
 #pragma once
 /// \file gram_path.hpp
-/// The Gram path for cosine and correlation distance: two GEMMs instead of B^2 per-pair loops.
+/// The Gram paths for cosine, correlation and Euclidean distance: two GEMMs instead of B^2
+/// per-pair loops. Cosine and correlation:
 ///
 ///   y_i = t(x_i) / ||t(x_i)||     (t: identity for cosine; for correlation, centring after
 ///                                   subtracting the row's first element, as the metric does)
@@ -20,19 +21,72 @@
 #include "invar/losses/detail/pair_weights.hpp"
 #include "invar/metrics/correlation_distance.hpp"
 #include "invar/metrics/cosine_distance.hpp"
+#include "invar/metrics/euclidean.hpp"
 
 namespace invar::detail {
 
-/// Metrics the Gram path knows how to normalise.
+/// Metrics with a Gram path.
 template <class M>
-inline constexpr bool gram_metric = std::is_same_v<M, CosineDistance> || std::is_same_v<M, CorrelationDistance>;
+inline constexpr bool gram_metric =
+    std::is_same_v<M, CosineDistance> || std::is_same_v<M, CorrelationDistance> || std::is_same_v<M, Euclidean>;
+
+/// Euclidean pairs with d^2 below this fraction of r_i + r_j are recomputed from the rows: there
+/// r_i + r_j - 2 G_ij has lost more than a digit and a half to cancellation.
+inline constexpr double euclid_near = 5e-2;
+
+/// The Gram path of the Euclidean distance: y = x - column means (removes the batch's offset
+/// before any product), r = ||y||^2, G = y y^T, d^2 = r_i + r_j - 2 G_ij (near pairs from the
+/// rows of x); dL/dx_i = sum_j c_ij (x_i - x_j) / d_ij as K y (GEMM) for far pairs (K's rows sum
+/// to 0, so K y = K x) plus the near pairs' terms computed from the rows of x.
+template <class T, Device D>
+LossValue euclidean_gram_path(const char* loss, TensorView<const T, D> x, const Grouping& groups,
+                              const Grouping& reference, const PairWeights& weights, T* grad,
+                              const GroupLossOptions& o) {
+  const index_t rows = x.dim(0), cols = x.dim(1);
+  Tensor<T, D> mean(Shape{cols});
+  ops::col_sums(x, mean);
+  ops::scale(mean, 1.0 / double(rows));
+  auto y = Tensor<T, D>::uninitialized(x.shape());
+  ops::broadcast_cols(y, x, mean, fn::Subtract{});
+  Tensor<T, D> r(Shape{rows});
+  ops::row_squared_norms(y, r);
+  for (const T v : to_host(r))
+    if (!std::isfinite(double(v))) throw_non_finite(loss, x);
+  auto gram = Tensor<T, D>::uninitialized(Shape{rows, rows});
+  ops::gemm(y, y, gram, ops::GemmOptions{}.transpose_b());
+
+  const PairSet set = pair_set_of(o.convention);
+  const DeviceArray<index_t, D> ids_a(groups.dense()), ids_b(reference.dense());
+  const DeviceArray<double, D> wa(weights.a), wb(weights.b);
+  LossValue v;
+  Backend<D>::euclid_gram_pair_sums(rows, cols, x.data(), gram.data(), r.data(), euclid_near, set, ids_a.data(),
+                                    wa.data(), ids_b.data(), wb.data(), &v.numerator, &v.denominator);
+  if (!std::isfinite(v.numerator) || !std::isfinite(v.denominator)) throw_non_finite(loss, x);
+  const double den = v.denominator + o.epsilon;
+  v.value = v.numerator / den;
+  if (!grad) return v;
+
+  std::vector<double> ca(weights.a.size()), cb(weights.b.size());
+  for (std::size_t k = 0; k < ca.size(); ++k) ca[k] = o.gradient_scale * weights.a[k] / den;
+  for (std::size_t q = 0; q < cb.size(); ++q) cb[q] = -o.gradient_scale * v.numerator * weights.b[q] / (den * den);
+  const DeviceArray<double, D> ca_d(ca), cb_d(cb);
+  auto kc = Tensor<T, D>::uninitialized(Shape{rows, rows});
+  auto g = Tensor<T, D>::uninitialized(x.shape());
+  Backend<D>::euclid_gram_coefficients(rows, cols, x.data(), gram.data(), r.data(), euclid_near, set, ids_a.data(),
+                                       ca_d.data(), ids_b.data(), cb_d.data(), kc.data(), g.data());
+  ops::gemm(kc, y, g, ops::GemmOptions{}.with_beta(1));  // near-pair terms + K y
+  TensorView<T, D> out(grad, x.shape());
+  if (o.accumulate) ops::axpby(1.0, g, 1.0, out);
+  else ops::copy(g, out);
+  return v;
+}
 
 /// 1 - G_ij below this is recomputed from the rows: cos > 0.99, where 1 - G has lost two of its digits.
 inline constexpr double gram_exact_below = 1e-2;
 
 template <class M, class T, Device D>
-LossValue gram_path(const char* loss, TensorView<const T, D> x, const Grouping& groups, const Grouping& reference,
-                    const PairWeights& weights, T* grad, const GroupLossOptions& o) {
+LossValue cosine_gram_path(const char* loss, TensorView<const T, D> x, const Grouping& groups,
+                           const Grouping& reference, const PairWeights& weights, T* grad, const GroupLossOptions& o) {
   const index_t rows = x.dim(0), cols = x.dim(1);
   auto y = Tensor<T, D>::uninitialized(x.shape());
   if constexpr (std::is_same_v<M, CorrelationDistance>) {
@@ -95,6 +149,17 @@ LossValue gram_path(const char* loss, TensorView<const T, D> x, const Grouping& 
   if (o.accumulate) ops::axpby(1.0, ky, 1.0, g);
   else ops::copy(ky, g);
   return v;
+}
+
+/// The Gram path of any metric that has one (gram_metric<M>).
+template <class M, class T, Device D>
+LossValue gram_path(const char* loss, TensorView<const T, D> x, const Grouping& groups, const Grouping& reference,
+                    const PairWeights& weights, T* grad, const GroupLossOptions& o) {
+  if constexpr (std::is_same_v<M, Euclidean>) {
+    return euclidean_gram_path(loss, x, groups, reference, weights, grad, o);
+  } else {
+    return cosine_gram_path<M>(loss, x, groups, reference, weights, grad, o);
+  }
 }
 
 }  // namespace invar::detail

@@ -11,31 +11,17 @@
 #include <string>
 #include <vector>
 
+#include "support/temp_dir.hpp"
 #include "invar/data/idx.hpp"
 
 namespace fs = std::filesystem;
 using invar::index_t;
 using Bytes = std::vector<unsigned char>;
 
+using invar::test::TempDir;
+
 namespace {
 
-/// A fresh directory under the system temp directory, removed with everything in it.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::random_device rd;
-    path = fs::temp_directory_path() /
-           ("invar-test-idx-" + std::to_string(::getpid()) + "-" + std::to_string(rd()) + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  [[nodiscard]] std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 /// An IDX file of unsigned bytes: magic 0x0000 08 <rank>, big-endian extents, data.
 Bytes idx_bytes(const std::vector<std::uint32_t>& dims, const Bytes& data, unsigned type = 0x08) {

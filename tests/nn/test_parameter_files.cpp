@@ -11,18 +11,14 @@
 #include "invar/optim/sgd.hpp"
 #include "invar/optim/state_io.hpp"
 #include "support/random.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace invar;
+using invar::test::TempDir;
 
 TEST_SUITE_BEGIN("nn");
 
 namespace {
-struct TempDir {
-  std::filesystem::path path = std::filesystem::temp_directory_path() /
-                               ("invar-nn-params-" + std::to_string(reinterpret_cast<std::uintptr_t>(this)));
-  TempDir() { std::filesystem::create_directories(path); }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
 
 void train_steps(nn::Sequential<float>& model, optim::Sgd<float>& sgd, int steps, std::uint64_t seed) {
   auto params = model.parameters();

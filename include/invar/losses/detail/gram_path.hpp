@@ -62,14 +62,11 @@ LossValue euclidean_gram_path(const char* loss, TensorView<const T, D> x, const 
   Backend<D>::euclid_gram_pair_sums(rows, cols, x.data(), gram.data(), r.data(), euclid_near, set, ids_a.data(),
                                     wa.data(), ids_b.data(), wb.data(), &v.numerator, &v.denominator);
   if (!std::isfinite(v.numerator) || !std::isfinite(v.denominator)) throw_non_finite(loss, x);
-  const double den = v.denominator + o.epsilon;
-  v.value = v.numerator / den;
+  finish_value(v, o);
   if (!grad) return v;
 
-  std::vector<double> ca(weights.a.size()), cb(weights.b.size());
-  for (std::size_t k = 0; k < ca.size(); ++k) ca[k] = o.gradient_scale * weights.a[k] / den;
-  for (std::size_t q = 0; q < cb.size(); ++q) cb[q] = -o.gradient_scale * v.numerator * weights.b[q] / (den * den);
-  const DeviceArray<double, D> ca_d(ca), cb_d(cb);
+  const PairCoefficients c = pair_coefficients(weights, v, o);
+  const DeviceArray<double, D> ca_d(c.a), cb_d(c.b);
   auto kc = Tensor<T, D>::uninitialized(Shape{rows, rows});
   auto g = Tensor<T, D>::uninitialized(x.shape());
   Backend<D>::euclid_gram_coefficients(rows, cols, x.data(), gram.data(), r.data(), euclid_near, set, ids_a.data(),
@@ -130,14 +127,11 @@ LossValue cosine_gram_path(const char* loss, TensorView<const T, D> x, const Gro
   Backend<D>::gram_pair_sums(rows, cols, y.data(), gram.data(), zero_d.data(), gram_exact_below, set, ids_a.data(),
                              wa.data(), ids_b.data(), wb.data(), &v.numerator, &v.denominator);
   if (!std::isfinite(v.numerator) || !std::isfinite(v.denominator)) throw_non_finite(loss, x);
-  const double den = v.denominator + o.epsilon;
-  v.value = v.numerator / den;
+  finish_value(v, o);
   if (!grad) return v;
 
-  std::vector<double> ca(weights.a.size()), cb(weights.b.size());
-  for (std::size_t k = 0; k < ca.size(); ++k) ca[k] = o.gradient_scale * weights.a[k] / den;
-  for (std::size_t r = 0; r < cb.size(); ++r) cb[r] = -o.gradient_scale * v.numerator * weights.b[r] / (den * den);
-  const DeviceArray<double, D> ca_d(ca), cb_d(cb);
+  const PairCoefficients c = pair_coefficients(weights, v, o);
+  const DeviceArray<double, D> ca_d(c.a), cb_d(c.b);
   auto kc = Tensor<T, D>::uninitialized(Shape{rows, rows});
   Backend<D>::gram_pair_coefficients(rows, cols, y.data(), gram.data(), zero_d.data(), gram_exact_below, set,
                                      ids_a.data(), ca_d.data(), ids_b.data(), cb_d.data(), kc.data());

@@ -95,19 +95,17 @@ LossValue linear_path(const char* loss, TensorView<const T, D> x, const Grouping
   for (index_t r = 0; r < kb; ++r)
     v.denominator += weights.b[std::size_t(r)] * f * double(reference.size(r)) * wd * wb[std::size_t(r)];
   if (!std::isfinite(v.numerator) || !std::isfinite(v.denominator)) throw_non_finite(loss, x);
-  const double den = v.denominator + o.epsilon;
-  v.value = v.numerator / den;
+  finish_value(v, o);
   if (!grad) return v;
 
-  // dL/dx_i = ca_i (s_i - mu_a) + cb_i (s_i - mu_b), with
-  // ca_i = scale * wa_k 2 f n_k w / den and cb_i = -scale * num * wb_r 2 f m_r w / den^2.
+  // dL/dx_i = ca_i (s_i - mu_a) + cb_i (s_i - mu_b): each group's pair coefficient times the
+  // derivative of its pair sum, 2 f n w (s_i - mu).
+  const PairCoefficients c = pair_coefficients(weights, v, o);
   std::vector<double> ca(static_cast<std::size_t>(rows), 0.0), cb(static_cast<std::size_t>(rows), 0.0);
   for (index_t i = 0; i < rows; ++i) {
-    if (const index_t k = groups.of(i); k >= 0)
-      ca[std::size_t(i)] = o.gradient_scale * weights.a[std::size_t(k)] * 2 * f * double(groups.size(k)) * wd / den;
+    if (const index_t k = groups.of(i); k >= 0) ca[std::size_t(i)] = c.a[std::size_t(k)] * 2 * f * double(groups.size(k)) * wd;
     if (const index_t r = reference.of(i); r >= 0)
-      cb[std::size_t(i)] = -o.gradient_scale * v.numerator * weights.b[std::size_t(r)] * 2 * f *
-                           double(reference.size(r)) * wd / (den * den);
+      cb[std::size_t(i)] = c.b[std::size_t(r)] * 2 * f * double(reference.size(r)) * wd;
   }
   auto inverse_sizes = [](const Grouping& g) {
     std::vector<double> inv(static_cast<std::size_t>(g.groups()));

@@ -34,4 +34,23 @@ inline PairWeights pair_weights(const Grouping& groups, const Grouping& referenc
   return w;
 }
 
+/// L = N / (R + epsilon), with the same epsilon the gradient uses.
+inline void finish_value(LossValue& v, const GroupLossOptions& o) {
+  v.value = v.numerator / (v.denominator + o.epsilon);
+}
+
+/// dL/d(pair term) per group, shared by every path: a numerator pair of group k weighs
+/// scale * a_k / (R + eps), a reference pair of group r weighs -scale * N * b_r / (R + eps)^2.
+struct PairCoefficients {
+  std::vector<double> a, b;
+};
+
+inline PairCoefficients pair_coefficients(const PairWeights& w, const LossValue& v, const GroupLossOptions& o) {
+  const double den = v.denominator + o.epsilon;
+  PairCoefficients c{std::vector<double>(w.a.size()), std::vector<double>(w.b.size())};
+  for (std::size_t k = 0; k < w.a.size(); ++k) c.a[k] = o.gradient_scale * w.a[k] / den;
+  for (std::size_t r = 0; r < w.b.size(); ++r) c.b[r] = -o.gradient_scale * v.numerator * w.b[r] / (den * den);
+  return c;
+}
+
 }  // namespace invar::detail

@@ -24,14 +24,11 @@ LossValue pairwise_path(const char* loss, const M& metric, TensorView<const T, D
   Backend<D>::group_pair_sums(metric, rows, cols, x.data(), set, ids_a.data(), wa.data(), ids_b.data(), wb.data(),
                               &v.numerator, &v.denominator);
   if (!std::isfinite(v.numerator) || !std::isfinite(v.denominator)) throw_non_finite(loss, x);
-  const double den = v.denominator + o.epsilon;
-  v.value = v.numerator / den;
+  finish_value(v, o);
   if (!grad) return v;
 
-  std::vector<double> ca(weights.a.size()), cb(weights.b.size());
-  for (std::size_t k = 0; k < ca.size(); ++k) ca[k] = o.gradient_scale * weights.a[k] / den;
-  for (std::size_t r = 0; r < cb.size(); ++r) cb[r] = -o.gradient_scale * v.numerator * weights.b[r] / (den * den);
-  const DeviceArray<double, D> ca_d(ca), cb_d(cb);
+  const PairCoefficients c = pair_coefficients(weights, v, o);
+  const DeviceArray<double, D> ca_d(c.a), cb_d(c.b);
   Backend<D>::group_pair_gradient(metric, rows, cols, x.data(), set, ids_a.data(), ca_d.data(), ids_b.data(),
                                   cb_d.data(), T(o.accumulate ? 1 : 0), grad);
   return v;

@@ -20,7 +20,9 @@
 #include "invar/losses/group_invariance.hpp"
 #include "invar/losses/softmax_cross_entropy.hpp"
 
+#include "invar/nn/layers/conv2d.hpp"
 #include "invar/nn/layers/flatten.hpp"
+#include "invar/nn/layers/global_avg_pool.hpp"
 #include "invar/nn/layers/linear.hpp"
 #include "invar/nn/layers/relu.hpp"
 #include "invar/nn/models/mlp.hpp"

@@ -28,6 +28,11 @@
 ///   template <class T> static void gather_rows(index_t rows, index_t cols, const T* src, const index_t* idx, T* out);
 ///   template <class T> static void scatter_add_rows(index_t rows, index_t cols, const T* src, const index_t* idx, T alpha, T* out);
 ///
+///   // The patch matrix of a convolution for one NCHW image (zero padding), and its adjoint (adds into dx).
+///   template <class T> static void im2col(index_t channels, index_t height, index_t width, index_t kh, index_t kw,
+///       index_t stride, index_t pad, index_t out_h, index_t out_w, const T* x, T* cols);
+///   template <class T> static void col2im(index_t channels, index_t height, index_t width, index_t kh, index_t kw,
+///       index_t stride, index_t pad, index_t out_h, index_t out_w, const T* cols, T* dx);
 ///   // Softmax cross-entropy, fused and stable: per row loss (labels[i] < 0: unlabelled, loss 0), argmax == label,
 ///   // and grad = beta grad + scale (softmax - onehot) (grad may be null).
 ///   template <class T> static void softmax_cross_entropy(index_t rows, index_t classes, const T* logits,

@@ -8,6 +8,7 @@
 #include "invar/backend/cpu/gather.hpp"
 #include "invar/backend/cpu/gemm.hpp"
 #include "invar/backend/cpu/gram_pairs.hpp"
+#include "invar/backend/cpu/im2col.hpp"
 #include "invar/backend/cpu/group_stats.hpp"
 #include "invar/backend/cpu/pairwise_groups.hpp"
 #include "invar/backend/cpu/reduce.hpp"
@@ -80,6 +81,16 @@ struct Backend<Cpu> {
                                      double exact_below, PairSet set, const index_t* ids_a, const double* ca,
                                      const index_t* ids_b, const double* cb, T* k_out) {
     cpu::gram_pair_coefficients(rows, cols, y, gram, zero, exact_below, set, ids_a, ca, ids_b, cb, k_out);
+  }
+  template <class T>
+  static void im2col(index_t channels, index_t height, index_t width, index_t kh, index_t kw, index_t stride,
+                     index_t pad, index_t out_h, index_t out_w, const T* x, T* cols) {
+    cpu::im2col(channels, height, width, kh, kw, stride, pad, out_h, out_w, x, cols);
+  }
+  template <class T>
+  static void col2im(index_t channels, index_t height, index_t width, index_t kh, index_t kw, index_t stride,
+                     index_t pad, index_t out_h, index_t out_w, const T* cols, T* dx) {
+    cpu::col2im(channels, height, width, kh, kw, stride, pad, out_h, out_w, cols, dx);
   }
   template <class T>
   static void softmax_cross_entropy(index_t rows, index_t classes, const T* logits, const index_t* labels,

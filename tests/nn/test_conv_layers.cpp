@@ -1,0 +1,110 @@
+// Conv2d and GlobalAvgPool: forward against explicit loops (odd sizes, strides, padding),
+// backward by central differences in double.
+#include <doctest/doctest.h>
+
+#include "invar/nn/layers/conv2d.hpp"
+#include "invar/nn/layers/global_avg_pool.hpp"
+#include "support/gradcheck.hpp"
+#include "support/random.hpp"
+
+using namespace invar;
+using namespace invar::nn;
+
+TEST_SUITE_BEGIN("nn");
+
+namespace {
+double project(TensorView<const double> y, const Tensor<double>& r) {
+  double s = 0;
+  for (index_t i = 0; i < y.numel(); ++i) s += y[i] * r[i];
+  return s;
+}
+
+// y[b][o][oy][ox] = bias[o] + sum_c,i,j w[o][c][i][j] x[b][c][oy s - p + i][ox s - p + j]
+Tensor<double> naive_conv(const Tensor<double>& x, const Tensor<double>& w, const Tensor<double>* bias, index_t s,
+                          index_t p) {
+  const index_t B = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), O = w.dim(0), K = w.dim(2);
+  const index_t Ho = (H + 2 * p - K) / s + 1, Wo = (W + 2 * p - K) / s + 1;
+  Tensor<double> y(Shape{B, O, Ho, Wo});
+  for (index_t b = 0; b < B; ++b)
+    for (index_t o = 0; o < O; ++o)
+      for (index_t oy = 0; oy < Ho; ++oy)
+        for (index_t ox = 0; ox < Wo; ++ox) {
+          double acc = bias ? (*bias)[o] : 0.0;
+          for (index_t c = 0; c < C; ++c)
+            for (index_t i = 0; i < K; ++i)
+              for (index_t j = 0; j < K; ++j) {
+                const index_t yy = oy * s - p + i, xx = ox * s - p + j;
+                if (yy >= 0 && yy < H && xx >= 0 && xx < W) acc += w(o, c, i, j) * x(b, c, yy, xx);
+              }
+          y(b, o, oy, ox) = acc;
+        }
+  return y;
+}
+}  // namespace
+
+TEST_CASE("Conv2d forward equals explicit loops for odd sizes, strides and paddings") {
+  for (auto [k, s, p] : {std::tuple{3, 1, 1}, {3, 2, 1}, {3, 1, 0}, {1, 1, 0}, {3, 2, 0}, {2, 3, 1}}) {
+    CAPTURE(k);
+    CAPTURE(s);
+    CAPTURE(p);
+    Conv2d<double> conv("conv", 3, 4, Conv2dOptions{}.with_kernel(k).with_stride(s).with_padding(p));
+    Rng rng(1);
+    conv.initialize(init::Initializer::glorot_uniform, rng);
+    conv.bias().value = test::random_tensor<double>(Shape{4}, 2);
+    const auto x = test::random_tensor<double>(Shape{2, 3, 7, 5}, 3);
+    const auto y = conv.forward(x);
+    const auto expected = naive_conv(x, conv.weight().value, &conv.bias().value, s, p);
+    REQUIRE(y.shape() == expected.shape());
+    for (index_t i = 0; i < y.numel(); ++i) CHECK(y[i] == doctest::Approx(expected[i]).epsilon(1e-13));
+  }
+}
+
+TEST_CASE("Conv2d gradients w.r.t. weight, bias and input by central differences") {
+  for (auto [k, s, p] : {std::tuple{3, 1, 1}, {3, 2, 1}, {2, 2, 0}}) {
+    Conv2d<double> conv("conv", 2, 3, Conv2dOptions{}.with_kernel(k).with_stride(s).with_padding(p));
+    Rng rng(4);
+    conv.initialize(init::Initializer::he_normal, rng);
+    conv.bias().value = test::random_tensor<double>(Shape{3}, 5);
+    auto x = test::random_tensor<double>(Shape{2, 2, 6, 5}, 6);
+    const auto y = conv.forward(x);
+    const auto r = test::random_tensor<double>(y.shape(), 7);
+    conv.weight().zero_grad();
+    conv.bias().zero_grad();
+    const auto dx = Tensor<double>::copy_of(conv.backward(r));
+    auto loss = [&] { return project(conv.forward(x), r); };
+    CHECK(test::gradient_relative_error(conv.weight().value, conv.weight().grad, loss) < 1e-8);
+    CHECK(test::gradient_relative_error(conv.bias().value, conv.bias().grad, loss) < 1e-8);
+    CHECK(test::gradient_relative_error(x, dx, loss) < 1e-8);
+  }
+}
+
+TEST_CASE("Conv2d: bad shapes are invar::Error, and the input gradient can be skipped") {
+  Conv2d<double> conv("conv", 3, 2, Conv2dOptions{}.with_kernel(3));
+  CHECK_THROWS_WITH_AS(conv.forward(Tensor<double>(Shape{1, 2, 5, 5})), doctest::Contains("expected input [B, 3, H, W]"),
+                       Error);
+  CHECK_THROWS_WITH_AS(conv.forward(Tensor<double>(Shape{1, 3, 2, 5})), doctest::Contains("smaller than the kernel"),
+                       Error);
+  CHECK_THROWS_AS(Conv2d<double>("bad", 3, 2, Conv2dOptions{}.with_stride(0)), Error);
+  const auto x = test::random_tensor<double>(Shape{1, 3, 5, 5}, 8);
+  conv.forward(x);
+  conv.set_input_gradient(false);
+  CHECK(conv.backward(test::random_tensor<double>(Shape{1, 2, 3, 3}, 9)).empty());
+}
+
+TEST_CASE("GlobalAvgPool: the mean over positions, and its gradient") {
+  GlobalAvgPool<double> pool("gap");
+  auto x = test::random_tensor<double>(Shape{2, 3, 4, 5}, 10);
+  const auto y = pool.forward(x);
+  REQUIRE(y.shape() == Shape{2, 3});
+  for (index_t b = 0; b < 2; ++b)
+    for (index_t c = 0; c < 3; ++c) {
+      double s = 0;
+      for (index_t i = 0; i < 20; ++i) s += x[(b * 3 + c) * 20 + i];
+      CHECK(y(b, c) == doctest::Approx(s / 20).epsilon(1e-14));
+    }
+  const auto r = test::random_tensor<double>(Shape{2, 3}, 11);
+  const auto dx = Tensor<double>::copy_of(pool.backward(r));
+  CHECK(test::gradient_relative_error(x, dx, [&] { return project(pool.forward(x), r); }) < 1e-8);
+}
+
+TEST_SUITE_END();

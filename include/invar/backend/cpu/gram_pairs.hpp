@@ -57,8 +57,7 @@ template <class T>
 void gram_pair_sums(index_t rows, index_t cols, const T* y, const T* gram, const unsigned char* zero,
                     double exact_below, PairSet set, const index_t* ids_a, const double* wa, const index_t* ids_b,
                     const double* wb, double* sum_a, double* sum_b) {
-  std::vector<double> part_a(static_cast<std::size_t>(rows)), part_b(static_cast<std::size_t>(rows));
-  parallel_for_each_dynamic(rows, rows, [&](index_t i) {
+  auto row = [&](index_t i) {
     double sa = 0, sb = 0;
     const index_t j0 = set == PairSet::distinct ? i + 1 : i;  // symmetric: j >= i, off-diagonal twice
     for (index_t j = j0; j < rows; ++j) {
@@ -70,16 +69,9 @@ void gram_pair_sums(index_t rows, index_t cols, const T* y, const T* gram, const
       sa += mult * ca * d;
       sb += mult * cb * d;
     }
-    part_a[static_cast<std::size_t>(i)] = sa;
-    part_b[static_cast<std::size_t>(i)] = sb;
-  });
-  double ta = 0, tb = 0;
-  for (index_t i = 0; i < rows; ++i) {
-    ta += part_a[static_cast<std::size_t>(i)];
-    tb += part_b[static_cast<std::size_t>(i)];
-  }
-  *sum_a = ta;
-  *sum_b = tb;
+    return std::pair{sa, sb};
+  };
+  detail::ordered_pair_totals(rows, rows, row, sum_a, sum_b);
 }
 
 template <class T>
@@ -138,8 +130,7 @@ template <class T>
 void euclid_gram_pair_sums(index_t rows, index_t cols, const T* x, const T* gram, const T* r, double near,
                            PairSet set, const index_t* ids_a, const double* wa, const index_t* ids_b,
                            const double* wb, double* sum_a, double* sum_b) {
-  std::vector<double> part_a(static_cast<std::size_t>(rows)), part_b(static_cast<std::size_t>(rows));
-  parallel_for_each_dynamic(rows, rows, [&](index_t i) {
+  auto row = [&](index_t i) {
     double sa = 0, sb = 0;
     for (index_t j = i + 1; j < rows; ++j) {  // d_ii = 0: self-pairs add nothing
       const double ca = detail::pair_weight(ids_a, wa, i, j);
@@ -150,16 +141,9 @@ void euclid_gram_pair_sums(index_t rows, index_t cols, const T* x, const T* gram
       sa += mult * ca * d;
       sb += mult * cb * d;
     }
-    part_a[static_cast<std::size_t>(i)] = sa;
-    part_b[static_cast<std::size_t>(i)] = sb;
-  });
-  double ta = 0, tb = 0;
-  for (index_t i = 0; i < rows; ++i) {
-    ta += part_a[static_cast<std::size_t>(i)];
-    tb += part_b[static_cast<std::size_t>(i)];
-  }
-  *sum_a = ta;
-  *sum_b = tb;
+    return std::pair{sa, sb};
+  };
+  detail::ordered_pair_totals(rows, rows, row, sum_a, sum_b);
 }
 
 /// The gradient's pair coefficients, Euclidean d: for a far pair K_ij = -c / d_ij and

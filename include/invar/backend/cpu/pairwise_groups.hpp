@@ -10,6 +10,7 @@
 /// stored. Each row's partial sums are computed by one thread and added in row order, so the
 /// results do not depend on the thread count.
 
+#include <utility>
 #include <vector>
 
 #include "invar/backend/backend.hpp"
@@ -25,15 +26,35 @@ inline double pair_weight(const index_t* ids, const double* w, index_t i, index_
   const index_t g = ids[i];
   return (g >= 0 && g == ids[j]) ? w[g] : 0.0;
 }
+
+/// Runs row_sums(i) -> (a_i, b_i) for every row (dynamically scheduled: triangular loops have
+/// rows of unequal cost) and adds the per-row results in row order, so the totals do not depend
+/// on the thread count. Shared by the pairwise and Gram paths.
+template <class RowSums>
+void ordered_pair_totals(index_t rows, index_t cost_per_row, RowSums&& row_sums, double* sum_a, double* sum_b) {
+  std::vector<double> part_a(static_cast<std::size_t>(rows)), part_b(static_cast<std::size_t>(rows));
+  parallel_for_each_dynamic(rows, cost_per_row, [&](index_t i) {
+    const auto [a, b] = row_sums(i);
+    part_a[static_cast<std::size_t>(i)] = a;
+    part_b[static_cast<std::size_t>(i)] = b;
+  });
+  double ta = 0, tb = 0;
+  for (index_t i = 0; i < rows; ++i) {
+    ta += part_a[static_cast<std::size_t>(i)];
+    tb += part_b[static_cast<std::size_t>(i)];
+  }
+  *sum_a = ta;
+  *sum_b = tb;
+}
+
 }  // namespace detail
 
 template <class M, class T>
 void group_pair_sums(const M& metric, index_t rows, index_t cols, const T* x, PairSet set, const index_t* ids_a,
                      const double* wa, const index_t* ids_b, const double* wb, double* sum_a, double* sum_b) {
-  std::vector<double> part_a(static_cast<std::size_t>(rows)), part_b(static_cast<std::size_t>(rows));
   // Symmetric metrics visit j >= i only: d(x_i, x_j) = d(x_j, x_i) counts twice for ordered pairs.
   constexpr bool symmetric = M::symmetric;
-  parallel_for_each_dynamic(rows, rows * cols, [&](index_t i) {
+  auto row = [&](index_t i) {
     double sa = 0, sb = 0;
     const T* xi = x + i * cols;
     const index_t j0 = (set == PairSet::distinct) ? i + 1 : (symmetric ? i : 0);
@@ -46,16 +67,9 @@ void group_pair_sums(const M& metric, index_t rows, index_t cols, const T* x, Pa
       sa += mult * ca * d;
       sb += mult * cb * d;
     }
-    part_a[static_cast<std::size_t>(i)] = sa;
-    part_b[static_cast<std::size_t>(i)] = sb;
-  });
-  double ta = 0, tb = 0;
-  for (index_t i = 0; i < rows; ++i) {
-    ta += part_a[static_cast<std::size_t>(i)];
-    tb += part_b[static_cast<std::size_t>(i)];
-  }
-  *sum_a = ta;
-  *sum_b = tb;
+    return std::pair{sa, sb};
+  };
+  detail::ordered_pair_totals(rows, rows * cols, row, sum_a, sum_b);
 }
 
 /// out_i = beta out_i + sum over the selected pairs p that contain row i of

@@ -92,6 +92,51 @@ inline bool stream_combination(const T* x, const T* sh, const T* ma, const T* mb
   (void)x, (void)sh, (void)ma, (void)mb, (void)a, (void)b, (void)cols, (void)out;
   return false;
 }
+
+/// Four rows of one group at once: g (=|+=) d0 + d1 + d2 + d3 reads and writes the group's row of
+/// sums once per four input rows instead of once per row; each row keeps its own 8-lane sum of
+/// squares. Returns the four norms. Fixed grouping, so the sums are still the same on any
+/// thread count.
+template <class T>
+inline void shifted_rows4_pass(const T* const* xs, const double* sh, index_t cols, double* g, bool store,
+                               double* norms) {
+  constexpr index_t lanes = 8;
+  double p0[lanes] = {}, p1[lanes] = {}, p2[lanes] = {}, p3[lanes] = {};
+  const T *x0 = xs[0], *x1 = xs[1], *x2 = xs[2], *x3 = xs[3];
+  index_t j0 = 0;
+  for (; j0 + lanes <= cols; j0 += lanes) {
+    for (index_t t = 0; t < lanes; ++t) {
+      const double s = sh[j0 + t];
+      const double d0 = double(x0[j0 + t]) - s, d1 = double(x1[j0 + t]) - s;
+      const double d2 = double(x2[j0 + t]) - s, d3 = double(x3[j0 + t]) - s;
+      const double sum = (d0 + d1) + (d2 + d3);
+      if (store) g[j0 + t] = sum;
+      else g[j0 + t] += sum;
+      p0[t] += d0 * d0;
+      p1[t] += d1 * d1;
+      p2[t] += d2 * d2;
+      p3[t] += d3 * d3;
+    }
+  }
+  for (index_t j = j0; j < cols; ++j) {
+    const double s = sh[j];
+    const double d0 = double(x0[j]) - s, d1 = double(x1[j]) - s, d2 = double(x2[j]) - s, d3 = double(x3[j]) - s;
+    const double sum = (d0 + d1) + (d2 + d3);
+    if (store) g[j] = sum;
+    else g[j] += sum;
+    p0[j - j0] += d0 * d0;
+    p1[j - j0] += d1 * d1;
+    p2[j - j0] += d2 * d2;
+    p3[j - j0] += d3 * d3;
+  }
+  norms[0] = norms[1] = norms[2] = norms[3] = 0;
+  for (index_t t = 0; t < lanes; ++t) {
+    norms[0] += p0[t];
+    norms[1] += p1[t];
+    norms[2] += p2[t];
+    norms[3] += p3[t];
+  }
+}
 }  // namespace detail
 
 template <class T>
@@ -107,7 +152,16 @@ void group_sums(index_t rows, index_t cols, const T* x, const T* shift, const in
     for (index_t k = k0; k < k1; ++k) {
       const index_t p0 = offsets[k], p1 = k < groups ? offsets[k + 1] : rows;
       double* g = k < groups ? sums + k * cols : nullptr;
-      for (index_t p = p0; p < p1; ++p) {
+      index_t p = p0;
+      if (g)  // rows four at a time (the group's sums are read and written once per four rows)
+        for (; p + 4 <= p1; p += 4) {
+          const T* xs[4] = {x + order[p] * cols, x + order[p + 1] * cols, x + order[p + 2] * cols,
+                            x + order[p + 3] * cols};
+          double norms[4];
+          detail::shifted_rows4_pass(xs, sh, cols, g, p == p0, norms);
+          for (int q = 0; q < 4; ++q) row_sq[order[p + q]] = norms[q];
+        }
+      for (; p < p1; ++p) {
         const index_t i = order[p];
         const T* xi = x + i * cols;
         if (p + 1 < rows) detail::prefetch_row(x + order[p + 1] * cols, cols);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "support/error_message.hpp"
 #include "support/temp_dir.hpp"
 #include "invar/data/idx.hpp"
 
@@ -60,21 +61,6 @@ Bytes image_data() {
 }
 const Bytes kLabels = {0, 9, 4};
 
-std::string error_of(const auto& fn) {
-  try {
-    fn();
-  } catch (const invar::Error& e) {
-    return e.what();
-  }
-  return "(no invar::Error thrown)";
-}
-
-#define CHECK_ERROR_CONTAINS(expr, text)                       \
-  do {                                                         \
-    const std::string msg_ = error_of([&] { (void)(expr); });  \
-    INFO("message: ", msg_);                                   \
-    CHECK(msg_.find(text) != std::string::npos);               \
-  } while (0)
 
 }  // namespace
 

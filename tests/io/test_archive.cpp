@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "support/error_message.hpp"
 #include "support/temp_dir.hpp"
 #include "invar/io/archive.hpp"
 #include "support/random.hpp"
@@ -50,21 +51,6 @@ bool same_bits(const Tensor<T>& a, const Tensor<T>& b) {
   return a.shape() == b.shape() && (a.numel() == 0 || std::memcmp(a.data(), b.data(), a.bytes()) == 0);
 }
 
-std::string error_of(const auto& fn) {
-  try {
-    fn();
-  } catch (const invar::Error& e) {
-    return e.what();
-  }
-  return "(no invar::Error thrown)";
-}
-
-#define CHECK_ERROR_CONTAINS(expr, text)                       \
-  do {                                                         \
-    const std::string msg_ = error_of([&] { (void)(expr); });  \
-    INFO("message: ", msg_);                                   \
-    CHECK(msg_.find(text) != std::string::npos);               \
-  } while (0)
 
 /// Text with a NUL byte and UTF-8 (e with acute accent): stored as bytes, returned as they were.
 const std::string kModelText("mlp\0with a NUL and \xC3\xA9", sizeof("mlp\0with a NUL and \xC3\xA9") - 1);
@@ -264,7 +250,7 @@ TEST_SUITE("io") {
     for (std::size_t at = 0; at < good.size(); ++at) {
       Bytes b = good;
       b[at] ^= 0x10;
-      const std::string msg = error_of([&] { (void)Archive::from_bytes(b, "f"); });
+      const std::string msg = invar::test::error_of([&] { (void)Archive::from_bytes(b, "f"); });
       const char* expected = at < 8    ? "not an invar parameter file"
                              : at < 12 ? "format version"
                              : at < 16 ? "checksum mismatch: file altered or corrupt"

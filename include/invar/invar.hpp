@@ -20,10 +20,13 @@
 #include "invar/losses/group_invariance.hpp"
 #include "invar/losses/softmax_cross_entropy.hpp"
 
+#include "invar/nn/layers/avg_pool2d.hpp"
+#include "invar/nn/layers/batch_norm.hpp"
 #include "invar/nn/layers/conv2d.hpp"
 #include "invar/nn/layers/flatten.hpp"
 #include "invar/nn/layers/global_avg_pool.hpp"
 #include "invar/nn/layers/linear.hpp"
+#include "invar/nn/layers/max_pool2d.hpp"
 #include "invar/nn/layers/relu.hpp"
 #include "invar/nn/models/mlp.hpp"
 #include "invar/nn/parameter_io.hpp"

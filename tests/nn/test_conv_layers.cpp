@@ -2,6 +2,9 @@
 // backward by central differences in double.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <tuple>
+
 #include "invar/nn/layers/conv2d.hpp"
 #include "invar/nn/layers/global_avg_pool.hpp"
 #include "support/gradcheck.hpp"
@@ -9,16 +12,11 @@
 
 using namespace invar;
 using namespace invar::nn;
+using test::project;
 
 TEST_SUITE_BEGIN("nn");
 
 namespace {
-double project(TensorView<const double> y, const Tensor<double>& r) {
-  double s = 0;
-  for (index_t i = 0; i < y.numel(); ++i) s += y[i] * r[i];
-  return s;
-}
-
 // y[b][o][oy][ox] = bias[o] + sum_c,i,j w[o][c][i][j] x[b][c][oy s - p + i][ox s - p + j]
 Tensor<double> naive_conv(const Tensor<double>& x, const Tensor<double>& w, const Tensor<double>* bias, index_t s,
                           index_t p) {
@@ -57,6 +55,62 @@ TEST_CASE("Conv2d forward equals explicit loops for odd sizes, strides and paddi
     REQUIRE(y.shape() == expected.shape());
     for (index_t i = 0; i < y.numel(); ++i) CHECK(y[i] == doctest::Approx(expected[i]).epsilon(1e-13));
   }
+}
+
+TEST_CASE("Conv2d on every chunking path: one image per GEMM, a 1x1 image as its own patch matrix, a partial last chunk") {
+  // 33x33 outputs: one image per GEMM; 1x1 stride 1 at 32x32: the image is the patch matrix;
+  // 5 images of 15x20 = 300 positions: chunks of 4 and 1.
+  struct Case {
+    index_t k, s, p, h, w, b;
+  };
+  for (const Case c : {Case{3, 1, 1, 33, 33, 2}, Case{1, 1, 0, 32, 32, 2}, Case{3, 1, 1, 15, 20, 5}}) {
+    CAPTURE(c.k);
+    CAPTURE(c.h);
+    Conv2d<double> conv("conv", 2, 3, Conv2dOptions{}.with_kernel(c.k).with_stride(c.s).with_padding(c.p));
+    Rng rng(2);
+    conv.initialize(init::Initializer::he_normal, rng);
+    conv.bias().value = test::random_tensor<double>(Shape{3}, 3);
+    auto x = test::random_tensor<double>(Shape{c.b, 2, c.h, c.w}, 4);
+    const auto y = Tensor<double>::copy_of(conv.forward(x));
+    const auto expected = naive_conv(x, conv.weight().value, &conv.bias().value, c.s, c.p);
+    REQUIRE(y.shape() == expected.shape());
+    for (index_t i = 0; i < y.numel(); ++i) CHECK(y[i] == doctest::Approx(expected[i]).epsilon(1e-13));
+    const auto r = test::random_tensor<double>(y.shape(), 5);
+    conv.weight().zero_grad();
+    conv.bias().zero_grad();
+    auto dx = Tensor<double>::copy_of(conv.backward(r));
+    auto loss = [&] { return project(conv.forward(x), r); };
+    CHECK(test::gradient_relative_error(conv.weight().value, conv.weight().grad, loss) < 1e-8);
+    CHECK(test::gradient_relative_error(conv.bias().value, conv.bias().grad, loss) < 1e-8);
+    CHECK(test::sampled_gradient_relative_error(x, dx, loss, 200, 6) < 1e-8);
+  }
+}
+
+TEST_CASE("Conv2d gives the same bits on 1 and 2 threads, with more image chunks than partial sums") {
+  // 12x12 maps: 4 images per chunk, 40 images: 10 chunks over 8 partial weight gradients.
+  auto run = [](int threads) {
+    ThreadScope scope(threads);
+    Conv2d<float> conv("conv", 8, 16, Conv2dOptions{}.with_padding(1));
+    Rng rng(3);
+    conv.initialize(init::Initializer::he_normal, rng);
+    const auto x = test::random_tensor<float>(Shape{40, 8, 12, 12}, 4);
+    auto y = Tensor<float>::copy_of(conv.forward(x));
+    const auto r = test::random_tensor<float>(y.shape(), 5);
+    conv.weight().zero_grad();
+    conv.bias().zero_grad();
+    auto dx = Tensor<float>::copy_of(conv.backward(r));
+    return std::tuple{y, dx, Tensor<float>::copy_of(conv.weight().grad.view()),
+                      Tensor<float>::copy_of(conv.bias().grad.view())};
+  };
+  const auto [y1, dx1, dw1, db1] = run(1);
+  const auto [y2, dx2, dw2, db2] = run(2);
+  auto same = [](const Tensor<float>& a, const Tensor<float>& b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end());
+  };
+  CHECK(same(y1, y2));
+  CHECK(same(dx1, dx2));
+  CHECK(same(dw1, dw2));
+  CHECK(same(db1, db2));
 }
 
 TEST_CASE("Conv2d gradients w.r.t. weight, bias and input by central differences") {

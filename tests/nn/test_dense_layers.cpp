@@ -9,17 +9,9 @@
 
 using namespace invar;
 using namespace invar::nn;
+using test::project;
 
 TEST_SUITE_BEGIN("nn");
-
-namespace {
-// L = sum_ij R_ij y_ij, so dL/dy = R.
-double project(TensorView<const double> y, const Tensor<double>& r) {
-  double s = 0;
-  for (index_t i = 0; i < y.numel(); ++i) s += y[i] * r[i];
-  return s;
-}
-}  // namespace
 
 TEST_CASE("Linear: forward equals x W^T + b, gradients w.r.t. W, b and x by central differences") {
   Linear<double> fc("fc", 7, 5);

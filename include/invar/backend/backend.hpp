@@ -28,11 +28,35 @@
 ///   template <class T> static void gather_rows(index_t rows, index_t cols, const T* src, const index_t* idx, T* out);
 ///   template <class T> static void scatter_add_rows(index_t rows, index_t cols, const T* src, const index_t* idx, T alpha, T* out);
 ///
-///   // The patch matrix of a convolution for one NCHW image (zero padding), and its adjoint (adds into dx).
-///   template <class T> static void im2col(index_t channels, index_t height, index_t width, index_t kh, index_t kw,
-///       index_t stride, index_t pad, index_t out_h, index_t out_w, const T* x, T* cols);
-///   template <class T> static void col2im(index_t channels, index_t height, index_t width, index_t kh, index_t kw,
-///       index_t stride, index_t pad, index_t out_h, index_t out_w, const T* cols, T* dx);
+///   // 2-D convolution of NCHW tensors (cross-correlation, zero padding; invar/backend/conv2d_geometry.hpp):
+///   // y = conv(x, w) + bias (bias may be null); backward adds into dw and dbias (may be null) and writes
+///   // dx (may be null: not needed). Results must not depend on the thread count.
+///   template <class T> static void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w,
+///       const T* bias, T* y);
+///   template <class T> static void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w,
+///       const T* dy, T* dw, T* dbias, T* dx);
+///   // Pooling over `planes` independent H x W planes (N C of them): max (argmax: the chosen input's index in
+///   // its plane, ties to the first, NaN propagates) and average (count_padding: divide by k^2, else by the
+///   // real pixels of the window); backward overwrites dx.
+///   template <class T> static void max_pool2d(index_t planes, index_t height, index_t width, index_t kernel,
+///       index_t stride, index_t pad, index_t out_h, index_t out_w, const T* x, T* y, index_t* argmax);
+///   template <class T> static void max_pool2d_backward(index_t planes, index_t height, index_t width,
+///       index_t out_h, index_t out_w, const T* dy, const index_t* argmax, T* dx);
+///   template <class T> static void avg_pool2d(index_t planes, index_t height, index_t width, index_t kernel,
+///       index_t stride, index_t pad, index_t out_h, index_t out_w, bool count_padding, const T* x, T* y);
+///   template <class T> static void avg_pool2d_backward(index_t planes, index_t height, index_t width,
+///       index_t kernel, index_t stride, index_t pad, index_t out_h, index_t out_w, bool count_padding,
+///       const T* dy, T* dx);
+///   // Batch norm over element (b, c, s) at (b channels + c) spatial + s: per-channel mean and biased variance
+///   // (double, two passes), y = x scale[c] + shift[c] (shift may be null), and the training-mode backward
+///   // (adds into dgamma, dbeta; dx may be null: then only the parameter sums, for evaluation mode).
+///   template <class T> static void batch_norm_statistics(index_t batch, index_t channels, index_t spatial,
+///       const T* x, double* mean, double* var);
+///   template <class T> static void batch_norm_forward(index_t batch, index_t channels, index_t spatial,
+///       const T* x, const T* scale, const T* shift, T* y);
+///   template <class T> static void batch_norm_backward(index_t batch, index_t channels, index_t spatial,
+///       const T* dy, const T* x, const double* mean, const double* inv_std, const T* gamma, T* dgamma,
+///       T* dbeta, T* dx);
 ///   // Softmax cross-entropy, fused and stable: per row loss (labels[i] < 0: unlabelled, loss 0), argmax == label,
 ///   // and grad = beta grad + scale (softmax - onehot) (grad may be null).
 ///   template <class T> static void softmax_cross_entropy(index_t rows, index_t classes, const T* logits,
@@ -78,6 +102,7 @@
 /// Determinism: a backend's reductions must give the same bits for the same inputs whatever
 /// its thread count (fixed summation order); the CPU backend does, and says where it cannot.
 
+#include "invar/backend/conv2d_geometry.hpp"
 #include "invar/core/device.hpp"
 
 namespace invar {

@@ -14,7 +14,12 @@
 ///   model.backward(dlogits);           // or model.backward_from_taps() without a top-level loss
 ///
 /// A Sequential is itself a Layer, so blocks nest.
+///
+/// Profiling: enable_profile(true) accumulates the wall time of every layer's forward and
+/// backward (one steady_clock read per layer call), read back with profile(): where the time of a
+/// training step goes, layer by layer (the benchmarks print it).
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -37,7 +42,7 @@ class Sequential : public Layer<T, D> {
   template <class L>
   L& add(std::unique_ptr<L> layer) {
     L& ref = *layer;
-    stages_.push_back(Stage{std::move(layer), {}, {}, {}, false});
+    stages_.push_back(Stage{std::move(layer), {}, {}, {}, false, 0, 0});
     return ref;
   }
   template <class L, class... Args>
@@ -60,7 +65,9 @@ class Sequential : public Layer<T, D> {
     input_shape_ = x.shape();
     forwarded_ = true;
     for (auto& s : stages_) {
+      const auto t0 = profile_clock();
       h = s.layer->forward(h);
+      if (profiling_) s.forward_seconds += seconds_since(t0);
       s.output = h;
       s.tap_grad_used = false;
     }
@@ -126,6 +133,22 @@ class Sequential : public Layer<T, D> {
   }
   [[nodiscard]] std::string name() const override { return name_; }
   [[nodiscard]] std::size_t size() const { return stages_.size(); }
+
+  /// Accumulated time of one layer, since profiling was enabled.
+  struct LayerTime {
+    std::string layer;
+    double forward_seconds, backward_seconds;
+  };
+  /// Starts (and resets) or stops the per-layer timing.
+  void enable_profile(bool on) {
+    profiling_ = on;
+    for (auto& s : stages_) s.forward_seconds = s.backward_seconds = 0;
+  }
+  [[nodiscard]] std::vector<LayerTime> profile() const {
+    std::vector<LayerTime> out;
+    for (const auto& s : stages_) out.push_back({s.layer->name(), s.forward_seconds, s.backward_seconds});
+    return out;
+  }
   Layer<T, D>& layer(std::size_t i) { return *stages_.at(i).layer; }
 
  private:
@@ -135,7 +158,13 @@ class Sequential : public Layer<T, D> {
     TensorView<const T, D> output;
     Tensor<T, D> tap_grad;
     bool tap_grad_used;
+    double forward_seconds = 0, backward_seconds = 0;
   };
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point profile_clock() const { return profiling_ ? Clock::now() : Clock::time_point{}; }
+  static double seconds_since(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+  }
 
   Stage& stage(const std::string& name) {
     auto it = tap_index_.find(name);
@@ -174,7 +203,9 @@ class Sequential : public Layer<T, D> {
         have = true;
       }
       if (!have) continue;  // nothing flows above the highest used tap
+      const auto t0 = profile_clock();
       g = s.layer->backward(g);
+      if (profiling_) s.backward_seconds += seconds_since(t0);
     }
     if (!this->input_gradient()) return {};
     if (!have) {
@@ -193,6 +224,7 @@ class Sequential : public Layer<T, D> {
   Tensor<T, D> zero_input_grad_;
   Shape input_shape_;
   bool forwarded_ = false;
+  bool profiling_ = false;
 };
 
 }  // namespace invar::nn

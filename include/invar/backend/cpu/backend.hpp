@@ -4,13 +4,15 @@
 /// assembled from one header per kind of op.
 
 #include "invar/backend/backend.hpp"
+#include "invar/backend/cpu/batch_norm.hpp"
 #include "invar/backend/cpu/elementwise.hpp"
 #include "invar/backend/cpu/gather.hpp"
 #include "invar/backend/cpu/gemm.hpp"
 #include "invar/backend/cpu/gram_pairs.hpp"
-#include "invar/backend/cpu/im2col.hpp"
+#include "invar/backend/cpu/conv2d.hpp"
 #include "invar/backend/cpu/group_stats.hpp"
 #include "invar/backend/cpu/pairwise_groups.hpp"
+#include "invar/backend/cpu/pooling.hpp"
 #include "invar/backend/cpu/reduce.hpp"
 #include "invar/backend/cpu/softmax.hpp"
 #include "invar/backend/cpu/threads.hpp"
@@ -83,14 +85,48 @@ struct Backend<Cpu> {
     cpu::gram_pair_coefficients(rows, cols, y, gram, zero, exact_below, set, ids_a, ca, ids_b, cb, k_out);
   }
   template <class T>
-  static void im2col(index_t channels, index_t height, index_t width, index_t kh, index_t kw, index_t stride,
-                     index_t pad, index_t out_h, index_t out_w, const T* x, T* cols) {
-    cpu::im2col(channels, height, width, kh, kw, stride, pad, out_h, out_w, x, cols);
+  static void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y) {
+    cpu::conv2d_forward(g, x, w, bias, y);
   }
   template <class T>
-  static void col2im(index_t channels, index_t height, index_t width, index_t kh, index_t kw, index_t stride,
-                     index_t pad, index_t out_h, index_t out_w, const T* cols, T* dx) {
-    cpu::col2im(channels, height, width, kh, kw, stride, pad, out_h, out_w, cols, dx);
+  static void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* dy, T* dw, T* dbias, T* dx) {
+    cpu::conv2d_backward(g, x, w, dy, dw, dbias, dx);
+  }
+  template <class T>
+  static void batch_norm_statistics(index_t batch, index_t channels, index_t spatial, const T* x, double* mean,
+                                    double* var) {
+    cpu::batch_norm_statistics(batch, channels, spatial, x, mean, var);
+  }
+  template <class T>
+  static void batch_norm_forward(index_t batch, index_t channels, index_t spatial, const T* x, const T* scale,
+                                 const T* shift, T* y) {
+    cpu::batch_norm_forward(batch, channels, spatial, x, scale, shift, y);
+  }
+  template <class T>
+  static void batch_norm_backward(index_t batch, index_t channels, index_t spatial, const T* dy, const T* x,
+                                  const double* mean, const double* inv_std, const T* gamma, T* dgamma, T* dbeta,
+                                  T* dx) {
+    cpu::batch_norm_backward(batch, channels, spatial, dy, x, mean, inv_std, gamma, dgamma, dbeta, dx);
+  }
+  template <class T>
+  static void max_pool2d(index_t planes, index_t height, index_t width, index_t kernel, index_t stride, index_t pad,
+                         index_t out_h, index_t out_w, const T* x, T* y, index_t* argmax) {
+    cpu::max_pool2d(planes, height, width, kernel, stride, pad, out_h, out_w, x, y, argmax);
+  }
+  template <class T>
+  static void max_pool2d_backward(index_t planes, index_t height, index_t width, index_t out_h, index_t out_w,
+                                  const T* dy, const index_t* argmax, T* dx) {
+    cpu::max_pool2d_backward(planes, height, width, out_h, out_w, dy, argmax, dx);
+  }
+  template <class T>
+  static void avg_pool2d(index_t planes, index_t height, index_t width, index_t kernel, index_t stride, index_t pad,
+                         index_t out_h, index_t out_w, bool count_padding, const T* x, T* y) {
+    cpu::avg_pool2d(planes, height, width, kernel, stride, pad, out_h, out_w, count_padding, x, y);
+  }
+  template <class T>
+  static void avg_pool2d_backward(index_t planes, index_t height, index_t width, index_t kernel, index_t stride,
+                                  index_t pad, index_t out_h, index_t out_w, bool count_padding, const T* dy, T* dx) {
+    cpu::avg_pool2d_backward(planes, height, width, kernel, stride, pad, out_h, out_w, count_padding, dy, dx);
   }
   template <class T>
   static void softmax_cross_entropy(index_t rows, index_t classes, const T* logits, const index_t* labels,

@@ -1,10 +1,9 @@
 #pragma once
 /// \file conv2d.hpp
 /// Conv2d on NCHW tensors: y[b, o] = sum_c W[o, c] * x[b, c] + bias[o] (cross-correlation, as
-/// every framework), square kernel, stride, zero padding. Per image, im2col turns the
-/// convolution into one GEMM: Y_b (O x HoWo) = W (O x C k k) * cols_b (C k k x HoWo).
-/// Backward recomputes cols_b (instead of keeping B of them: 450 MB for All-CNN's second layer
-/// at batch 128): dW += dY_b cols_b^T, dbias += row sums of dY_b, dcols = W^T dY_b -> col2im.
+/// every framework), square kernel, stride, zero padding. The algorithm is the backend's
+/// (Backend<D>::conv2d_forward / conv2d_backward): on the CPU im2col + GEMM over chunks of
+/// images, one chunk per thread (backend/cpu/conv2d.hpp).
 
 #include <string>
 
@@ -55,44 +54,18 @@ class Conv2d final : public Layer<T, D> {
     check(x.dim(2) + 2 * o_.padding >= o_.kernel && x.dim(3) + 2 * o_.padding >= o_.kernel, "Conv2d ", name_,
           ": input ", x.shape(), " is smaller than the kernel ", o_.kernel, " with padding ", o_.padding);
     x_ = x;
-    const index_t b = x.dim(0), ho = output_size(x.dim(2)), wo = output_size(x.dim(3));
-    detail::ensure_shape(y_, Shape{b, out_, ho, wo});
-    detail::ensure_shape(cols_, Shape{in_ * o_.kernel * o_.kernel, ho * wo});
-    const auto w = weight_matrix();
-    for (index_t i = 0; i < b; ++i) {
-      im2col(i);
-      TensorView<T, D> yi(y_.data() + i * out_ * ho * wo, Shape{out_, ho * wo});
-      ops::gemm(w, cols_, yi);
-      if (o_.bias) ops::broadcast_rows(yi, yi, bias_.value, fn::Add{});
-    }
+    geometry_ = Conv2dGeometry{x.dim(0), in_, x.dim(2), x.dim(3), out_, o_.kernel, o_.stride, o_.padding};
+    detail::ensure_shape(y_, Shape{x.dim(0), out_, geometry_.out_h(), geometry_.out_w()});
+    Backend<D>::conv2d_forward(geometry_, x.data(), weight_.value.data(), o_.bias ? bias_.value.data() : nullptr,
+                               y_.data());
     return y_;
   }
 
   TensorView<const T, D> backward(TensorView<const T, D> dy) override {
     check(dy.shape() == y_.shape(), "Conv2d ", name_, ": dy has shape ", dy.shape(), ", expected ", y_.shape());
-    const index_t b = y_.dim(0), hw = y_.dim(2) * y_.dim(3);
-    const TensorView<T, D> dw(weight_.grad.data(), Shape{out_, in_ * o_.kernel * o_.kernel});
-    const auto w = weight_matrix();
-    if (this->input_gradient()) {
-      detail::ensure_shape(dx_, x_.shape());
-      ops::fill(dx_, 0);
-      detail::ensure_shape(dcols_, cols_.shape());
-    }
-    if (o_.bias) detail::ensure_shape(bias_sum_, Shape{out_});
-    for (index_t i = 0; i < b; ++i) {
-      const TensorView<const T, D> dyi(dy.data() + i * out_ * hw, Shape{out_, hw});
-      im2col(i);
-      ops::gemm(dyi, cols_, dw, ops::GemmOptions{}.transpose_b().with_beta(1));
-      if (o_.bias) {
-        ops::row_sums(dyi, bias_sum_);
-        ops::axpby(1.0, bias_sum_, 1.0, bias_.grad);
-      }
-      if (this->input_gradient()) {
-        ops::gemm(w, dyi, dcols_, ops::GemmOptions{}.transpose_a());
-        Backend<D>::col2im(in_, x_.dim(2), x_.dim(3), o_.kernel, o_.kernel, o_.stride, o_.padding, y_.dim(2), y_.dim(3),
-                           dcols_.data(), dx_.data() + i * in_ * x_.dim(2) * x_.dim(3));
-      }
-    }
+    if (this->input_gradient()) detail::ensure_shape(dx_, x_.shape());
+    Backend<D>::conv2d_backward(geometry_, x_.data(), weight_.value.data(), dy.data(), weight_.grad.data(),
+                                o_.bias ? bias_.grad.data() : nullptr, this->input_gradient() ? dx_.data() : nullptr);
     if (!this->input_gradient()) return {};
     return dx_;
   }
@@ -106,21 +79,13 @@ class Conv2d final : public Layer<T, D> {
   Parameter<T, D>& bias() { return bias_; }
 
  private:
-  TensorView<const T, D> weight_matrix() const {
-    return TensorView<const T, D>(weight_.value.data(), Shape{out_, in_ * o_.kernel * o_.kernel});
-  }
-  void im2col(index_t image) {
-    const index_t c = in_, h = x_.dim(2), w = x_.dim(3);
-    Backend<D>::im2col(c, h, w, o_.kernel, o_.kernel, o_.stride, o_.padding, y_.dim(2), y_.dim(3),
-                       x_.data() + image * c * h * w, cols_.data());
-  }
-
   std::string name_;
   index_t in_, out_;
   Conv2dOptions o_;
   Parameter<T, D> weight_, bias_;
   TensorView<const T, D> x_;
-  Tensor<T, D> y_, dx_, cols_, dcols_, bias_sum_;
+  Conv2dGeometry geometry_{};
+  Tensor<T, D> y_, dx_;
 };
 
 }  // namespace invar::nn

@@ -5,9 +5,9 @@
 #include "invar/backend/ops.hpp"
 #include "invar/nn/layer.hpp"
 
-namespace invar::nn {
-
-namespace fn {
+// The functors join invar::fn (ops.hpp's): a separate invar::nn::fn would hide invar::fn::Add
+// from every layer in invar::nn that is compiled after this header.
+namespace invar::fn {
 struct Relu {
   template <class T>
   INVAR_HOST_DEVICE T operator()(T x) const { return x > T(0) ? x : T(0); }
@@ -16,7 +16,9 @@ struct ReluBackward {
   template <class T>
   INVAR_HOST_DEVICE T operator()(T dy, T y) const { return y > T(0) ? dy : T(0); }
 };
-}  // namespace fn
+}  // namespace invar::fn
+
+namespace invar::nn {
 
 template <class T, Device D = Cpu>
 class Relu final : public Layer<T, D> {

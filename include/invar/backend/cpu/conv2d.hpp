@@ -1,0 +1,141 @@
+#pragma once
+/// \file conv2d.hpp
+/// Conv2d on the CPU: im2col + GEMM, parallel over chunks of images.
+///
+/// A chunk of G images (G = ceil(512 / HoWo), so each GEMM has at least ~512 columns even on
+/// 8x8 maps) is one task: its patch matrices side by side (C k k x G HoWo), one serial GEMM with
+/// the weights, and the conversion back to NCHW, all by one thread while the patches are in
+/// its cache. Two threads then never wait on each other inside a layer, and the patch matrix
+/// of a whole batch (450 MB for All-CNN's second layer at batch 128) never exists.
+///
+/// Backward: dW is summed over images, so each of P = min(8, chunks) tasks sums its own chunks
+/// (c = p, p + P, ...) into its own partial dW, and the partials are added in task order at the
+/// end. Which task handles which chunk, and in which order, is fixed by the shapes alone: the
+/// result is the same bits for any thread count. dX needs no reduction: the images of a chunk
+/// belong to one task.
+///
+/// Scratch buffers are thread_local and grow to the largest layer; they are released when the
+/// thread ends (OpenMP keeps its pool: the end of the process).
+
+#include <algorithm>
+#include <vector>
+
+#include "invar/backend/conv2d_geometry.hpp"
+#include "invar/backend/cpu/gemm.hpp"
+#include "invar/backend/cpu/im2col.hpp"
+#include "invar/backend/cpu/threads.hpp"
+
+namespace invar::cpu {
+
+namespace detail {
+
+/// Scratch buffer `slot` of the calling thread, at least n elements.
+template <class T>
+T* conv_scratch(int slot, std::size_t n) {
+  thread_local std::vector<T> buffers[5];
+  auto& b = buffers[slot];
+  if (b.size() < n) b.resize(n);
+  return b.data();
+}
+
+inline index_t conv_chunk_images(const Conv2dGeometry& g) {
+  const index_t p = g.positions();
+  return std::clamp<index_t>((512 + p - 1) / p, 1, std::max<index_t>(g.batch, 1));
+}
+
+/// The patch matrix of images [b0, b0 + n): C k k x n HoWo (row stride n HoWo), in `cols`,
+/// or the image itself for a pointwise convolution of one image.
+template <class T>
+const T* conv_patches(const Conv2dGeometry& g, const T* x, index_t b0, index_t n, int slot) {
+  const index_t p = g.positions(), cols_n = n * p;
+  if (n == 1 && g.pointwise()) return x + b0 * g.in_image();
+  T* cols = conv_scratch<T>(slot, std::size_t(g.patch_rows() * cols_n));
+  for (index_t i = 0; i < n; ++i)
+    im2col(g.in_channels, g.height, g.width, g.kernel, g.kernel, g.stride, g.padding, g.out_h(), g.out_w(),
+           x + (b0 + i) * g.in_image(), cols + i * p, cols_n);
+  return cols;
+}
+
+}  // namespace detail
+
+/// y = conv(x, w) + bias (bias may be null). w: O x C x k x k.
+template <class T>
+void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y) {
+  const index_t chunk = detail::conv_chunk_images(g), chunks = (g.batch + chunk - 1) / chunk;
+  const index_t p = g.positions(), o = g.out_channels, k = g.patch_rows();
+  parallel_for_each_dynamic(chunks, chunk * p * k * o, [&](index_t c) {
+    const index_t b0 = c * chunk, n = std::min(chunk, g.batch - b0), cols_n = n * p;
+    const T* patches = detail::conv_patches(g, x, b0, n, 0);
+    // One image: the GEMM writes its NCHW output in place.
+    T* out = n == 1 ? y + b0 * g.out_image() : detail::conv_scratch<T>(1, std::size_t(o * cols_n));
+    gemm(false, false, o, cols_n, k, T(1), w, k, patches, cols_n, T(0), out, cols_n);
+    if (bias != nullptr)
+      for (index_t r = 0; r < o; ++r) {
+        T* row = out + r * cols_n;
+        for (index_t j = 0; j < cols_n; ++j) row[j] += bias[r];
+      }
+    if (n > 1) columns_to_images(n, o, p, out, y + b0 * g.out_image());
+  });
+}
+
+/// dw += dL/dw, dbias += dL/dbias (may be null), dx = dL/dx (may be null: not computed).
+template <class T>
+void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* dy, T* dw, T* dbias, T* dx) {
+  const index_t chunk = detail::conv_chunk_images(g), chunks = (g.batch + chunk - 1) / chunk;
+  const index_t p = g.positions(), o = g.out_channels, k = g.patch_rows(), wsize = o * k;
+  const index_t parts = std::min<index_t>(8, chunks);
+  if (chunks == 0) return;
+  T* part_w = detail::conv_scratch<T>(2, std::size_t(parts * wsize));
+  double* part_b = dbias ? detail::conv_scratch<double>(3, std::size_t(parts * o)) : nullptr;
+  parallel_for_each_dynamic(parts, chunk * p * k * o * (chunks / parts) * (dx ? 2 : 1), [&](index_t part) {
+    T* pw = part_w + part * wsize;
+    double* pb = part_b ? part_b + part * o : nullptr;
+    if (pb) std::fill(pb, pb + o, 0.0);
+    bool first = true;
+    for (index_t c = part; c < chunks; c += parts) {
+      const index_t b0 = c * chunk, n = std::min(chunk, g.batch - b0), cols_n = n * p;
+      const T* dy0 = dy + b0 * g.out_image();
+      const T* dyc = dy0;
+      if (n > 1) {
+        T* gathered = detail::conv_scratch<T>(1, std::size_t(o * cols_n));
+        images_to_columns(n, o, p, dy0, gathered);
+        dyc = gathered;
+      }
+      const T* patches = detail::conv_patches(g, x, b0, n, 0);
+      gemm(false, true, o, k, cols_n, T(1), dyc, cols_n, patches, cols_n, first ? T(0) : T(1), pw, k);
+      if (pb)
+        for (index_t r = 0; r < o; ++r) {
+          double s = 0;
+          for (index_t j = 0; j < cols_n; ++j) s += double(dyc[r * cols_n + j]);
+          pb[r] += s;
+        }
+      if (dx) {
+        T* dcols = detail::conv_scratch<T>(4, std::size_t(k * cols_n));
+        gemm(true, false, k, cols_n, o, T(1), w, k, dyc, cols_n, T(0), dcols, cols_n);
+        for (index_t i = 0; i < n; ++i) {
+          T* dxi = dx + (b0 + i) * g.in_image();
+          std::fill(dxi, dxi + g.in_image(), T(0));
+          col2im(g.in_channels, g.height, g.width, g.kernel, g.kernel, g.stride, g.padding, g.out_h(), g.out_w(),
+                 dcols + i * p, dxi, cols_n);
+        }
+      }
+      first = false;
+    }
+  });
+  // The partials, added in task order.
+  parallel_for(wsize, parts, [&](index_t e0, index_t e1) {
+    for (index_t e = e0; e < e1; ++e) {
+      T s = dw[e];
+      for (index_t q = 0; q < parts; ++q) s += part_w[q * wsize + e];
+      dw[e] = s;
+    }
+  });
+  if (dbias)
+    for (index_t r = 0; r < o; ++r) {
+      double s = 0;
+      for (index_t q = 0; q < parts; ++q) s += part_b[q * o + r];
+      dbias[r] += static_cast<T>(s);
+    }
+}
+
+}  // namespace invar::cpu

@@ -1,0 +1,57 @@
+#pragma once
+/// \file max_pool2d.hpp
+/// MaxPool2d on NCHW tensors: y[b, c, oy, ox] = the maximum of x[b, c] over the kernel x kernel
+/// window at (oy s - p, ox s - p) (Pool2dOptions; padding cells are -infinity, never chosen).
+/// Ties go to the first maximum in row-major window order; a NaN in a window gives NaN.
+/// Forward keeps the position of each maximum; backward routes dy there (adding where
+/// overlapping windows chose the same pixel). Keeps no view of x.
+
+#include <string>
+
+#include "invar/backend/ops.hpp"
+#include "invar/nn/layer.hpp"
+#include "invar/nn/layers/pool2d_options.hpp"
+
+namespace invar::nn {
+
+template <class T, Device D = Cpu>
+class MaxPool2d final : public Layer<T, D> {
+ public:
+  explicit MaxPool2d(std::string name, const Pool2dOptions& o = {}) : name_(std::move(name)), o_(o) {
+    detail::check_pool2d_options("MaxPool2d", name_, o_);
+  }
+
+  /// Output extent of a spatial input extent.
+  [[nodiscard]] index_t output_size(index_t in) const { return o_.output_size(in); }
+  [[nodiscard]] const Pool2dOptions& options() const { return o_; }
+
+  TensorView<const T, D> forward(TensorView<const T, D> x) override {
+    detail::check_pool2d_input("MaxPool2d", name_, o_, x.shape());
+    in_shape_ = x.shape();
+    const index_t b = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3), ho = output_size(h), wo = output_size(w);
+    detail::ensure_shape(y_, Shape{b, c, ho, wo});
+    detail::ensure_shape(argmax_, Shape{b, c, ho, wo});
+    Backend<D>::max_pool2d(b * c, h, w, o_.kernel, o_.effective_stride(), o_.padding, ho, wo, x.data(), y_.data(),
+                           argmax_.data());
+    return y_;
+  }
+
+  TensorView<const T, D> backward(TensorView<const T, D> dy) override {
+    check(dy.shape() == y_.shape(), "MaxPool2d ", name_, ": dy has shape ", dy.shape(), ", expected ", y_.shape());
+    if (!this->input_gradient()) return {};
+    detail::ensure_shape(dx_, in_shape_);
+    Backend<D>::max_pool2d_backward(in_shape_.dim(0) * in_shape_.dim(1), in_shape_.dim(2), in_shape_.dim(3),
+                                    y_.dim(2), y_.dim(3), dy.data(), argmax_.data(), dx_.data());
+    return dx_;
+  }
+  [[nodiscard]] std::string name() const override { return name_; }
+
+ private:
+  std::string name_;
+  Pool2dOptions o_;
+  Shape in_shape_;
+  Tensor<T, D> y_, dx_;
+  Tensor<index_t, D> argmax_;  ///< per output, y w + x of the chosen pixel within its plane
+};
+
+}  // namespace invar::nn

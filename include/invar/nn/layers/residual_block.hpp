@@ -1,0 +1,198 @@
+#pragma once
+/// \file residual_block.hpp
+/// The pre-activation basic block of Wide ResNets (He et al. 2016, Zagoruyko & Komodakis 2016):
+///
+///   o1 = relu(bn1(x));  z = conv2(relu(bn2(conv1(o1))));  y = z + shortcut
+///
+/// with 3x3 convolutions (conv1 carries the stride, no biases: batch norm follows each). The
+/// shortcut is the identity when the shape is kept; otherwise one of
+///  - average_pool_zero_pad: average pooling of x over stride x stride windows, then the extra
+///    channels filled with zeros (the invariance paper's authors' code; no parameters), or
+///  - projection: a 1x1 convolution with the stride applied to o1, the pre-activated input, as in
+///    Zagoruyko's reference code (the usual published parameter counts use it).
+/// A block is one Layer, so a model puts a tap after it: "the output of every residual addition".
+
+#include <memory>
+#include <string>
+
+#include "invar/backend/ops.hpp"
+#include "invar/core/random.hpp"
+#include "invar/nn/init.hpp"
+#include "invar/nn/layer.hpp"
+#include "invar/nn/layers/avg_pool2d.hpp"
+#include "invar/nn/layers/batch_norm.hpp"
+#include "invar/nn/layers/conv2d.hpp"
+#include "invar/nn/layers/relu.hpp"
+
+namespace invar::nn {
+
+enum class ResidualShortcut { average_pool_zero_pad, projection };
+
+[[nodiscard]] inline const char* to_string(ResidualShortcut s) {
+  return s == ResidualShortcut::projection ? "projection" : "average_pool_zero_pad";
+}
+
+template <class T, Device D = Cpu>
+class ResidualBlock final : public Layer<T, D> {
+ public:
+  ResidualBlock(std::string name, index_t in_channels, index_t out_channels, index_t stride,
+                ResidualShortcut shortcut = ResidualShortcut::average_pool_zero_pad,
+                const BatchNormOptions& bn = {})
+      : name_(std::move(name)),
+        in_(in_channels),
+        out_(out_channels),
+        stride_(stride),
+        kind_(shortcut),
+        bn1_(name_ + ".bn1", in_channels, bn),
+        relu1_(name_ + ".relu1"),
+        conv1_(name_ + ".conv1", in_channels, out_channels,
+               Conv2dOptions{}.with_kernel(3).with_stride(stride).with_padding(1).with_bias(false)),
+        bn2_(name_ + ".bn2", out_channels, bn),
+        relu2_(name_ + ".relu2"),
+        conv2_(name_ + ".conv2", out_channels, out_channels,
+               Conv2dOptions{}.with_kernel(3).with_stride(1).with_padding(1).with_bias(false)) {
+    check(stride >= 1, "ResidualBlock ", name_, ": stride must be at least 1, got ", stride);
+    check(out_channels >= in_channels || shortcut == ResidualShortcut::projection, "ResidualBlock ", name_,
+          ": the zero-padding shortcut cannot reduce channels (", in_channels, " -> ", out_channels,
+          "); use the projection shortcut");
+    if (!identity()) {
+      if (kind_ == ResidualShortcut::projection)
+        projection_ = std::make_unique<Conv2d<T, D>>(
+            name_ + ".shortcut", in_channels, out_channels,
+            Conv2dOptions{}.with_kernel(1).with_stride(stride).with_padding(0).with_bias(false));
+      else if (stride_ > 1)
+        pool_ = std::make_unique<AvgPool2d<T, D>>(name_ + ".shortcut_pool",
+                                                  Pool2dOptions{}.with_kernel(stride).with_stride(stride));
+    }
+  }
+
+  /// Initialises the convolutions (batch norm starts at weight 1, bias 0).
+  void initialize(init::Initializer kind, Rng& rng) {
+    conv1_.initialize(kind, rng);
+    conv2_.initialize(kind, rng);
+    if (projection_) projection_->initialize(kind, rng);
+  }
+
+  /// Whether the shortcut is the identity (same channels, stride 1).
+  [[nodiscard]] bool identity() const { return in_ == out_ && stride_ == 1; }
+
+  TensorView<const T, D> forward(TensorView<const T, D> x) override {
+    check(x.rank() == 4 && x.dim(1) == in_, "ResidualBlock ", name_, ": expected input [B, ", in_, ", H, W], got ",
+          x.shape());
+    x_shape_ = x.shape();
+    const auto o1 = relu1_.forward(bn1_.forward(x));
+    const auto z = conv2_.forward(relu2_.forward(bn2_.forward(conv1_.forward(o1))));
+    detail::ensure_shape(y_, z.shape());
+    if (identity()) {
+      ops::map(y_, fn::Add{}, z, x);
+    } else if (projection_) {
+      ops::map(y_, fn::Add{}, z, projection_->forward(o1));
+    } else {
+      ops::copy(z, y_);
+      const auto s = pool_ ? pool_->forward(x) : x;
+      check(s.dim(2) == z.dim(2) && s.dim(3) == z.dim(3), "ResidualBlock ", name_, ": the pooled shortcut ",
+            s.shape(), " does not match the residual ", z.shape(), " (odd input size with stride ", stride_, ")");
+      add_channels(s, y_.view());
+    }
+    return y_;
+  }
+
+  TensorView<const T, D> backward(TensorView<const T, D> dy) override {
+    check(dy.shape() == y_.shape(), "ResidualBlock ", name_, ": dy has shape ", dy.shape(), ", expected ",
+          y_.shape());
+    conv1_.set_input_gradient(true);
+    bn1_.set_input_gradient(this->input_gradient());
+    auto g = relu2_.backward(conv2_.backward(dy));
+    const auto d_o1 = conv1_.backward(bn2_.backward(g));
+    TensorView<const T, D> d_pre = d_o1;
+    if (projection_) {
+      detail::ensure_shape(d_o1_sum_, d_o1.shape());
+      ops::map(d_o1_sum_, fn::Add{}, d_o1, projection_->backward(dy));
+      d_pre = d_o1_sum_;
+    }
+    const auto dx_main = bn1_.backward(relu1_.backward(d_pre));
+    if (!this->input_gradient()) return {};
+    if (projection_) return dx_main;
+    detail::ensure_shape(dx_, x_shape_);
+    if (identity()) {
+      ops::map(dx_, fn::Add{}, dx_main, dy);
+      return dx_;
+    }
+    // Zero-padded channels receive no gradient: only dy's first in_ channels reach x.
+    ops::copy(dx_main, dx_);
+    if (pool_) {
+      detail::ensure_shape(dy_head_, Shape{dy.dim(0), in_, dy.dim(2), dy.dim(3)});
+      take_channels(dy, dy_head_.view());
+      ops::axpby(1.0, pool_->backward(dy_head_), 1.0, dx_);
+    } else {
+      add_head_channels(dy, dx_.view());
+    }
+    return dx_;
+  }
+
+  std::vector<Parameter<T, D>*> parameters() override {
+    std::vector<Parameter<T, D>*> all;
+    for (Layer<T, D>* l : layers())
+      for (auto* p : l->parameters()) all.push_back(p);
+    return all;
+  }
+  std::vector<std::pair<std::string, Tensor<T, D>*>> buffers() override {
+    auto all = bn1_.buffers();
+    for (auto& b : bn2_.buffers()) all.push_back(b);
+    return all;
+  }
+  void set_training(bool training) override {
+    Layer<T, D>::set_training(training);
+    for (Layer<T, D>* l : layers()) l->set_training(training);
+  }
+  [[nodiscard]] std::string name() const override { return name_; }
+  [[nodiscard]] ResidualShortcut shortcut() const { return kind_; }
+
+ private:
+  std::vector<Layer<T, D>*> layers() {
+    std::vector<Layer<T, D>*> l{&bn1_, &relu1_, &conv1_, &bn2_, &relu2_, &conv2_};
+    if (projection_) l.push_back(projection_.get());
+    if (pool_) l.push_back(pool_.get());
+    return l;
+  }
+
+  /// y[b, :C_s] += s[b] for every image (s has the first C_s <= C_y channels).
+  static void add_channels(TensorView<const T, D> s, TensorView<T, D> y) {
+    const index_t head = s.numel() / s.dim(0), stride = y.numel() / y.dim(0);
+    for (index_t b = 0; b < s.dim(0); ++b) {
+      TensorView<T, D> yb(y.data() + b * stride, Shape{head});
+      ops::axpby(1.0, TensorView<const T, D>(s.data() + b * head, Shape{head}), 1.0, yb);
+    }
+  }
+  /// out[b] = dy[b, :C_out] for every image.
+  static void take_channels(TensorView<const T, D> dy, TensorView<T, D> out) {
+    const index_t head = out.numel() / out.dim(0), stride = dy.numel() / dy.dim(0);
+    for (index_t b = 0; b < dy.dim(0); ++b)
+      ops::copy(TensorView<const T, D>(dy.data() + b * stride, Shape{head}),
+                TensorView<T, D>(out.data() + b * head, Shape{head}));
+  }
+  /// dx[b] += dy[b, :C_x] for every image (stride 1, more output channels).
+  static void add_head_channels(TensorView<const T, D> dy, TensorView<T, D> dx) {
+    const index_t head = dx.numel() / dx.dim(0), stride = dy.numel() / dy.dim(0);
+    for (index_t b = 0; b < dy.dim(0); ++b) {
+      TensorView<T, D> dxb(dx.data() + b * head, Shape{head});
+      ops::axpby(1.0, TensorView<const T, D>(dy.data() + b * stride, Shape{head}), 1.0, dxb);
+    }
+  }
+
+  std::string name_;
+  index_t in_, out_, stride_;
+  ResidualShortcut kind_;
+  BatchNorm<T, D> bn1_;
+  Relu<T, D> relu1_;
+  Conv2d<T, D> conv1_;
+  BatchNorm<T, D> bn2_;
+  Relu<T, D> relu2_;
+  Conv2d<T, D> conv2_;
+  std::unique_ptr<Conv2d<T, D>> projection_;
+  std::unique_ptr<AvgPool2d<T, D>> pool_;
+  Shape x_shape_;
+  Tensor<T, D> y_, dx_, d_o1_sum_, dy_head_;
+};
+
+}  // namespace invar::nn

@@ -9,8 +9,8 @@
 //
 // Run (docs/performance.md):
 //   LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp build/bench/benchmarks/bench_convnets
-//       --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
-// Per-layer profile of invar's training step instead of the benchmarks:
+//       --benchmark_min_time=4 --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+// Every benchmark runs one untimed warm-up step first. Per-layer profile of invar's training step instead of the benchmarks:
 //   build/bench/benchmarks/bench_convnets --profile [--threads=2] [--steps=5]
 #include <benchmark/benchmark.h>
 #include <malloc.h>
@@ -98,6 +98,7 @@ void invar_train(benchmark::State& state, Model m, int threads) {
   const Data d;
   const double base = reset_peak();
   InvarTrainer t(m);
+  t.step(d);  // warm-up: first-touch allocations are not what a training run pays per step
   for (auto _ : state) t.step(d);
   set_counters(state, base);
 }
@@ -108,6 +109,7 @@ void invar_forward(benchmark::State& state, Model m, int threads) {
   const double base = reset_peak();
   auto model = invar_model(m);
   model.eval();
+  model.forward(d.x);  // warm-up
   for (auto _ : state) benchmark::DoNotOptimize(model.forward(d.x).data());
   set_counters(state, base);
 }
@@ -196,12 +198,14 @@ void torch_train(benchmark::State& state, Model m, bool channels_last, int threa
   const double base = reset_peak();
   TorchSetup t(m, channels_last, d);
   torch::optim::SGD sgd(t.model->parameters(), torch::optim::SGDOptions(0.01).momentum(0.9).nesterov(true));
-  for (auto _ : state) {
+  auto step = [&] {
     sgd.zero_grad();
     auto loss = torch::nn::functional::cross_entropy(t.model->forward(t.x), t.y);
     loss.backward();
     sgd.step();
-  }
+  };
+  step();  // warm-up: oneDNN primitives and the allocator's caches
+  for (auto _ : state) step();
   set_counters(state, base);
 }
 
@@ -212,6 +216,7 @@ void torch_forward(benchmark::State& state, Model m, bool channels_last, int thr
   TorchSetup t(m, channels_last, d);
   t.model->eval();
   torch::NoGradGuard no_grad;
+  t.model->forward(t.x);  // warm-up
   for (auto _ : state) benchmark::DoNotOptimize(t.model->forward(t.x).data_ptr());
   set_counters(state, base);
 }

@@ -13,6 +13,7 @@ packages=(
   zlib1g-dev             # gzipped IDX files (Fashion-MNIST)
   libcli11-dev           # example command lines
   nlohmann-json3-dev     # configs and logs
+  libstb-dev             # PNG writing (invar/io/png.hpp) and its test
   dataset-fashion-mnist  # the data: /usr/share/datasets/fashion-mnist
 )
 packages+=("$@")

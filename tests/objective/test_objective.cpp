@@ -1,0 +1,115 @@
+// The objective of Eq. 1 on a model with taps: its value equals the weighted sum of the losses
+// called directly, its gradient (through tap gradients and backward) matches central
+// differences, with and without cross-entropy, and schedules reach the term weights.
+#include <doctest/doctest.h>
+
+#include "invar/metrics/cosine_distance.hpp"
+#include "invar/metrics/mean_squared_difference.hpp"
+#include "invar/nn/models/mlp.hpp"
+#include "invar/objective/objective.hpp"
+#include "support/error_message.hpp"
+#include "support/gradcheck.hpp"
+#include "support/random.hpp"
+
+using namespace invar;
+using namespace invar::objective;
+
+TEST_SUITE_BEGIN("objective");
+
+namespace {
+struct Setup {
+  nn::Sequential<double> model = nn::make_mlp<double>({6, 5, 4, 3}, nn::MlpOptions{}.with_seed(2));
+  Tensor<double> x = test::random_tensor<double>(Shape{8, 6}, 3);
+  Tensor<index_t> seeds{Shape{8}}, labels{Shape{8}};
+  Setup() {
+    for (index_t i = 0; i < 8; ++i) {
+      seeds[i] = i / 2;  // 4 seeds x 2 augmentations
+      labels[i] = (i / 2) % 2;
+    }
+    labels[7] = no_group;  // one unlabelled row: in L_DA, not in L_C or the cross-entropy
+    labels[6] = no_group;
+  }
+};
+
+Objective<double> make_objective(const WeightSchedule& s) {
+  Objective<double> obj;
+  obj.augmentation({"hidden1", "hidden2"}, MeanSquaredDifference{}, WeightProfile::exponential, 4.0)
+      .class_wise({"hidden2"}, CosineDistance{}, WeightProfile::uniform, 10.0,
+                  GroupLossOptions{}.with_convention(PairConvention::pooled))
+      .with_schedule(s);
+  return obj;
+}
+}  // namespace
+
+TEST_CASE("Objective value equals the weighted sum of the losses called directly") {
+  Setup s;
+  auto obj = make_objective(WeightSchedule::constant(0.1, 0.2));
+  s.model.forward(s.x);
+  const auto v = obj.evaluate(s.model, s.seeds, s.labels);
+  const double w1 = 0.1 * 1.0 / 5.0, w2 = 0.1 * 4.0 / 5.0;  // exponential shares 1 : 4
+  const double da1 = augmentation_invariance(MeanSquaredDifference{}, s.model.tap("hidden1"), s.seeds, no_gradient).value;
+  const double da2 = augmentation_invariance(MeanSquaredDifference{}, s.model.tap("hidden2"), s.seeds, no_gradient).value;
+  const double c2 = class_invariance(CosineDistance{}, s.model.tap("hidden2"), s.labels, no_gradient,
+                                     GroupLossOptions{}.with_convention(PairConvention::pooled))
+                        .value;
+  const double ce = softmax_cross_entropy(s.model.output(), s.labels, no_gradient).loss;
+  REQUIRE(v.terms.size() == 3);
+  CHECK(v.terms[0].weight == doctest::Approx(w1));
+  CHECK(v.terms[1].weight == doctest::Approx(w2));
+  CHECK(v.terms[2].weight == doctest::Approx(0.2));
+  CHECK(v.terms[0].loss.value == doctest::Approx(da1));
+  CHECK(v.terms[2].loss.value == doctest::Approx(c2));
+  CHECK(v.weights.cross_entropy == doctest::Approx(0.7));
+  CHECK(v.cross_entropy.labelled == 6);
+  CHECK(v.total == doctest::Approx(w1 * da1 + w2 * da2 + 0.2 * c2 + 0.7 * ce));
+}
+
+TEST_CASE("Objective gradients by central differences, with cross-entropy and invariance-only") {
+  for (bool with_ce : {true, false}) {
+    CAPTURE(with_ce);
+    Setup s;
+    auto obj = make_objective(with_ce ? WeightSchedule::constant(0.1, 0.2) : WeightSchedule::constant(0.1, 0.9));
+    auto copy = obj;  // copies must work on their own (no reference to the original)
+    obj = Objective<double>{};
+    Tensor<double> dlogits;
+    s.model.forward(s.x);
+    copy.evaluate(s.model, s.seeds, s.labels, &dlogits);
+    s.model.zero_grad();
+    copy.backward(s.model, dlogits);
+    auto loss = [&] {
+      s.model.forward(s.x);
+      return copy.evaluate(s.model, s.seeds, s.labels).total;
+    };
+    for (auto* p : s.model.parameters()) {
+      CAPTURE(p->name);
+      const auto g = Tensor<double>::copy_of(p->grad.view());
+      CHECK(test::gradient_relative_error(p->value, g, loss) < 1e-6);
+    }
+  }
+}
+
+TEST_CASE("Objective: the schedule sets the term weights per epoch, the same-class reference is used") {
+  Setup s;
+  auto obj = make_objective(WeightSchedule::step_curriculum(0.1, 0.0));
+  obj.set_epoch(0, 100);
+  CHECK(obj.term_weight(0) + obj.term_weight(1) == doctest::Approx(1.0));
+  CHECK(obj.weights().cross_entropy == doctest::Approx(0.0));
+  obj.set_epoch(80, 100);
+  CHECK(obj.term_weight(1) == 0);
+  CHECK(obj.weights().cross_entropy == 1.0);
+  CHECK(obj.taps() == std::vector<std::string>{"hidden1", "hidden2", "hidden2"});
+
+  obj.set_epoch(10, 100);
+  obj.with_augmentation_reference(AugmentationReference::same_class);
+  s.model.forward(s.x);
+  const auto v = obj.evaluate(s.model, s.seeds, s.labels);
+  const double expected = augmentation_invariance(MeanSquaredDifference{}, s.model.tap("hidden1"), s.seeds,
+                                                  same_class(s.labels), no_gradient)
+                              .value;
+  CHECK(v.terms[0].loss.value == doctest::Approx(expected));
+  CHECK_ERROR_CONTAINS(Objective<double>{}.augmentation({}, MeanSquaredDifference{}), "no taps");
+  CHECK_ERROR_CONTAINS(Objective<double>{}.add(Invariance::augmentation, "hidden1", -1.0, MeanSquaredDifference{}),
+                       "share of tap 'hidden1'");
+}
+
+TEST_SUITE_END();

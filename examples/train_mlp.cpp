@@ -30,15 +30,6 @@ struct Result {
   std::vector<double> layer_invariance;
 };
 
-// beta_l proportional to r^(l / (L - 1)) (method.md), normalised to `total`.
-std::vector<double> exponential_weights(std::size_t layers, double total, double r = 10.0) {
-  std::vector<double> w(layers, 1.0);
-  for (std::size_t l = 0; l < layers && layers > 1; ++l) w[l] = std::pow(r, double(l) / double(layers - 1));
-  const double s = std::accumulate(w.begin(), w.end(), 0.0);
-  for (auto& v : w) v *= total / s;
-  return w;
-}
-
 Result run(const Config& cfg, const invar::data::ImageSet& train, const invar::data::ImageSet& test, int epochs,
            std::uint64_t seed) {
   using invar::index_t;
@@ -48,7 +39,9 @@ Result run(const Config& cfg, const invar::data::ImageSet& train, const invar::d
   invar::optim::Sgd<float> sgd(invar::optim::SgdOptions(0.05).with_momentum(0.9).with_nesterov());
   auto params = model.parameters();
   const std::vector<std::string> taps = {"hidden1", "hidden2"};
-  const auto beta = exponential_weights(taps.size(), cfg.invariance_total);
+  // beta_l proportional to r^(l / (L - 1)) with r = 10 (method.md), normalised to the total.
+  const auto beta = invar::objective::layer_weights(invar::objective::WeightProfile::exponential,
+                                                    static_cast<invar::index_t>(taps.size()), cfg.invariance_total);
   const double ce_weight = 1.0 - cfg.invariance_total;
   const auto pooled = invar::GroupLossOptions{}.with_convention(invar::PairConvention::pooled);
 

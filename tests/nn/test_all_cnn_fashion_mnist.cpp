@@ -14,15 +14,27 @@ using namespace invar;
 
 TEST_SUITE_BEGIN("nn");
 
-TEST_CASE("a slim All-CNN-C on 3000 Fashion-MNIST images drives the loss down and learns") {
+namespace {
+// Under AddressSanitizer (10-20x slower) the run is shorter and only has to lower the loss: the
+// sanitizer checks memory, the release build checks learning.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr invar::index_t kTrainImages = 500, kTestImages = 200;
+constexpr bool kSanitized = true;
+#else
+constexpr invar::index_t kTrainImages = 3000, kTestImages = 1000;
+constexpr bool kSanitized = false;
+#endif
+}  // namespace
+
+TEST_CASE("a slim All-CNN-C on a few thousand Fashion-MNIST images drives the loss down and learns") {
   const std::string dir = data::default_fashion_mnist_dir();
   if (!std::filesystem::exists(dir + "/train-images-idx3-ubyte.gz")) {
     MESSAGE("Fashion-MNIST not found in " << dir << " (Debian package dataset-fashion-mnist): skipped");
     return;
   }
   const auto t0 = std::chrono::steady_clock::now();
-  const auto train = data::load_fashion_mnist(dir, true, 3000);
-  const auto test = data::load_fashion_mnist(dir, false, 1000);
+  const auto train = data::load_fashion_mnist(dir, true, kTrainImages);
+  const auto test = data::load_fashion_mnist(dir, false, kTestImages);
   auto model = nn::make_all_cnn<float>(nn::AllCnnOptions{}.with_in_channels(1).with_width(1.0 / 6).with_seed(1));
   model.set_input_gradient(false);
   optim::Sgd<float> sgd(optim::SgdOptions(0.05).with_momentum(0.9).with_nesterov());
@@ -33,9 +45,13 @@ TEST_CASE("a slim All-CNN-C on 3000 Fashion-MNIST images drives the loss down an
   model.forward(test.images);
   const auto v = softmax_cross_entropy(model.output(), test.labels, no_gradient);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  MESSAGE("All-CNN-C width 1/6, 3000 train images, " << epochs << " epochs: mean loss " << first_epoch_loss << " -> "
+  MESSAGE("All-CNN-C width 1/6, " << kTrainImages << " train images, " << epochs << " epochs: mean loss " << first_epoch_loss << " -> "
                                                      << last_epoch_loss << ", test accuracy " << 100 * v.accuracy()
-                                                     << " % on 1000 images in " << seconds << " s");
+                                                     << " % on " << kTestImages << " images in " << seconds << " s");
+  if (kSanitized) {
+    CHECK(last_epoch_loss < first_epoch_loss);
+    return;
+  }
   CHECK(last_epoch_loss < 0.6 * first_epoch_loss);
   CHECK(v.accuracy() >= 0.70);
 }

@@ -28,6 +28,7 @@
 #include "invar/core/config.hpp"
 #include "invar/core/error.hpp"
 #include "invar/core/tensor.hpp"
+#include "invar/data/image_set.hpp"
 
 namespace invar::data {
 
@@ -48,15 +49,6 @@ struct IdxArray {
     return n;
   }
   [[nodiscard]] index_t records() const { return dims.empty() ? 0 : dims[0]; }
-};
-
-/// A labelled image data set: what the trainer, the K x M sampler and the analysis read.
-struct ImageSet {
-  Tensor<float> images;                  ///< N x 1 x H x W, scaled to [0, 1] (byte / 255, rounded)
-  Tensor<index_t> labels;                ///< N, each in [0, class_names.size()) when names are known
-  std::vector<std::string> class_names;  ///< empty for load_idx_pair without names
-
-  [[nodiscard]] index_t size() const { return labels.numel(); }
 };
 
 namespace detail {

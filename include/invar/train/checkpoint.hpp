@@ -1,0 +1,70 @@
+#pragma once
+/// \file checkpoint.hpp
+/// Checkpoints: everything a run needs to continue exactly where it stopped, in one parameter
+/// file (io::Archive: versioned, CRC-checked, written atomically, so a crash mid-save leaves the
+/// previous checkpoint intact):
+///   model/...       parameters and buffers (batch norm's running statistics)
+///   optimizer/...   momentum buffers, Adam moments, step counts, learning rate
+///   train/...       epochs done, global step, the seed and the run's configuration (text)
+/// Nothing else is needed for an exact resume: batches and augmentations are pure functions of
+/// (seed, epoch, step) (data/kxm_sampler.hpp, data/assemble_batch.hpp).
+
+#include <cstdint>
+#include <string>
+
+#include "invar/io/archive.hpp"
+#include "invar/nn/parameter_io.hpp"
+#include "invar/optim/state_io.hpp"
+
+namespace invar::train {
+
+struct TrainingState {
+  index_t epochs_done = 0;  ///< completed epochs: a resumed run starts at this epoch
+  index_t global_step = 0;  ///< optimiser steps taken
+  std::uint64_t seed = 0;   ///< the run's seed (keys batches, augmentations, initialisation)
+  std::string config;       ///< the run's configuration (e.g. JSON), compared on resume
+};
+
+template <class Model, class Opt>
+void save_checkpoint(const std::string& path, Model& model, const Opt& optimizer, const TrainingState& state) {
+  check(state.epochs_done >= 0 && state.global_step >= 0, "save_checkpoint ", path,
+        ": epochs_done and global_step must be >= 0, got ", state.epochs_done, " and ", state.global_step);
+  io::Archive archive;
+  archive.put_text("invar/content", "training checkpoint");
+  nn::store_parameters(archive, model, "model/");
+  optim::store_state(archive, optimizer, "optimizer/");
+  archive.put_scalar("train/epochs_done", state.epochs_done);
+  archive.put_scalar("train/global_step", state.global_step);
+  archive.put_text("train/seed", std::to_string(state.seed));  // text: a uint64 may not fit int64
+  archive.put_text("train/config", state.config);
+  archive.save(path);
+}
+
+/// Restores model and optimizer from a checkpoint and returns its training state. With
+/// `expected_config`, refuses a checkpoint of another configuration (naming both). Nothing is
+/// changed unless the whole file is good.
+template <class Model, class Opt>
+TrainingState load_checkpoint(const std::string& path, Model& model, Opt& optimizer,
+                              const std::string* expected_config = nullptr) {
+  const io::Archive archive = io::Archive::load(path);
+  check(archive.contains("invar/content") && archive.text("invar/content") == "training checkpoint",
+        "load_checkpoint ", path, ": not a training checkpoint (a parameter file? use nn::load_parameters)");
+  TrainingState s;
+  s.epochs_done = archive.scalar<index_t>("train/epochs_done");
+  s.global_step = archive.scalar<index_t>("train/global_step");
+  const std::string seed = archive.text("train/seed");
+  check(!seed.empty() && seed.find_first_not_of("0123456789") == std::string::npos, "load_checkpoint ", path,
+        ": bad seed entry '", seed, "'");
+  s.seed = std::stoull(seed);
+  s.config = archive.text("train/config");
+  if (expected_config != nullptr)
+    check(s.config == *expected_config, "load_checkpoint ", path,
+          ": the checkpoint was written by another configuration.\n  checkpoint: ", s.config,
+          "\n  this run:   ", *expected_config);
+  // Parameters first: restore_parameters changes nothing unless every entry fits.
+  nn::restore_parameters(archive, model, "model/");
+  optim::restore_state(archive, optimizer, "optimizer/");
+  return s;
+}
+
+}  // namespace invar::train

@@ -1,0 +1,293 @@
+#pragma once
+/// \file trainer.hpp
+/// A generic trainer: any TrainableModel (train/model.hpp), the objective of Eq. 1, any optimiser
+/// with step(params), any sampler with steps_per_epoch() and batch(epoch, step) (data/), and an
+/// optional augmentation. Float32 images (data::ImageSet).
+///
+///   train::Trainer trainer(model, sgd, objective, train_set, sampler, &augmentation,
+///                          train::TrainerOptions{}.with_epochs(10).with_seed(1).with_out_dir("run"));
+///   trainer.on_epoch_end([](const train::EpochReport& r) { ... });
+///   auto reports = trainer.fit(&test_set);
+///
+/// Per epoch: the schedule's weights, the batches (pure functions of (seed, epoch, step)), one
+/// optimiser step per batch, then an evaluation in eval mode: test accuracy and cross-entropy,
+/// and the authors' invariance score of `score_tap` on held-out augmentations of test images.
+/// With an output folder: checkpoint.invar after every epoch (atomic), then one JSON line per
+/// epoch in log.jsonl. with_resume() continues from checkpoint.invar exactly (same batches, same
+/// augmentations, same optimiser state). A non-finite loss stops the run with an invar::Error
+/// naming the epoch and step; the last checkpoint (of the previous epoch) stays untouched.
+///
+/// Accuracy is the model's own classifier. For a model trained without cross-entropy that head
+/// is untrained: EpochReport::classifier_trained says so (use a probe on frozen features).
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "invar/analysis/invariance_score.hpp"
+#include "invar/data/assemble_batch.hpp"
+#include "invar/data/augment/augmentation.hpp"
+#include "invar/data/batch_rows.hpp"
+#include "invar/data/image_set.hpp"
+#include "invar/metrics/mean_squared_difference.hpp"
+#include "invar/objective/objective.hpp"
+#include "invar/train/checkpoint.hpp"
+#include "invar/train/model.hpp"
+#include "invar/train/progress.hpp"
+
+namespace invar::train {
+
+struct TrainerOptions {
+  index_t epochs = 10;
+  std::uint64_t seed = 0;      ///< keys batches and augmentations (with epoch and step)
+  std::string out_dir;         ///< checkpoint.invar and log.jsonl; empty: no files
+  bool resume = false;         ///< continue from out_dir/checkpoint.invar when it exists
+  bool progress = true;        ///< a progress bar on stderr (only when it is a terminal)
+  index_t eval_batch = 500;    ///< images per evaluation forward
+  std::string score_tap;       ///< tap of the invariance score; empty: not computed
+  index_t score_images = 500;  ///< held-out test images for the score (the first ones)
+  std::string config;          ///< the run's configuration, stored in checkpoints, checked on resume
+
+  TrainerOptions& with_epochs(index_t e) { epochs = e; return *this; }
+  TrainerOptions& with_seed(std::uint64_t s) { seed = s; return *this; }
+  TrainerOptions& with_out_dir(std::string d) { out_dir = std::move(d); return *this; }
+  TrainerOptions& with_resume(bool r = true) { resume = r; return *this; }
+  TrainerOptions& with_progress(bool p) { progress = p; return *this; }
+  TrainerOptions& with_eval_batch(index_t b) { eval_batch = b; return *this; }
+  TrainerOptions& with_score(std::string tap, index_t images = 500) {
+    score_tap = std::move(tap);
+    score_images = images;
+    return *this;
+  }
+  TrainerOptions& with_config(std::string c) { config = std::move(c); return *this; }
+};
+
+/// What one epoch did.
+struct EpochReport {
+  index_t epoch = 0;  ///< 0-based
+  index_t steps = 0;
+  double seconds = 0;             ///< training steps only
+  double images_per_second = 0;   ///< rows per second
+  double train_objective = 0;     ///< mean of the weighted total over the epoch's batches
+  double train_cross_entropy = 0; ///< mean over batches (unweighted)
+  std::vector<double> train_terms;  ///< mean value of each invariance term (unweighted)
+  objective::TermWeights weights;   ///< the schedule's totals during the epoch
+  double test_accuracy = std::nan("");
+  double test_cross_entropy = std::nan("");
+  double invariance_score = std::nan("");
+  bool classifier_trained = false;  ///< cross-entropy had weight in some epoch so far
+};
+
+template <class Model, class Opt, class Sampler, class Aug = data::augment::Augmentation>
+class Trainer {
+ public:
+  using T = float;
+  static_assert(TrainableModel<Model, T>, "Trainer: the model must satisfy invar::train::TrainableModel");
+
+  Trainer(Model& model, Opt& optimizer, objective::Objective<T>& objective, const data::ImageSet& train,
+          const Sampler& sampler, const Aug* augmentation, TrainerOptions options)
+      : model_(model),
+        opt_(optimizer),
+        obj_(objective),
+        train_(train),
+        sampler_(sampler),
+        aug_(augmentation),
+        o_(std::move(options)) {
+    check(o_.epochs >= 1, "Trainer: epochs must be >= 1, got ", o_.epochs);
+    check(o_.eval_batch >= 1, "Trainer: eval_batch must be >= 1, got ", o_.eval_batch);
+    check(train.images.rank() == 4 && train.images.dim(0) == train.labels.numel(), "Trainer: the training set must be N x C x H x W images with N labels, got ",
+          train.images.shape(), " and ", train.labels.numel(), " labels");
+    if (!o_.out_dir.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(o_.out_dir, ec);
+      check(!ec, "Trainer: cannot create the output folder '", o_.out_dir, "': ", ec.message());
+    }
+  }
+
+  void on_epoch_end(std::function<void(const EpochReport&)> f) { epoch_hooks_.push_back(std::move(f)); }
+  /// Called after every optimiser step with (epoch, step, the objective's value on the batch).
+  void on_step_end(std::function<void(index_t, index_t, const typename objective::Objective<T>::Value&)> f) {
+    step_hooks_.push_back(std::move(f));
+  }
+
+  [[nodiscard]] std::string checkpoint_path() const { return (std::filesystem::path(o_.out_dir) / "checkpoint.invar").string(); }
+  [[nodiscard]] std::string log_path() const { return (std::filesystem::path(o_.out_dir) / "log.jsonl").string(); }
+
+  /// Trains the remaining epochs; `test` (may be null) is evaluated after each. Returns the
+  /// reports of the epochs run by this call.
+  std::vector<EpochReport> fit(const data::ImageSet* test = nullptr) {
+    TrainingState state{0, 0, o_.seed, o_.config};
+    if (o_.resume && !o_.out_dir.empty() && std::filesystem::exists(checkpoint_path())) {
+      state = load_checkpoint(checkpoint_path(), model_, opt_, &o_.config);
+      check(state.seed == o_.seed, "Trainer: the checkpoint's seed ", state.seed, " differs from this run's ", o_.seed);
+    }
+    auto params = model_.parameters();
+    std::vector<EpochReport> reports;
+    Tensor<T> x, dlogits;
+    for (index_t epoch = state.epochs_done; epoch < o_.epochs; ++epoch) {
+      obj_.set_epoch(epoch, o_.epochs);
+      classifier_trained_ = classifier_trained_ || obj_.weights().cross_entropy > 0 || epoch_had_ce(epoch);
+      model_.set_training(true);
+      EpochReport r;
+      r.epoch = epoch;
+      r.weights = obj_.weights();
+      r.steps = sampler_.steps_per_epoch();
+      r.train_terms.assign(obj_.size(), 0.0);
+      ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o_.epochs), r.steps, 1,
+                      o_.progress);
+      const auto t0 = std::chrono::steady_clock::now();
+      index_t rows_seen = 0;
+      for (index_t step = 0; step < r.steps; ++step) {
+        const data::BatchRows rows = sampler_.batch(epoch, step);
+        data::assemble_batch(train_.images, rows, aug_, o_.seed, epoch, step, x);
+        model_.forward(x);
+        // Divergence guard: the losses refuse non-finite features, so look at the logits first
+        // and say what happened (the checks are on the host: B x classes values).
+        check_finite(model_.output(), epoch, step);
+        const auto v = obj_.evaluate(model_, rows.seed, rows.label, &dlogits);
+        if (!std::isfinite(v.total)) diverged(std::to_string(v.total), epoch, step);
+        zero_grad(model_);
+        obj_.backward(model_, dlogits);
+        opt_.step(params);
+        ++state.global_step;
+        rows_seen += rows.size();
+        r.train_objective += v.total;
+        r.train_cross_entropy += v.cross_entropy.loss;
+        for (std::size_t i = 0; i < v.terms.size(); ++i) r.train_terms[i] += v.terms[i].loss.value;
+        for (auto& h : step_hooks_) h(epoch, step, v);
+        bar.update(step + 1, {{"loss", r.train_objective / double(step + 1)}});
+      }
+      r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      r.images_per_second = r.seconds > 0 ? double(rows_seen) / r.seconds : 0;
+      if (r.steps > 0) {
+        r.train_objective /= double(r.steps);
+        r.train_cross_entropy /= double(r.steps);
+        for (double& t : r.train_terms) t /= double(r.steps);
+      }
+      bar.finish();
+      r.classifier_trained = classifier_trained_;
+      if (test != nullptr) evaluate(*test, r);
+      state.epochs_done = epoch + 1;
+      if (!o_.out_dir.empty()) {
+        save_checkpoint(checkpoint_path(), model_, opt_, state);
+        append_log(r);
+      }
+      for (auto& h : epoch_hooks_) h(r);
+      reports.push_back(r);
+    }
+    model_.set_training(false);
+    return reports;
+  }
+
+  /// Test accuracy and cross-entropy (eval mode), and the invariance score when configured.
+  void evaluate(const data::ImageSet& test, EpochReport& r) {
+    model_.set_training(false);
+    const index_t n = test.images.dim(0);
+    index_t correct = 0, labelled = 0;
+    double ce = 0;
+    for (index_t b0 = 0; b0 < n; b0 += o_.eval_batch) {
+      const index_t b = std::min(o_.eval_batch, n - b0);
+      model_.forward(test.images.view().slice_rows(b0, b0 + b));
+      const auto v = softmax_cross_entropy(model_.output(), test.labels.view().slice_rows(b0, b0 + b), no_gradient);
+      correct += v.correct;
+      labelled += v.labelled;
+      ce += v.loss * double(v.labelled);
+    }
+    if (labelled > 0) {
+      r.test_accuracy = double(correct) / double(labelled);
+      r.test_cross_entropy = ce / double(labelled);
+    }
+    if (!o_.score_tap.empty() && aug_ != nullptr) r.invariance_score = invariance_score(test);
+  }
+
+ private:
+  /// The authors' score at score_tap: the first score_images test images against one
+  /// augmentation each, drawn with a fixed key, so epochs are compared on the same images.
+  double invariance_score(const data::ImageSet& test) {
+    const index_t n = std::min(o_.score_images, test.images.dim(0));
+    check(n >= 2, "Trainer: the invariance score needs at least 2 test images");
+    const auto images = test.images.view().slice_rows(0, n);
+    Tensor<T> augmented(images.shape());
+    data::augment_batch(*aug_, images, augmented, o_.seed, /*key=*/0x5C0BE);
+    const auto features = [&](TensorView<const T> in) {
+      Tensor<T> out;
+      for (index_t b0 = 0; b0 < n; b0 += o_.eval_batch) {
+        const index_t b = std::min(o_.eval_batch, n - b0);
+        model_.forward(in.slice_rows(b0, b0 + b));
+        const auto f = model_.tap(o_.score_tap);
+        if (out.numel() == 0) out = Tensor<T>(Shape{n, f.numel() / f.dim(0)});
+        std::copy(f.data(), f.data() + f.numel(), out.data() + b0 * out.dim(1));
+      }
+      return out;
+    };
+    const auto fx = features(images);
+    const auto fg = features(augmented.view());
+    return analysis::invariance_score(MeanSquaredDifference{}, fx, fg).mean;
+  }
+
+  void check_finite(TensorView<const T> logits, index_t epoch, index_t step) const {
+    for (index_t i = 0; i < logits.numel(); ++i)
+      if (!std::isfinite(logits[i])) diverged("the logits hold " + std::to_string(logits[i]), epoch, step);
+  }
+  [[noreturn]] void diverged(const std::string& what, index_t epoch, index_t step) const {
+    throw Error(detail::concat("Trainer: training diverged at epoch ", epoch + 1, ", step ", step + 1, " (", what,
+                               ").",
+                               o_.out_dir.empty() ? std::string(" No output folder, so no checkpoint.")
+                                                  : " The last good checkpoint (end of epoch " + std::to_string(epoch) +
+                                                        ") is " + checkpoint_path() + "."));
+  }
+
+  /// Whether an earlier epoch (before a resume) gave cross-entropy weight.
+  bool epoch_had_ce(index_t epoch) {
+    objective::Objective<T> probe = obj_;
+    for (index_t e = 0; e < epoch; ++e) {
+      probe.set_epoch(e, o_.epochs);
+      if (probe.weights().cross_entropy > 0) return true;
+    }
+    return false;
+  }
+
+  void append_log(const EpochReport& r) const {
+    nlohmann::json j;
+    j["epoch"] = r.epoch + 1;
+    j["steps"] = r.steps;
+    j["seconds"] = r.seconds;
+    j["images_per_second"] = r.images_per_second;
+    j["train_objective"] = r.train_objective;
+    j["train_cross_entropy"] = r.train_cross_entropy;
+    j["weights"] = {{"alpha", r.weights.alpha}, {"beta", r.weights.beta}, {"cross_entropy", r.weights.cross_entropy}};
+    auto taps = obj_.taps();
+    nlohmann::json terms = nlohmann::json::array();
+    for (std::size_t i = 0; i < r.train_terms.size(); ++i)
+      terms.push_back({{"tap", taps[i]}, {"value", r.train_terms[i]}});
+    j["train_terms"] = terms;
+    auto number_or_null = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
+    j["test_accuracy"] = number_or_null(r.test_accuracy);
+    j["test_cross_entropy"] = number_or_null(r.test_cross_entropy);
+    j["invariance_score"] = number_or_null(r.invariance_score);
+    j["classifier_trained"] = r.classifier_trained;
+    std::ofstream f(log_path(), std::ios::app);
+    check(f.good(), "Trainer: cannot append to ", log_path());
+    f << j.dump() << '\n';
+    check(f.good(), "Trainer: writing ", log_path(), " failed");
+  }
+
+  Model& model_;
+  Opt& opt_;
+  objective::Objective<T>& obj_;
+  const data::ImageSet& train_;
+  const Sampler& sampler_;
+  const Aug* aug_;
+  TrainerOptions o_;
+  bool classifier_trained_ = false;
+  std::vector<std::function<void(const EpochReport&)>> epoch_hooks_;
+  std::vector<std::function<void(index_t, index_t, const typename objective::Objective<T>::Value&)>> step_hooks_;
+};
+
+}  // namespace invar::train

@@ -1,0 +1,126 @@
+// The generic trainer on a small synthetic task: it learns, resuming from a checkpoint equals
+// the uninterrupted run bit for bit, a diverging run stops with a clear error and keeps its last
+// checkpoint, hooks and logs see every epoch.
+#include <doctest/doctest.h>
+
+#include <fstream>
+
+#include "invar/data/augment/schemes.hpp"
+#include "invar/data/kxm_sampler.hpp"
+#include "invar/metrics/mean_squared_difference.hpp"
+#include "invar/nn/models/mlp.hpp"
+#include "invar/optim/sgd.hpp"
+#include "invar/train/trainer.hpp"
+#include "support/error_message.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace invar;
+
+TEST_SUITE_BEGIN("train");
+
+namespace {
+// Two classes of 1 x 6 x 6 images: class 0 brighter in the top half, class 1 in the bottom one
+// (not left and right: the light scheme flips horizontally).
+data::ImageSet synthetic(index_t n, std::uint64_t seed) {
+  data::ImageSet set;
+  set.images = Tensor<float>(Shape{n, 1, 6, 6});
+  set.labels = Tensor<index_t>(Shape{n});
+  set.class_names = {"left", "right"};
+  Rng rng(seed);
+  for (index_t i = 0; i < n; ++i) {
+    const index_t c = i % 2;
+    set.labels[i] = c;
+    for (index_t y = 0; y < 6; ++y)
+      for (index_t x = 0; x < 6; ++x)
+        set.images[i * 36 + y * 6 + x] = float(0.3 * rng.uniform() + ((y < 3) == (c == 0) ? 0.5 : 0.1));
+  }
+  return set;
+}
+
+struct Setup {
+  data::ImageSet train = synthetic(64, 1), test = synthetic(40, 2);
+  nn::Sequential<float> model = nn::make_mlp<float>({36, 16, 2}, nn::MlpOptions{}.with_seed(3));
+  optim::Sgd<float> sgd;
+  objective::Objective<float> obj;
+  data::KxMSampler sampler{train.labels, data::KxMOptions{}.with_seeds_per_batch(8).with_augmentations(2).with_seed(4)};
+  data::Augmentation aug = data::augment::light();
+  explicit Setup(double lr = 0.1) : sgd(optim::SgdOptions(lr).with_momentum(0.9)) {
+    obj.augmentation({"hidden1"}, MeanSquaredDifference{}).with_schedule(objective::WeightSchedule::constant(0.1, 0.0));
+  }
+  auto trainer(const train::TrainerOptions& o) {
+    return train::Trainer(model, sgd, obj, train, sampler, &aug, o);
+  }
+};
+
+std::vector<float> flat_parameters(nn::Sequential<float>& m) {
+  std::vector<float> v;
+  for (auto* p : m.parameters()) v.insert(v.end(), p->value.begin(), p->value.end());
+  return v;
+}
+}  // namespace
+
+TEST_CASE("the trainer learns a small task and reports every epoch") {
+  Setup s;
+  index_t hook_epochs = 0, hook_steps = 0;
+  auto t = s.trainer(train::TrainerOptions{}.with_epochs(6).with_seed(5).with_progress(false).with_score("hidden1", 40));
+  t.on_epoch_end([&](const train::EpochReport&) { ++hook_epochs; });
+  t.on_step_end([&](index_t, index_t, const auto&) { ++hook_steps; });
+  const auto reports = t.fit(&s.test);
+  REQUIRE(reports.size() == 6);
+  CHECK(hook_epochs == 6);
+  CHECK(hook_steps == 6 * 4);  // 64 images / (8 x 2) rows = 4 steps
+  CHECK(reports.back().train_objective < reports.front().train_objective);
+  CHECK(reports.back().test_accuracy >= 0.9);
+  CHECK(reports.back().classifier_trained);
+  CHECK(reports.back().weights.cross_entropy == doctest::Approx(0.9));
+  CHECK(std::isfinite(reports.back().invariance_score));
+  CHECK(reports.back().invariance_score <= 1.0);
+}
+
+TEST_CASE("resuming from a checkpoint equals the uninterrupted run, bit for bit") {
+  test::TempDir dir;
+  Setup straight;
+  straight.trainer(train::TrainerOptions{}.with_epochs(3).with_seed(7).with_progress(false).with_out_dir(dir.file("a")))
+      .fit(&straight.test);
+
+  Setup first;  // one epoch, then a new process would start...
+  first.trainer(train::TrainerOptions{}.with_epochs(1).with_seed(7).with_progress(false).with_out_dir(dir.file("b")))
+      .fit(&first.test);
+  Setup resumed;  // ...with a fresh model and optimiser, and resume
+  const auto reports = resumed
+                           .trainer(train::TrainerOptions{}.with_epochs(3).with_seed(7).with_progress(false).with_out_dir(
+                               dir.file("b")).with_resume())
+                           .fit(&resumed.test);
+  CHECK(reports.size() == 2);
+  CHECK(reports.front().epoch == 1);
+  CHECK(flat_parameters(resumed.model) == flat_parameters(straight.model));
+  std::ifstream log(dir.file("b") + "/log.jsonl");
+  std::string line;
+  index_t lines = 0;
+  while (std::getline(log, line)) {
+    const auto j = nlohmann::json::parse(line);
+    CHECK(j["epoch"] == lines + 1);
+    ++lines;
+  }
+  CHECK(lines == 3);
+  // Another seed is another run: refused.
+  Setup other;
+  CHECK_ERROR_CONTAINS(other.trainer(train::TrainerOptions{}.with_epochs(3).with_seed(8).with_progress(false)
+                                         .with_out_dir(dir.file("b")).with_resume())
+                           .fit(),
+                       "seed");
+}
+
+TEST_CASE("a diverging run stops with a clear error and keeps its last good checkpoint") {
+  test::TempDir dir;
+  Setup s(1e30);  // the first steps blow the weights up
+  auto t = s.trainer(train::TrainerOptions{}.with_epochs(5).with_seed(9).with_progress(false).with_out_dir(dir.file("run")));
+  CHECK_ERROR_CONTAINS(t.fit(), "training diverged");
+  // Whatever epoch it reached, the checkpoint on disk (if any) loads.
+  if (std::filesystem::exists(t.checkpoint_path())) {
+    Setup fresh;
+    CHECK_NOTHROW(train::load_checkpoint(t.checkpoint_path(), fresh.model, fresh.sgd));
+  }
+}
+
+TEST_SUITE_END();

@@ -36,6 +36,8 @@
 #include "invar/nn/sequential.hpp"
 
 #include "invar/objective/objective.hpp"
+#include "invar/train/checkpoint.hpp"
+#include "invar/train/model.hpp"
 #include "invar/optim/adam.hpp"
 #include "invar/optim/schedule.hpp"
 #include "invar/optim/sgd.hpp"
@@ -49,3 +51,4 @@
 #include "invar/data/label_subset.hpp"
 #include "invar/data/sampler.hpp"
 #include "invar/io/archive.hpp"
+#include "invar/analysis/invariance_score.hpp"

@@ -2,6 +2,9 @@
 // through invar's pairwise_distances on an Eigen matrix that invar views without a copy.
 // Exits non-zero on any mismatch (scripts/check-consumer.sh runs it).
 #include <invar/invar.hpp>
+#include <invar/train/trainer.hpp>
+
+#include "own_model.hpp"
 
 #include <Eigen/Core>
 #include <algorithm>
@@ -117,6 +120,34 @@ int main() {
   expect_near("gb[0] = -w", gb[0], -0.5);
   user::Chebyshev{}.accumulate_gradient(X.row(1).data(), X.row(2).data(), 3, 0.5, ga, static_cast<double*>(nullptr));
   expect_near("ga[0] with gb = nullptr", ga[0], 2.0);
+
+  // invar's trainer trains the user's own model (no invar layer in it) on a small two-class task:
+  // class 0 brighter in the top half of a 1 x 6 x 6 image, class 1 in the bottom half.
+  {
+    invar::data::ImageSet set;
+    const invar::index_t n = 64;
+    set.images = invar::Tensor<float>(invar::Shape{n, 1, 6, 6});
+    set.labels = invar::Tensor<invar::index_t>(invar::Shape{n});
+    set.class_names = {"top", "bottom"};
+    invar::Rng rng(1);
+    for (invar::index_t i = 0; i < n; ++i) {
+      set.labels[i] = i % 2;
+      for (invar::index_t p = 0; p < 36; ++p)
+        set.images[i * 36 + p] = float(0.3 * rng.uniform() + ((p < 18) == (i % 2 == 0) ? 0.5 : 0.1));
+    }
+    user::LinearSoftmax model(36, 2);
+    invar::optim::Sgd<float> sgd(invar::optim::SgdOptions(0.5).with_momentum(0.9));
+    invar::objective::Objective<float> objective;
+    objective.with_schedule(invar::objective::WeightSchedule::constant(0.0, 0.0));  // cross-entropy only
+    invar::data::KxMSampler sampler(set.labels, invar::data::KxMOptions{}.with_seeds_per_batch(16).with_augmentations(1));
+    invar::train::Trainer trainer(model, sgd, objective, set, sampler,
+                                  static_cast<const invar::data::Augmentation*>(nullptr),
+                                  invar::train::TrainerOptions{}.with_epochs(5).with_seed(2).with_progress(false));
+    const auto reports = trainer.fit(&set);
+    std::printf("  trainer on the user's model: accuracy %.3f, objective %.4f -> %.4f\n", reports.back().test_accuracy,
+                reports.front().train_objective, reports.back().train_objective);
+    expect("the trainer trains a user's own model", reports.back().test_accuracy >= 0.9);
+  }
 
   if (failures != 0) {
     std::printf("consumer: %d check(s) FAILED\n", failures);

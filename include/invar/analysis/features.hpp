@@ -1,0 +1,67 @@
+#pragma once
+/// \file features.hpp
+/// extract_features: the activations of one tap of a trained model for a whole image set, as an
+/// N x D matrix (the tap flattened), for the probes, the invariance score, PCA, .npy export...
+///
+///   auto f = analysis::extract_features(model, test.images, "conv7");      // N x D floats
+///
+/// The model is put in eval mode (set_training(false): batch norm uses its running statistics,
+/// so a row's features do not depend on the other rows of its batch) and left there. Images go
+/// through the model `batch` rows at a time (the last batch may be smaller); after each forward
+/// the tap is copied out. Works with any model satisfying invar::train::TrainableModel (every
+/// nn::Sequential, or a model of your own).
+///
+/// Errors (invar::Error): batch < 1, empty images (no rows, or rows of no elements), an unknown
+/// tap (checked before any forward when the model has has_tap(); otherwise the model's tap()
+/// throws after the first forward), a tap whose rows are not one per image or whose width
+/// changes between batches.
+
+#include <algorithm>
+#include <string>
+#include <type_traits>
+
+#include "invar/core/error.hpp"
+#include "invar/core/tensor.hpp"
+#include "invar/train/model.hpp"
+
+namespace invar::analysis {
+
+template <class Model>
+  requires train::TrainableModel<Model, float>
+Tensor<float> extract_features(Model& model, TensorView<const float> images, const std::string& tap,
+                               index_t batch = 500) {
+  check(batch >= 1, "extract_features: batch must be >= 1, got ", batch);
+  check(images.rank() >= 1 && images.dim(0) >= 1 && images.numel() > 0,
+        "extract_features: images are empty (shape ", images.shape(), ")");
+  if constexpr (requires { { model.has_tap(tap) } -> std::convertible_to<bool>; }) {
+    check(model.has_tap(tap), "extract_features: the model has no tap named '", tap, "'");
+  }
+  model.set_training(false);
+  const index_t n = images.dim(0);
+  Tensor<float> out;
+  index_t width = -1;
+  for (index_t b0 = 0; b0 < n; b0 += batch) {
+    const index_t b1 = std::min(n, b0 + batch);
+    model.forward(images.slice_rows(b0, b1));
+    const TensorView<const float> t = model.tap(tap);
+    check(t.rank() >= 1 && t.dim(0) == b1 - b0, "extract_features: tap '", tap, "' has shape ", t.shape(),
+          " for a batch of ", b1 - b0, " images (expected one row per image)");
+    if (width < 0) {
+      width = t.row_size();
+      out = Tensor<float>::uninitialized(Shape{n, width});
+    }
+    check(t.row_size() == width, "extract_features: tap '", tap, "' has ", t.row_size(),
+          " values per image in rows [", b0, ", ", b1, "), ", width, " before");
+    std::copy(t.data(), t.data() + t.numel(), out.data() + b0 * width);
+  }
+  return out;
+}
+
+/// Any tensor or view of images (a Tensor<float>, an ImageSet's images...).
+template <class Model, Viewable X>
+  requires(train::TrainableModel<Model, float> && !std::is_same_v<std::remove_cvref_t<X>, TensorView<const float>>)
+Tensor<float> extract_features(Model& model, X&& images, const std::string& tap, index_t batch = 500) {
+  return extract_features(model, TensorView<const float>(to_view(images)), tap, batch);
+}
+
+}  // namespace invar::analysis

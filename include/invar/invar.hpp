@@ -36,6 +36,7 @@
 #include "invar/nn/sequential.hpp"
 
 #include "invar/objective/objective.hpp"
+#include "invar/objective/presets.hpp"
 #include "invar/train/checkpoint.hpp"
 #include "invar/train/model.hpp"
 #include "invar/optim/adam.hpp"
@@ -51,4 +52,10 @@
 #include "invar/data/label_subset.hpp"
 #include "invar/data/sampler.hpp"
 #include "invar/io/archive.hpp"
+#include "invar/io/npy.hpp"
+#include "invar/analysis/features.hpp"
 #include "invar/analysis/invariance_score.hpp"
+#include "invar/analysis/lbfgs.hpp"
+#include "invar/analysis/linear_probe.hpp"
+#include "invar/analysis/mlp_probe.hpp"
+#include "invar/analysis/standardize.hpp"

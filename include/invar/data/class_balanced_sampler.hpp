@@ -142,26 +142,28 @@ class ClassBalancedSampler {
     check(epoch >= 0, "ClassBalancedSampler::batch_classes: epoch must be >= 0, got ", epoch);
     check(step >= 0 && step < steps_, "ClassBalancedSampler::batch_classes: step ", step,
           " is out of range: an epoch has ", steps_, " steps (0..", steps_ - 1, ")");
-    std::vector<index_t> chosen = chosen_classes(epoch, step);
-    for (index_t& c : chosen) c = class_ids_[static_cast<std::size_t>(c)];
+    std::vector<index_t> all;
+    chosen_classes(epoch, step, all);
+    std::vector<index_t> chosen;
+    chosen.reserve(static_cast<std::size_t>(options_.classes_per_batch));
+    for (index_t j = 0; j < options_.classes_per_batch; ++j)
+      chosen.push_back(class_ids_[static_cast<std::size_t>(all[static_cast<std::size_t>(j)])]);
     return chosen;
   }
 
  private:
-  /// The P classes of a step as indices into class_ids_: a partial Fisher-Yates shuffle from
-  /// the front of 0..C-1.
-  [[nodiscard]] std::vector<index_t> chosen_classes(index_t epoch, index_t step) const {
+  /// The P classes of a step as indices into class_ids_, in the first P entries of `all` (C
+  /// entries, overwritten): a partial Fisher-Yates shuffle from the front of 0..C-1. The caller
+  /// owns the buffer, so epoch_plan allocates once per epoch, not once per step.
+  void chosen_classes(index_t epoch, index_t step, std::vector<index_t>& all) const {
     Rng rng = Rng::keyed(options_.seed, {detail::tag_balanced_classes, detail::as_key(epoch), detail::as_key(step)});
-    std::vector<index_t> all(class_ids_.size());
+    all.resize(class_ids_.size());
     for (std::size_t c = 0; c < all.size(); ++c) all[c] = static_cast<index_t>(c);
     const auto classes = static_cast<index_t>(all.size());
     for (index_t i = 0; i < options_.classes_per_batch; ++i) {
       const auto j = i + static_cast<index_t>(rng.below(static_cast<std::uint64_t>(classes - i)));
       std::swap(all[static_cast<std::size_t>(i)], all[static_cast<std::size_t>(j)]);
     }
-    // A copy of the first P, not all.resize(P): GCC 12 warns (-Wfree-nonheap-object, a false
-    // positive) on the inlined shrinking resize.
-    return std::vector<index_t>(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(options_.classes_per_batch));
   }
 
   /// The seed images of every step of `epoch`: steps x (P Q), step-major.
@@ -172,9 +174,10 @@ class ClassBalancedSampler {
     std::vector<index_t> round(classes, -1);        // the round whose permutation deal[c] holds
     std::vector<std::vector<index_t>> deal(classes);
     std::vector<index_t> plan(static_cast<std::size_t>(steps_ * k));
+    std::vector<index_t> chosen;
     for (index_t s = 0; s < steps_; ++s) {
-      const std::vector<index_t> chosen = chosen_classes(epoch, s);
-      for (std::size_t j = 0; j < chosen.size(); ++j) {
+      chosen_classes(epoch, s, chosen);
+      for (std::size_t j = 0; j < static_cast<std::size_t>(options_.classes_per_batch); ++j) {
         const auto c = static_cast<std::size_t>(chosen[j]);
         const auto n_c = static_cast<index_t>(members_[c].size());
         const index_t per_round = n_c / q;

@@ -120,6 +120,8 @@ class Objective {
     return t.share * (t.kind == Invariance::augmentation ? weights_.alpha : weights_.beta);
   }
   [[nodiscard]] std::size_t size() const { return terms_.size(); }
+  [[nodiscard]] Invariance term_kind(std::size_t i) const { return terms_.at(i).kind; }
+  [[nodiscard]] AugmentationReference augmentation_reference() const { return reference_; }
   /// The taps the terms use, in order of addition (duplicates kept).
   [[nodiscard]] std::vector<std::string> taps() const {
     std::vector<std::string> out;

@@ -10,7 +10,8 @@
 ///   auto reports = trainer.fit(&test_set);
 ///
 /// Per epoch: the schedule's weights, the batches (pure functions of (seed, epoch, step)), one
-/// optimiser step per batch, then an evaluation in eval mode: test accuracy and cross-entropy,
+/// optimiser step per batch (the learning rate from TrainerOptions::lr_schedule, when given, set
+/// before every step), then an evaluation in eval mode: test accuracy and cross-entropy,
 /// and the authors' invariance score of `score_tap` on held-out augmentations of test images.
 /// With an output folder: checkpoint.invar after every epoch (atomic), then one JSON line per
 /// epoch in log.jsonl. with_resume() continues from checkpoint.invar exactly (same batches, same
@@ -27,6 +28,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +39,7 @@
 #include "invar/data/image_set.hpp"
 #include "invar/metrics/mean_squared_difference.hpp"
 #include "invar/objective/objective.hpp"
+#include "invar/optim/schedule.hpp"
 #include "invar/train/checkpoint.hpp"
 #include "invar/train/model.hpp"
 #include "invar/train/progress.hpp"
@@ -53,6 +56,9 @@ struct TrainerOptions {
   std::string score_tap;       ///< tap of the invariance score; empty: not computed
   index_t score_images = 500;  ///< held-out test images for the score (the first ones)
   std::string config;          ///< the run's configuration, stored in checkpoints, checked on resume
+  /// Sets the optimiser's learning rate before every step to at(epoch + step / steps) (a pure
+  /// function of the position, so a resumed run gets the same rates). Empty: the optimiser's own.
+  std::optional<optim::LrSchedule> lr_schedule;
 
   TrainerOptions& with_epochs(index_t e) { epochs = e; return *this; }
   TrainerOptions& with_seed(std::uint64_t s) { seed = s; return *this; }
@@ -66,6 +72,7 @@ struct TrainerOptions {
     return *this;
   }
   TrainerOptions& with_config(std::string c) { config = std::move(c); return *this; }
+  TrainerOptions& with_lr_schedule(optim::LrSchedule s) { lr_schedule = std::move(s); return *this; }
 };
 
 /// What one epoch did.
@@ -78,6 +85,7 @@ struct EpochReport {
   double train_cross_entropy = 0; ///< mean over batches (unweighted)
   std::vector<double> train_terms;  ///< mean value of each invariance term (unweighted)
   objective::TermWeights weights;   ///< the schedule's totals during the epoch
+  double learning_rate = std::nan("");  ///< the schedule's rate at the epoch's first step (NaN: no schedule)
   double test_accuracy = std::nan("");
   double test_cross_entropy = std::nan("");
   double invariance_score = std::nan("");
@@ -144,6 +152,11 @@ class Trainer {
       const auto t0 = std::chrono::steady_clock::now();
       index_t rows_seen = 0;
       for (index_t step = 0; step < r.steps; ++step) {
+        if (o_.lr_schedule) {
+          const double lr = o_.lr_schedule->at(double(epoch) + double(step) / double(r.steps));
+          set_learning_rate(lr);
+          if (step == 0) r.learning_rate = lr;
+        }
         const data::BatchRows rows = sampler_.batch(epoch, step);
         data::assemble_batch(train_.images, rows, aug_, o_.seed, epoch, step, x);
         model_.forward(x);
@@ -207,6 +220,11 @@ class Trainer {
   }
 
  private:
+  void set_learning_rate(double lr) {
+    if constexpr (requires { opt_.set_learning_rate(lr); }) opt_.set_learning_rate(lr);
+    else throw Error("Trainer: a learning-rate schedule was given but the optimiser has no set_learning_rate(double)");
+  }
+
   /// The authors' score at score_tap: the first score_images test images against one
   /// augmentation each, drawn with a fixed key, so epochs are compared on the same images.
   double invariance_score(const data::ImageSet& test) {
@@ -259,6 +277,8 @@ class Trainer {
     j["steps"] = r.steps;
     j["seconds"] = r.seconds;
     j["images_per_second"] = r.images_per_second;
+    auto number_or_null = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
+    j["learning_rate"] = number_or_null(r.learning_rate);
     j["train_objective"] = r.train_objective;
     j["train_cross_entropy"] = r.train_cross_entropy;
     j["weights"] = {{"alpha", r.weights.alpha}, {"beta", r.weights.beta}, {"cross_entropy", r.weights.cross_entropy}};
@@ -267,7 +287,6 @@ class Trainer {
     for (std::size_t i = 0; i < r.train_terms.size(); ++i)
       terms.push_back({{"tap", taps[i]}, {"value", r.train_terms[i]}});
     j["train_terms"] = terms;
-    auto number_or_null = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
     j["test_accuracy"] = number_or_null(r.test_accuracy);
     j["test_cross_entropy"] = number_or_null(r.test_cross_entropy);
     j["invariance_score"] = number_or_null(r.invariance_score);

@@ -1,0 +1,33 @@
+#pragma once
+/// \file json_file.hpp
+/// JSON files of the command-line tools, written atomically (never half-written) and read with
+/// errors that name the file.
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <string>
+
+#include "invar/core/error.hpp"
+#include "invar/io/atomic_file.hpp"
+
+namespace invar::apps {
+
+inline void write_json_file(const std::string& path, const nlohmann::json& j) {
+  const std::string text = j.dump(2) + "\n";
+  io::AtomicFile f(path);
+  f.write(text.data(), text.size());
+  f.commit();
+}
+
+inline nlohmann::json read_json_file(const std::string& path) {
+  std::ifstream in(path);
+  check(in.good(), "cannot open '", path, "'");
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error("'" + path + "' is not valid JSON: " + e.what());
+  }
+}
+
+}  // namespace invar::apps

@@ -98,7 +98,23 @@ objective::PresetOptions preset_options(const RunConfig& c) {
   objective::PresetOptions o;
   if (c.alpha >= 0) o.with_alpha(c.alpha);
   if (c.beta >= 0) o.with_beta(c.beta);
-  o.with_profile(objective::parse_weight_profile(c.weights), c.ratio);
+  if (c.weights == "uniform" || c.weights == "linear" || c.weights == "exponential") {
+    o.with_profile(objective::parse_weight_profile(c.weights), c.ratio);
+  } else {  // given shares, one per tap
+    std::vector<double> shares;
+    for (const auto& w : apps::split_list(c.weights, "--weights")) {
+      std::size_t used = 0;
+      double v = -1;
+      try {
+        v = std::stod(w, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      check(used == w.size(), "--weights: '", w, "' is neither a profile (uniform, linear, exponential) nor a number");
+      shares.push_back(v);
+    }
+    o.with_shares(shares);
+  }
   check(c.convention == "pooled" || c.convention == "paper", "--convention: expected pooled or paper, got '",
         c.convention, "'");
   o.with_convention(c.convention == "paper" ? PairConvention::paper : PairConvention::pooled);
@@ -272,8 +288,9 @@ void add_options(CLI::App& app, RunConfig& c) {
       ->check(CLI::Range(0.0, 1.0));
   obj->add_option("--taps", c.taps, "comma-separated taps of the invariance terms, or all (MLP hidden layers, "
                                     "All-CNN conv1..conv9, WRN block1..block3n)");
-  obj->add_option("--weights", c.weights, "per-layer weight profile: uniform, linear or exponential (r^(i/(L-1)))")
-      ->check(CLI::IsMember({"uniform", "linear", "exponential"}));
+  obj->add_option("--weights", c.weights,
+                  "per-layer weights: a profile, uniform, linear (1..r) or exponential (r^(i/(L-1))), or given "
+                  "shares, one per tap, comma-separated (normalised to the totals)");
   obj->add_option("--ratio", c.ratio, "r of the linear and exponential profiles")->check(CLI::PositiveNumber);
   obj->add_option("--metric", c.metric, std::string("distance metric: ") + apps::metric_names)
       ->check(CLI::IsMember({"mse", "squared-euclidean", "euclidean", "manhattan", "cosine", "correlation"}));

@@ -37,7 +37,7 @@ struct RunConfig {
   double alpha = -1;                   ///< sum of alpha; < 0: the preset's
   double beta = -1;                    ///< sum of beta; < 0: the preset's
   std::string taps = "all";            ///< comma-separated taps, or all
-  std::string weights = "exponential"; ///< per-layer profile: uniform, linear, exponential
+  std::string weights = "exponential"; ///< per-layer profile (uniform, linear, exponential) or given shares "1,2,4"
   double ratio = 10;                   ///< r of the linear and exponential profiles
   std::string metric = "mse";
   std::string convention = "pooled";   ///< pooled (authors' code) or paper (Eq. 2/3 as printed)

@@ -140,6 +140,8 @@ TEST_CASE("invar-train: bad input ends with exit status 1 and a message naming t
   fails_with({"--taps", "conv1"}, "no tap 'conv1'");
   fails_with({"--dataset", "cifar10", "--data", dir.path.string()}, "CIFAR-10");
   fails_with({"--alpha", "0.7", "--beta", "0.7"}, "> 1");
+  fails_with({"--weights", "1,x"}, "'x' is neither a profile");
+  fails_with({"--weights", "1,2,3"}, "3 per-layer shares given for 2 taps");
 }
 
 TEST_CASE("invar-train: resuming under another configuration is refused") {

@@ -132,3 +132,17 @@ TEST_CASE("a preset passes its metric and convention to the loss") {
     CHECK(v.terms[1].weight == doctest::Approx(0.09));
   }
 }
+
+TEST_CASE("presets with given per-layer shares") {
+  auto o = make_objective<float>(Preset::authors, {"a", "b", "c"}, PresetOptions{}.with_shares({1, 1, 2}));
+  o.set_epoch(0, 1);
+  REQUIRE(o.size() == 3);
+  CHECK(o.term_weight(0) == doctest::Approx(0.025));
+  CHECK(o.term_weight(1) == doctest::Approx(0.025));
+  CHECK(o.term_weight(2) == doctest::Approx(0.05));
+  CHECK_ERROR_CONTAINS(make_objective<float>(Preset::authors, {"a", "b"}, PresetOptions{}.with_shares({1})),
+                       "1 per-layer shares given for 2 taps");
+  CHECK_ERROR_CONTAINS(make_objective<float>(Preset::authors, {"a"}, PresetOptions{}.with_shares({0})), "sum to 0");
+  CHECK_ERROR_CONTAINS(make_objective<float>(Preset::authors, {"a", "b"}, PresetOptions{}.with_shares({1, -1})),
+                       ">= 0");
+}

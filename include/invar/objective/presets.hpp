@@ -98,6 +98,8 @@ struct PresetOptions {
   std::optional<double> beta;   ///< overrides the preset's sum of beta
   WeightProfile profile = WeightProfile::exponential;
   double ratio = 10.0;  ///< r of the linear and exponential profiles
+  /// Given per-layer shares, one per tap (normalised to sum 1); replace the profile when set.
+  std::vector<double> shares;
   PairConvention convention = PairConvention::pooled;
   std::optional<AugmentationReference> reference;  ///< default: same_class for authors, else all_pairs
   ScheduleKind schedule = ScheduleKind::constant;
@@ -107,6 +109,7 @@ struct PresetOptions {
   PresetOptions& with_alpha(double a) { alpha = a; return *this; }
   PresetOptions& with_beta(double b) { beta = b; return *this; }
   PresetOptions& with_profile(WeightProfile p, double r = 10.0) { profile = p; ratio = r; return *this; }
+  PresetOptions& with_shares(std::vector<double> s) { shares = std::move(s); return *this; }
   PresetOptions& with_convention(PairConvention c) { convention = c; return *this; }
   PresetOptions& with_reference(AugmentationReference r) { reference = r; return *this; }
   PresetOptions& with_schedule(ScheduleKind k, index_t ramp = 10) { schedule = k; ramp_epochs = ramp; return *this; }
@@ -133,11 +136,29 @@ Objective<T, D> make_objective(Preset preset, const std::vector<std::string>& ta
   check(t.alpha + t.beta == 0 || !taps.empty(), "make_objective: preset '", to_string(preset),
         "' has invariance terms but no taps were given");
   const auto options = GroupLossOptions{}.with_convention(o.convention);
+  // The per-layer split: given shares (normalised), else the profile's.
+  std::vector<double> shares = o.shares;
+  if (shares.empty()) {
+    if (!taps.empty()) shares = layer_weights(o.profile, static_cast<index_t>(taps.size()), 1.0, o.ratio);
+  } else {
+    check(shares.size() == taps.size(), "make_objective: ", shares.size(), " per-layer shares given for ", taps.size(),
+          " taps");
+    double sum = 0;
+    for (double w : shares) {
+      check(std::isfinite(w) && w >= 0, "make_objective: per-layer shares must be finite and >= 0, got ", w);
+      sum += w;
+    }
+    check(sum > 0, "make_objective: the per-layer shares sum to 0");
+    for (double& w : shares) w /= sum;
+  }
   Objective<T, D> obj;
   // With the beta ramp, both kinds may carry weight at some epoch even if one total starts at 0.
   const bool ramp = o.schedule == ScheduleKind::beta_ramp;
-  if (t.alpha > 0 || (ramp && t.beta > 0)) obj.augmentation(taps, metric, o.profile, o.ratio, options);
-  if (t.beta > 0) obj.class_wise(taps, metric, o.profile, o.ratio, options);
+  const auto add_kind = [&](Invariance kind) {
+    for (std::size_t i = 0; i < taps.size(); ++i) obj.add(kind, taps[i], shares[i], metric, options);
+  };
+  if (t.alpha > 0 || (ramp && t.beta > 0)) add_kind(Invariance::augmentation);
+  if (t.beta > 0) add_kind(Invariance::class_wise);
   switch (o.schedule) {
     case ScheduleKind::constant: obj.with_schedule(WeightSchedule::constant(t.alpha, t.beta)); break;
     case ScheduleKind::beta_ramp:

@@ -127,7 +127,7 @@ double inf_norm(const Matrix& gw, const std::vector<double>& gb) {
 
 }  // namespace
 
-TEST_CASE("LinearProbeObjective equals explicit loops; its gradient equals central differences") {
+TEST_CASE("LinearProbeObjective equals explicit loops, its gradient equals central differences") {
   const index_t n = 13, d = 4, c = 3;
   const auto x = test::random_tensor<double>(Shape{n, d}, 1, -2, 2);
   const auto y = test::random_indices(n, c, 2);
@@ -193,7 +193,7 @@ TEST_CASE("Standardizer: two-pass mean and population std, constant features get
   CHECK_ERROR_CONTAINS(analysis::Standardizer::fit(bad), "feature 0 of row 1 is not finite");
 }
 
-TEST_CASE("linear probe: 100 % accuracy on separated clusters; the objective it reports is the explicit one") {
+TEST_CASE("linear probe: 100 % accuracy on separated clusters, the objective it reports is the explicit one") {
   const std::vector<std::vector<double>> centres = {{6, 0, 0, 1, 0}, {0, 6, 0, 0, -1}, {0, 0, 6, 1, 1}};
   const auto train = clusters(centres, 50, 1.0, 10, {2, 5, 7});
   const auto test = clusters(centres, 50, 1.0, 11, {2, 5, 7});
@@ -295,7 +295,7 @@ TEST_CASE("linear probe converges when the standardised covariance has condition
   CHECK(same == p_ill.numel());
 }
 
-TEST_CASE("linear probe: unlabelled rows are ignored; two fits give identical weights") {
+TEST_CASE("linear probe: unlabelled rows are ignored, two fits give identical weights") {
   const std::vector<std::vector<double>> centres = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
   const auto train = clusters(centres, 40, 0.8, 30);
   const auto a = fit_linear_probe(train.x, train.y);

@@ -32,7 +32,7 @@ Xor make_xor(index_t n, index_t d, std::uint64_t seed) {
 
 }  // namespace
 
-TEST_CASE("MlpProbeObjective equals explicit loops; its gradient equals central differences") {
+TEST_CASE("MlpProbeObjective equals explicit loops, its gradient equals central differences") {
   const index_t n = 9, d = 3, h = 5, c = 4;
   const auto x = test::random_tensor<double>(Shape{n, d}, 1, -2, 2);
   const auto y = test::random_indices(n, c, 2);

@@ -263,7 +263,7 @@ TEST_CASE("tsne: well-separated clusters stay apart, exact and Barnes-Hut") {
   CHECK(tsne(x, TsneOptions{}.with_iterations(1).with_exact_max_points(100)).method == TsneMethod::barnes_hut);
 }
 
-TEST_CASE("tsne: same seed gives the same bits on any thread count; another seed another embedding; KL decreases") {
+TEST_CASE("tsne: same seed gives the same bits on any thread count, another seed another embedding, KL decreases") {
   std::vector<int> label;
   const auto x = clusters(3, 40, 6, 51, label);
   for (TsneMethod method : {TsneMethod::exact, TsneMethod::barnes_hut}) {

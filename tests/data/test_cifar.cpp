@@ -98,7 +98,7 @@ void check_pixels(const ImageSet& set, index_t first) {
   CHECK(all_equal);
 }
 
-Bytes read_all(const std::string& path) {
+Bytes read_cifar_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
@@ -183,7 +183,7 @@ TEST_CASE("CIFAR-10 truncated batch names the file and the cut record") {
   TempDir dir("cifar10");
   write_cifar10(dir);
   const std::string path = dir.file("data_batch_3.bin");  // 4 records
-  Bytes bytes = read_all(path);
+  Bytes bytes = read_cifar_file(path);
   bytes.resize(2 * 3073 + 100);
   write_file(path, bytes);
   const std::string msg = invar::test::error_of([&] { invar::data::load_cifar10(dir.path.string(), true); });
@@ -205,7 +205,7 @@ TEST_CASE("CIFAR-10 label byte 10 is an error naming the file record and value")
   TempDir dir("cifar10");
   write_cifar10(dir);
   const std::string path = dir.file("test_batch.bin");
-  Bytes bytes = read_all(path);
+  Bytes bytes = read_cifar_file(path);
   bytes[2 * 3073] = 10;  // record 2
   write_file(path, bytes);
   const std::string msg = invar::test::error_of([&] { invar::data::load_cifar10(dir.path.string(), false); });
@@ -282,7 +282,7 @@ TEST_CASE("CIFAR-100 errors name the file and the record") {
   TempDir dir("cifar100");
   write_cifar100(dir);
   const std::string path = dir.file("train.bin");
-  const Bytes good = read_all(path);
+  const Bytes good = read_cifar_file(path);
 
   Bytes bad = good;
   bad[3 * 3074 + 1] = 100;  // fine label of record 3

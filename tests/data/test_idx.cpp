@@ -46,7 +46,7 @@ void write_gz(const std::string& path, const Bytes& bytes) {
   REQUIRE(gzclose(f) == Z_OK);
 }
 
-Bytes read_all(const std::string& path) {
+Bytes read_idx_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
@@ -189,7 +189,7 @@ TEST_SUITE("data") {
     std::mt19937 rng(3);
     for (auto& b : big) b = static_cast<unsigned char>(rng() % 7);  // compressible, but not trivially
     write_gz(dir.file("ok.gz"), idx_bytes({40, 10, 10}, big));
-    const Bytes gz = read_all(dir.file("ok.gz"));
+    const Bytes gz = read_idx_file(dir.file("ok.gz"));
     REQUIRE(gz.size() > 40);
     CHECK(invar::data::read_idx(dir.file("ok.gz")).data == std::vector<std::uint8_t>(big.begin(), big.end()));
 

@@ -29,7 +29,7 @@ using invar::data::KxMSampler;
 
 namespace {
 
-Tensor<index_t> labels_of(const std::vector<index_t>& values) {
+Tensor<index_t> sampler_labels(const std::vector<index_t>& values) {
   Tensor<index_t> t(Shape{static_cast<index_t>(values.size())});
   std::copy(values.begin(), values.end(), t.begin());
   return t;
@@ -39,7 +39,7 @@ Tensor<index_t> labels_of(const std::vector<index_t>& values) {
 Tensor<index_t> cyclic_labels(index_t n, index_t classes) {
   std::vector<index_t> v(static_cast<std::size_t>(n));
   for (index_t i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = i % classes;
-  return labels_of(v);
+  return sampler_labels(v);
 }
 
 /// Classes of the given sizes, images interleaved (class of image i not a function of i's block).
@@ -48,7 +48,7 @@ Tensor<index_t> imbalanced_labels(const std::vector<index_t>& sizes) {
   for (std::size_t c = 0; c < sizes.size(); ++c) v.insert(v.end(), static_cast<std::size_t>(sizes[c]), static_cast<index_t>(c));
   Rng rng(99);
   invar::data::detail::shuffle(v.data(), static_cast<index_t>(v.size()), rng);
-  return labels_of(v);
+  return sampler_labels(v);
 }
 
 std::vector<index_t> to_vector(const Tensor<index_t>& t) { return {t.begin(), t.end()}; }
@@ -313,7 +313,7 @@ TEST_CASE("KxMSampler: rows are shuffled, not the M copies of a seed side by sid
 TEST_CASE("KxMSampler: no_group labels pass through to the rows") {
   std::vector<index_t> v(40);
   for (index_t i = 0; i < 40; ++i) v[static_cast<std::size_t>(i)] = i % 2 == 0 ? i % 5 : invar::no_group;
-  const Tensor<index_t> labels = labels_of(v);
+  const Tensor<index_t> labels = sampler_labels(v);
   const KxMSampler sampler(labels, KxMOptions{}.with_seeds_per_batch(5).with_augmentations(2));
   bool saw_unlabelled = false, saw_labelled = false;
   for (index_t step = 0; step < sampler.steps_per_epoch(); ++step) {
@@ -424,7 +424,7 @@ TEST_CASE("ClassBalancedSampler: training_labels with no_group ride along, balan
   const Tensor<index_t> sampling = cyclic_labels(90, 5);
   std::vector<index_t> partial(90);
   for (index_t i = 0; i < 90; ++i) partial[static_cast<std::size_t>(i)] = i < 30 ? i % 5 : invar::no_group;
-  const Tensor<index_t> training = labels_of(partial);
+  const Tensor<index_t> training = sampler_labels(partial);
   const index_t p = 3, q = 2, m = 3;
   const ClassBalancedSampler sampler(
       sampling, training, ClassBalancedOptions{}.with_classes_per_batch(p).with_seeds_per_class(q).with_augmentations(m));
@@ -521,7 +521,7 @@ TEST_CASE("Samplers and assemble_batch: errors name the problem") {
     CHECK_ERROR_CONTAINS(KxMSampler(Tensor<index_t>(Shape{0}), KxMOptions{}), "labels is empty");
     CHECK_ERROR_CONTAINS(KxMSampler(Tensor<index_t>(Shape{4, 5}), KxMOptions{}),
                          "labels must be a vector with one label per image, got shape [4, 5]");
-    CHECK_ERROR_CONTAINS(KxMSampler(labels_of({0, 1, -3, 2}), KxMOptions{}.with_seeds_per_batch(1).with_augmentations(1)),
+    CHECK_ERROR_CONTAINS(KxMSampler(sampler_labels({0, 1, -3, 2}), KxMOptions{}.with_seeds_per_batch(1).with_augmentations(1)),
                          "labels[2] = -3 is negative");
     CHECK_ERROR_CONTAINS(KxMSampler(labels, KxMOptions{}.with_seeds_per_batch(4).with_augmentations(8)),
                          "N / (K M) = 20 / 32 = 0 steps");
@@ -537,7 +537,7 @@ TEST_CASE("Samplers and assemble_batch: errors name the problem") {
     const auto opts = ClassBalancedOptions{}.with_classes_per_batch(2).with_seeds_per_class(2).with_augmentations(1);
     CHECK_ERROR_CONTAINS(ClassBalancedSampler(labels, ClassBalancedOptions(opts).with_classes_per_batch(5)),
                          "classes_per_batch P = 5 is larger than the number of classes (4)");
-    CHECK_ERROR_CONTAINS(ClassBalancedSampler(labels_of({0, 0, 0, 1, 2, 2}), opts),
+    CHECK_ERROR_CONTAINS(ClassBalancedSampler(sampler_labels({0, 0, 0, 1, 2, 2}), opts),
                          "class 1 has 1 image; seeds_per_class Q = 2 needs at least Q distinct images");
     CHECK_ERROR_CONTAINS(ClassBalancedSampler(labels, ClassBalancedOptions(opts).with_classes_per_batch(0)),
                          "classes_per_batch (P) must be > 0, got 0");
@@ -551,10 +551,10 @@ TEST_CASE("Samplers and assemble_batch: errors name the problem") {
                          "N / (P Q M) = 20 / 32 = 0 steps");
     CHECK_ERROR_CONTAINS(ClassBalancedSampler(labels, cyclic_labels(19, 4), opts),
                          "training_labels has 19 entries and sampling_labels 20");
-    CHECK_ERROR_CONTAINS(ClassBalancedSampler(labels_of({0, 0, invar::no_group, 1, 1}), opts),
+    CHECK_ERROR_CONTAINS(ClassBalancedSampler(sampler_labels({0, 0, invar::no_group, 1, 1}), opts),
                          "sampling_labels[2] = -1 is not a class");
     CHECK_ERROR_CONTAINS(ClassBalancedSampler(Tensor<index_t>(Shape{0}), opts), "sampling_labels is empty");
-    CHECK_ERROR_CONTAINS(ClassBalancedSampler(labels, labels_of(std::vector<index_t>(20, -4)), opts),
+    CHECK_ERROR_CONTAINS(ClassBalancedSampler(labels, sampler_labels(std::vector<index_t>(20, -4)), opts),
                          "training_labels[0] = -4 is negative");
     const ClassBalancedSampler ok(labels, opts);
     CHECK_ERROR_CONTAINS(ok.batch(0, ok.steps_per_epoch()), "is out of range: an epoch has 5 steps");

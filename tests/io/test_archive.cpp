@@ -29,7 +29,7 @@ using invar::test::TempDir;
 namespace {
 
 
-Bytes read_all(const std::string& path) {
+Bytes read_archive_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
@@ -47,7 +47,7 @@ void reseal(Bytes& b) {
 }
 
 template <class T>
-bool same_bits(const Tensor<T>& a, const Tensor<T>& b) {
+bool same_archive_bits(const Tensor<T>& a, const Tensor<T>& b) {
   return a.shape() == b.shape() && (a.numel() == 0 || std::memcmp(a.data(), b.data(), a.bytes()) == 0);
 }
 
@@ -97,16 +97,16 @@ TEST_SUITE("io") {
     ar.save(dir.file("a.invar"));
     CHECK(dir.listing() == std::vector<std::string>{"a.invar"});  // no temporary file left
     CHECK(fs::file_size(dir.file("a.invar")) == ar.file_size());
-    CHECK(read_all(dir.file("a.invar")) == ar.to_bytes());
+    CHECK(read_archive_file(dir.file("a.invar")) == ar.to_bytes());
 
     const Archive back = Archive::load(dir.file("a.invar"));
     CHECK(back == ar);
     CHECK(back.source() == dir.file("a.invar"));
     CHECK(back.names() == std::vector<std::string>{"z.weight", "b.bias", "m.ids", "empty", "rank8", "lr", "epoch",
                                                     "resumed", "model", "note"});
-    CHECK(same_bits(back.get<float>("z.weight"), ar.get<float>("z.weight")));
-    CHECK(same_bits(back.get<double>("b.bias"), invar::test::random_tensor<double>(Shape{4}, 2)));
-    CHECK(same_bits(back.get<double>("rank8"), invar::test::random_tensor<double>(Shape{1, 2, 1, 2, 1, 2, 1, 2}, 3)));
+    CHECK(same_archive_bits(back.get<float>("z.weight"), ar.get<float>("z.weight")));
+    CHECK(same_archive_bits(back.get<double>("b.bias"), invar::test::random_tensor<double>(Shape{4}, 2)));
+    CHECK(same_archive_bits(back.get<double>("rank8"), invar::test::random_tensor<double>(Shape{1, 2, 1, 2, 1, 2, 1, 2}, 3)));
     const auto ids = back.get<index_t>("m.ids");
     CHECK(ids.shape() == Shape{2, 1, 3});
     CHECK(ids[0] == std::numeric_limits<index_t>::min());
@@ -169,8 +169,8 @@ TEST_SUITE("io") {
     const auto s = ar.get<float>("s");  // a scalar reads as a rank-0 tensor
     CHECK(s.shape() == Shape{});
     CHECK(s[0] == 3.5f);
-    CHECK(same_bits(ar.get<float>("f"), f));
-    CHECK(same_bits(ar.get<double>("d"), d));
+    CHECK(same_archive_bits(ar.get<float>("f"), f));
+    CHECK(same_archive_bits(ar.get<double>("d"), d));
     CHECK(ar.get<index_t>("i").shape() == Shape{2});
   }
 

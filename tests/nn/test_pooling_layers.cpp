@@ -111,7 +111,7 @@ Tensor<double> naive_avg_pool_backward(const Shape& in, const Tensor<double>& dy
 }
 
 template <class T>
-bool same_bits(const Tensor<T>& a, const Tensor<T>& b) {
+bool same_pool_bits(const Tensor<T>& a, const Tensor<T>& b) {
   return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), a.bytes()) == 0;
 }
 }  // namespace
@@ -305,8 +305,8 @@ TEST_CASE("Pooling gives the same bits on 1 and 2 threads") {
     for (const auto& [max, count_padding] : {std::pair{true, true}, {false, true}, {false, false}}) {
       const auto one = run(1, max, count_padding);
       const auto two = run(2, max, count_padding);
-      CHECK(same_bits(one.first, two.first));
-      CHECK(same_bits(one.second, two.second));
+      CHECK(same_pool_bits(one.first, two.first));
+      CHECK(same_pool_bits(one.second, two.second));
     }
   }
 }

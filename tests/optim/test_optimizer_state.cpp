@@ -29,7 +29,7 @@ static_assert(!invar::optim::Optimizer<int> && !invar::optim::Optimizer<invar::o
 namespace {
 
 template <class T>
-bool same_bits(const Tensor<T>& a, const Tensor<T>& b) {
+bool same_state_bits(const Tensor<T>& a, const Tensor<T>& b) {
   return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), a.bytes()) == 0;
 }
 
@@ -55,7 +55,7 @@ void require_same_state(const OptimizerState<T>& a, const OptimizerState<T>& b) 
   for (std::size_t i = 0; i < a.size(); ++i) {
     CAPTURE(a[i].first);
     REQUIRE(a[i].first == b[i].first);
-    REQUIRE(same_bits(a[i].second, b[i].second));
+    REQUIRE(same_state_bits(a[i].second, b[i].second));
   }
 }
 
@@ -90,8 +90,8 @@ void check_round_trip(const std::function<Opt()>& make, const std::vector<std::s
     std::swap(reversed[0], reversed[1]);
     fresh.step(reversed);
   }
-  CHECK(same_bits(model.conv.value, resumed.conv.value));
-  CHECK(same_bits(model.bias.value, resumed.bias.value));
+  CHECK(same_state_bits(model.conv.value, resumed.conv.value));
+  CHECK(same_state_bits(model.bias.value, resumed.bias.value));
   require_same_state(opt.state(), fresh.state());
 }
 
@@ -133,7 +133,7 @@ TEST_CASE("state is created lazily, with each parameter's shape, and state() ret
   REQUIRE(st.size() == 3);
   CHECK(st[1].second.shape() == Shape{4, 3, 2});
   CHECK(st[2].second.shape() == Shape{5});
-  CHECK(same_bits(st[2].second, model.bias.grad));  // the first buffer is the gradient itself
+  CHECK(same_state_bits(st[2].second, model.bias.grad));  // the first buffer is the gradient itself
   st[2].second[0] = 1e9;                             // a copy: the optimiser is unaffected
   CHECK(opt.state()[2].second[0] == model.bias.grad[0]);
 }
@@ -227,7 +227,7 @@ TEST_CASE("a loaded state whose shape does not fit the parameter of that name fa
                        doctest::Contains("state entry 'fc.bias/momentum' has shape [5] but parameter 'fc.bias' has "
                                          "shape [6]"),
                        invar::Error);
-  CHECK(same_bits(conv.value, before));  // checked before any update
+  CHECK(same_state_bits(conv.value, before));  // checked before any update
   CHECK(other.steps() == 1);
 }
 
@@ -267,7 +267,7 @@ TEST_CASE_TEMPLATE("AnyOptimizer holds Sgd or Adam chosen at run time and behave
         direct_adam.step(b.params());
       }
     }
-    CHECK(same_bits(a.conv.value, b.conv.value));
+    CHECK(same_state_bits(a.conv.value, b.conv.value));
     CHECK((kind == "sgd") == (any.template target<Sgd<T>>() != nullptr));
     CHECK((kind == "adam") == (any.template target<Adam<T>>() != nullptr));
 

@@ -17,7 +17,7 @@ using invar::optim::SgdOptions;
 namespace {
 
 template <class T>
-Parameter<T> make_param(std::string name, const std::vector<double>& values) {
+Parameter<T> make_sgd_param(std::string name, const std::vector<double>& values) {
   Parameter<T> p(std::move(name), Shape{static_cast<index_t>(values.size())});
   for (std::size_t i = 0; i < values.size(); ++i) p.value[static_cast<index_t>(i)] = static_cast<T>(values[i]);
   return p;
@@ -29,7 +29,7 @@ void set_grad(Parameter<T>& p, const std::vector<double>& g) {
 }
 
 template <class T>
-doctest::Approx near(double expected) {
+doctest::Approx near_sgd(double expected) {
   return doctest::Approx(expected).epsilon(sizeof(T) == 4 ? 2e-6 : 1e-13);
 }
 
@@ -66,23 +66,23 @@ struct SgdReference {
 TEST_SUITE("optim") {
 
 TEST_CASE_TEMPLATE("Sgd without momentum: w -= lr * grad, worked by hand over 3 steps", T, float, double) {
-  auto p = make_param<T>("w", {1.0, -2.0, 0.5});
+  auto p = make_sgd_param<T>("w", {1.0, -2.0, 0.5});
   Sgd<T> opt(SgdOptions(0.1));
   set_grad(p, {0.5, -1.0, 2.0});
   step_one(opt, p);  // [1 - 0.05, -2 + 0.1, 0.5 - 0.2]
-  CHECK(p.value[0] == near<T>(0.95));
-  CHECK(p.value[1] == near<T>(-1.9));
-  CHECK(p.value[2] == near<T>(0.3));
+  CHECK(p.value[0] == near_sgd<T>(0.95));
+  CHECK(p.value[1] == near_sgd<T>(-1.9));
+  CHECK(p.value[2] == near_sgd<T>(0.3));
   set_grad(p, {0.25, 0.5, -1.0});
   step_one(opt, p);  // [0.95 - 0.025, -1.9 - 0.05, 0.3 + 0.1]
-  CHECK(p.value[0] == near<T>(0.925));
-  CHECK(p.value[1] == near<T>(-1.95));
-  CHECK(p.value[2] == near<T>(0.4));
+  CHECK(p.value[0] == near_sgd<T>(0.925));
+  CHECK(p.value[1] == near_sgd<T>(-1.95));
+  CHECK(p.value[2] == near_sgd<T>(0.4));
   set_grad(p, {-0.5, 0.0, 1.0});
   step_one(opt, p);  // [0.925 + 0.05, -1.95, 0.4 - 0.1]
-  CHECK(p.value[0] == near<T>(0.975));
-  CHECK(p.value[1] == near<T>(-1.95));
-  CHECK(p.value[2] == near<T>(0.3));
+  CHECK(p.value[0] == near_sgd<T>(0.975));
+  CHECK(p.value[1] == near_sgd<T>(-1.95));
+  CHECK(p.value[2] == near_sgd<T>(0.3));
   CHECK(opt.steps() == 3);
   // the gradient is read, never zeroed or changed
   CHECK(p.grad[0] == T(-0.5));
@@ -90,57 +90,57 @@ TEST_CASE_TEMPLATE("Sgd without momentum: w -= lr * grad, worked by hand over 3 
 }
 
 TEST_CASE_TEMPLATE("Sgd momentum 0.9 with a constant gradient 1, worked by hand", T, float, double) {
-  auto p = make_param<T>("w", {1.0});
+  auto p = make_sgd_param<T>("w", {1.0});
   Sgd<T> opt(SgdOptions(0.1).with_momentum(0.9));
   set_grad(p, {1.0});
   step_one(opt, p);  // buf = 1 (the gradient itself on the first step); w = 1 - 0.1
-  CHECK(p.value[0] == near<T>(0.9));
+  CHECK(p.value[0] == near_sgd<T>(0.9));
   step_one(opt, p);  // buf = 0.9 * 1 + 1 = 1.9; w = 0.9 - 0.19
-  CHECK(p.value[0] == near<T>(0.71));
+  CHECK(p.value[0] == near_sgd<T>(0.71));
   step_one(opt, p);  // buf = 0.9 * 1.9 + 1 = 2.71; w = 0.71 - 0.271
-  CHECK(p.value[0] == near<T>(0.439));
+  CHECK(p.value[0] == near_sgd<T>(0.439));
   const auto state = opt.state();
   REQUIRE(state.size() == 2);
   CHECK(state[1].first == "w/momentum");
-  CHECK(state[1].second[0] == near<T>(2.71));
+  CHECK(state[1].second[0] == near_sgd<T>(2.71));
 }
 
 TEST_CASE_TEMPLATE("Sgd Nesterov momentum with a constant gradient 1, worked by hand", T, float, double) {
-  auto p = make_param<T>("w", {1.0});
+  auto p = make_sgd_param<T>("w", {1.0});
   Sgd<T> opt(SgdOptions(0.1).with_nesterov().with_momentum(0.9));  // setter order does not matter
   set_grad(p, {1.0});
   step_one(opt, p);  // buf = 1; d = 1 + 0.9 * 1 = 1.9; w = 1 - 0.19
-  CHECK(p.value[0] == near<T>(0.81));
+  CHECK(p.value[0] == near_sgd<T>(0.81));
   step_one(opt, p);  // buf = 1.9; d = 1 + 0.9 * 1.9 = 2.71; w = 0.81 - 0.271
-  CHECK(p.value[0] == near<T>(0.539));
+  CHECK(p.value[0] == near_sgd<T>(0.539));
   step_one(opt, p);  // buf = 2.71; d = 1 + 2.439 = 3.439; w = 0.539 - 0.3439
-  CHECK(p.value[0] == near<T>(0.1951));
+  CHECK(p.value[0] == near_sgd<T>(0.1951));
 }
 
 TEST_CASE_TEMPLATE("Sgd dampening does not apply on the first step (buffer = gradient), worked by hand", T, float,
                    double) {
-  auto p = make_param<T>("w", {1.0});
+  auto p = make_sgd_param<T>("w", {1.0});
   Sgd<T> opt(SgdOptions(0.1).with_momentum(0.9).with_dampening(0.5));
   set_grad(p, {1.0});
   step_one(opt, p);  // buf = 1, not 0.5; w = 0.9
-  CHECK(p.value[0] == near<T>(0.9));
+  CHECK(p.value[0] == near_sgd<T>(0.9));
   step_one(opt, p);  // buf = 0.9 + 0.5 * 1 = 1.4; w = 0.9 - 0.14
-  CHECK(p.value[0] == near<T>(0.76));
+  CHECK(p.value[0] == near_sgd<T>(0.76));
   step_one(opt, p);  // buf = 1.26 + 0.5 = 1.76; w = 0.76 - 0.176
-  CHECK(p.value[0] == near<T>(0.584));
+  CHECK(p.value[0] == near_sgd<T>(0.584));
 }
 
 TEST_CASE_TEMPLATE("Sgd weight decay alone shrinks w by (1 - lr * wd) per step, grad untouched", T, float, double) {
-  auto p = make_param<T>("w", {2.0, -4.0});
+  auto p = make_sgd_param<T>("w", {2.0, -4.0});
   Sgd<T> opt(SgdOptions(0.1).with_weight_decay(0.1));
   // grad 0: w -= 0.1 * (0 + 0.1 w), i.e. w *= 0.99: 2 -> 1.98 -> 1.9602 -> 1.940598
   step_one(opt, p);
-  CHECK(p.value[0] == near<T>(1.98));
+  CHECK(p.value[0] == near_sgd<T>(1.98));
   step_one(opt, p);
-  CHECK(p.value[0] == near<T>(1.9602));
+  CHECK(p.value[0] == near_sgd<T>(1.9602));
   step_one(opt, p);
-  CHECK(p.value[0] == near<T>(1.940598));
-  CHECK(p.value[1] == near<T>(-3.881196));
+  CHECK(p.value[0] == near_sgd<T>(1.940598));
+  CHECK(p.value[1] == near_sgd<T>(-3.881196));
   CHECK(p.grad[0] == T(0));  // the L2 term never leaks into the caller's gradient
 }
 
@@ -156,8 +156,8 @@ TEST_CASE_TEMPLATE("Sgd with every option against the scalar reference over 6 st
   for (const auto& c : configs) {
     CAPTURE(c.momentum);
     CAPTURE(c.nesterov);
-    auto a = make_param<T>("layer.a", {w0[0], w0[1], w0[2]});
-    auto b = make_param<T>("layer.b", {w0[3], w0[4], w0[5]});
+    auto a = make_sgd_param<T>("layer.a", {w0[0], w0[1], w0[2]});
+    auto b = make_sgd_param<T>("layer.b", {w0[3], w0[4], w0[5]});
     Sgd<T> opt(SgdOptions(0.05)
                    .with_momentum(c.momentum)
                    .with_dampening(c.dampening)
@@ -173,23 +173,23 @@ TEST_CASE_TEMPLATE("Sgd with every option against the scalar reference over 6 st
         ref[static_cast<std::size_t>(i)].step(static_cast<double>(static_cast<T>(g)));
       }
       opt.step(params);
-      for (int i = 0; i < 6; ++i) REQUIRE((i < 3 ? a : b).value[i % 3] == near<T>(ref[static_cast<std::size_t>(i)].w));
+      for (int i = 0; i < 6; ++i) REQUIRE((i < 3 ? a : b).value[i % 3] == near_sgd<T>(ref[static_cast<std::size_t>(i)].w));
     }
   }
 }
 
 TEST_CASE_TEMPLATE("Sgd uses the learning rate set between steps", T, float, double) {
-  auto p = make_param<T>("w", {1.0});
+  auto p = make_sgd_param<T>("w", {1.0});
   Sgd<T> opt(SgdOptions(0.1));
   set_grad(p, {1.0});
   step_one(opt, p);  // 0.9
   opt.set_learning_rate(0.01);
   CHECK(opt.learning_rate() == 0.01);
   step_one(opt, p);  // 0.89
-  CHECK(p.value[0] == near<T>(0.89));
+  CHECK(p.value[0] == near_sgd<T>(0.89));
   opt.set_learning_rate(0);  // a schedule may end at 0: allowed, and a no-op step
   step_one(opt, p);
-  CHECK(p.value[0] == near<T>(0.89));
+  CHECK(p.value[0] == near_sgd<T>(0.89));
   CHECK_THROWS_WITH_AS(opt.set_learning_rate(-1), doctest::Contains("learning rate must be finite and >= 0"),
                        invar::Error);
 }
@@ -215,9 +215,9 @@ TEST_CASE("SgdOptions are validated when an Sgd is built, naming the option") {
 
 TEST_CASE("Sgd::step rejects bad parameter lists before changing anything") {
   Sgd<float> opt(SgdOptions(0.1).with_momentum(0.9));
-  auto a = make_param<float>("a", {1.0, 2.0});
-  auto dup = make_param<float>("a", {3.0});
-  auto unnamed = make_param<float>("", {1.0});
+  auto a = make_sgd_param<float>("a", {1.0, 2.0});
+  auto dup = make_sgd_param<float>("a", {3.0});
+  auto unnamed = make_sgd_param<float>("", {1.0});
   a.grad[0] = 1;
   std::vector<Parameter<float>*> twice{&a, &dup};
   CHECK_THROWS_WITH_AS(opt.step(twice), doctest::Contains("parameter name 'a' appears more than once"), invar::Error);

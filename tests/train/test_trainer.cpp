@@ -37,14 +37,14 @@ data::ImageSet synthetic(index_t n, std::uint64_t seed) {
   return set;
 }
 
-struct Setup {
+struct TrainerSetup {
   data::ImageSet train = synthetic(64, 1), test = synthetic(40, 2);
   nn::Sequential<float> model = nn::make_mlp<float>({36, 16, 2}, nn::MlpOptions{}.with_seed(3));
   optim::Sgd<float> sgd;
   objective::Objective<float> obj;
   data::KxMSampler sampler{train.labels, data::KxMOptions{}.with_seeds_per_batch(8).with_augmentations(2).with_seed(4)};
   data::Augmentation aug = data::augment::light();
-  explicit Setup(double lr = 0.1) : sgd(optim::SgdOptions(lr).with_momentum(0.9)) {
+  explicit TrainerSetup(double lr = 0.1) : sgd(optim::SgdOptions(lr).with_momentum(0.9)) {
     obj.augmentation({"hidden1"}, MeanSquaredDifference{}).with_schedule(objective::WeightSchedule::constant(0.1, 0.0));
   }
   auto trainer(const train::TrainerOptions& o) {
@@ -60,7 +60,7 @@ std::vector<float> flat_parameters(nn::Sequential<float>& m) {
 }  // namespace
 
 TEST_CASE("the trainer learns a small task and reports every epoch") {
-  Setup s;
+  TrainerSetup s;
   index_t hook_epochs = 0, hook_steps = 0;
   auto t = s.trainer(train::TrainerOptions{}.with_epochs(6).with_seed(5).with_progress(false).with_score("hidden1", 40));
   t.on_epoch_end([&](const train::EpochReport&) { ++hook_epochs; });
@@ -79,14 +79,14 @@ TEST_CASE("the trainer learns a small task and reports every epoch") {
 
 TEST_CASE("resuming from a checkpoint equals the uninterrupted run, bit for bit") {
   test::TempDir dir;
-  Setup straight;
+  TrainerSetup straight;
   straight.trainer(train::TrainerOptions{}.with_epochs(3).with_seed(7).with_progress(false).with_out_dir(dir.file("a")))
       .fit(&straight.test);
 
-  Setup first;  // one epoch, then a new process would start...
+  TrainerSetup first;  // one epoch, then a new process would start...
   first.trainer(train::TrainerOptions{}.with_epochs(1).with_seed(7).with_progress(false).with_out_dir(dir.file("b")))
       .fit(&first.test);
-  Setup resumed;  // ...with a fresh model and optimiser, and resume
+  TrainerSetup resumed;  // ...with a fresh model and optimiser, and resume
   const auto reports = resumed
                            .trainer(train::TrainerOptions{}.with_epochs(3).with_seed(7).with_progress(false).with_out_dir(
                                dir.file("b")).with_resume())
@@ -104,7 +104,7 @@ TEST_CASE("resuming from a checkpoint equals the uninterrupted run, bit for bit"
   }
   CHECK(lines == 3);
   // Another seed is another run: refused.
-  Setup other;
+  TrainerSetup other;
   CHECK_ERROR_CONTAINS(other.trainer(train::TrainerOptions{}.with_epochs(3).with_seed(8).with_progress(false)
                                          .with_out_dir(dir.file("b")).with_resume())
                            .fit(),
@@ -113,12 +113,12 @@ TEST_CASE("resuming from a checkpoint equals the uninterrupted run, bit for bit"
 
 TEST_CASE("a diverging run stops with a clear error and keeps its last good checkpoint") {
   test::TempDir dir;
-  Setup s(1e30);  // the first steps blow the weights up
+  TrainerSetup s(1e30);  // the first steps blow the weights up
   auto t = s.trainer(train::TrainerOptions{}.with_epochs(5).with_seed(9).with_progress(false).with_out_dir(dir.file("run")));
   CHECK_ERROR_CONTAINS(t.fit(), "training diverged");
   // Whatever epoch it reached, the checkpoint on disk (if any) loads.
   if (std::filesystem::exists(t.checkpoint_path())) {
-    Setup fresh;
+    TrainerSetup fresh;
     CHECK_NOTHROW(train::load_checkpoint(t.checkpoint_path(), fresh.model, fresh.sgd));
   }
 }

@@ -28,6 +28,7 @@
 #include "common/metric_by_name.hpp"
 #include "common/model_zoo.hpp"
 #include "common/run_config.hpp"
+#include "common/run_setup.hpp"
 #include "invar/analysis/features.hpp"
 #include "invar/analysis/linear_probe.hpp"
 #include "invar/data/augment/schemes.hpp"
@@ -75,14 +76,6 @@ nlohmann::json to_json(const RunResult& r) {
           {"seconds_per_epoch", r.epochs > 0 ? r.train_seconds / double(r.epochs) : 0.0}};
 }
 
-data::Augmentation make_augmentation(const RunConfig& c) {
-  check(c.draw == "uniform" || c.draw == "normal", "--draw: expected uniform or normal, got '", c.draw, "'");
-  const auto draw = c.draw == "uniform" ? data::augment::Draw::uniform : data::augment::Draw::truncated_normal;
-  if (c.augmentation == "light") return data::augment::light(data::augment::LightOptions{}.with_draw(draw));
-  if (c.augmentation == "heavier") return data::augment::heavier(data::augment::HeavierOptions{}.with_draw(draw));
-  throw Error("--augmentation: expected none, light or heavier, got '" + c.augmentation + "'");
-}
-
 optim::LrSchedule make_lr_schedule(const RunConfig& c, double lr) {
   if (c.lr_schedule == "constant") return optim::ConstantLr(lr);
   if (c.lr_schedule == "cosine") return optim::CosineLr(lr, double(c.epochs));
@@ -92,37 +85,6 @@ optim::LrSchedule make_lr_schedule(const RunConfig& c, double lr) {
     return optim::StepLr(lr, milestones, c.lr_factor);
   }
   throw Error("--lr-schedule: expected constant, cosine or step, got '" + c.lr_schedule + "'");
-}
-
-objective::PresetOptions preset_options(const RunConfig& c) {
-  objective::PresetOptions o;
-  if (c.alpha >= 0) o.with_alpha(c.alpha);
-  if (c.beta >= 0) o.with_beta(c.beta);
-  if (c.weights == "uniform" || c.weights == "linear" || c.weights == "exponential") {
-    o.with_profile(objective::parse_weight_profile(c.weights), c.ratio);
-  } else {  // given shares, one per tap
-    std::vector<double> shares;
-    for (const auto& w : apps::split_list(c.weights, "--weights")) {
-      std::size_t used = 0;
-      double v = -1;
-      try {
-        v = std::stod(w, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      check(used == w.size(), "--weights: '", w, "' is neither a profile (uniform, linear, exponential) nor a number");
-      shares.push_back(v);
-    }
-    o.with_shares(shares);
-  }
-  check(c.convention == "pooled" || c.convention == "paper", "--convention: expected pooled or paper, got '",
-        c.convention, "'");
-  o.with_convention(c.convention == "paper" ? PairConvention::paper : PairConvention::pooled);
-  if (c.reference == "all") o.with_reference(objective::AugmentationReference::all_pairs);
-  else if (c.reference == "same-class") o.with_reference(objective::AugmentationReference::same_class);
-  else check(c.reference == "preset", "--reference: expected preset, all or same-class, got '", c.reference, "'");
-  o.with_schedule(objective::parse_schedule_kind(c.schedule), c.ramp_epochs > 0 ? c.ramp_epochs : std::max(1L, c.epochs / 2));
-  return o;
 }
 
 /// Training seconds per epoch from log.jsonl (the last line of each epoch wins: a run killed
@@ -155,12 +117,12 @@ class Run {
     top_ = apps::top_tap(c_, *model_);
     const auto preset = objective::parse_preset(c_.objective);
     objective_ = apps::with_metric(c_.metric, [&](auto metric) {
-      return objective::make_objective<float>(preset, taps_, preset_options(c_), metric);
+      return objective::make_objective<float>(preset, taps_, apps::preset_options(c_), metric);
     });
 
     labels_ = c_.labels_per_class > 0 ? data::keep_labels_per_class(d_.train.labels, c_.labels_per_class, c_.seed)
                                       : Tensor<index_t>::copy_of(d_.train.labels.view());
-    if (c_.augmentation != "none") augmentation_ = make_augmentation(c_);
+    if (c_.augmentation != "none") augmentation_ = apps::make_augmentation(c_);
 
     fs::create_directories(out_);
     apps::write_json_file((fs::path(out_) / "config.json").string(), c_);
@@ -217,10 +179,7 @@ class Run {
     result.top_tap = top_;
     result.epochs = c_.epochs;
     result.invariance_score = final.invariance_score;
-    for (index_t e = 0; e < c_.epochs; ++e) {
-      objective_.set_epoch(e, c_.epochs);
-      result.classifier_trained = result.classifier_trained || objective_.weights().cross_entropy > 0;
-    }
+    result.classifier_trained = apps::trains_classifier(c_, taps_);
     if (result.classifier_trained) result.test_accuracy = final.test_accuracy;
     if (c_.probe == "always" || (c_.probe == "auto" && !result.classifier_trained)) result.probe_accuracy = probe();
     result.train_seconds = logged_seconds(trainer.log_path());

@@ -9,6 +9,7 @@ packages=(
   cmake g++ ninja-build git
   libeigen3-dev          # the one required dependency of the library
   doctest-dev            # tests
+  libtinyxml2-dev        # tests: parsing the report's SVG figures
   libbenchmark-dev       # benchmarks
   zlib1g-dev             # gzipped IDX files (Fashion-MNIST)
   libcli11-dev           # example command lines

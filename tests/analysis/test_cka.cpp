@@ -170,6 +170,23 @@ TEST_CASE("cka: biased linear CKA equals ||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_
   CHECK(analysis::cka(y, x) == doctest::Approx(expected).epsilon(1e-12));
 }
 
+TEST_CASE("cka: cka_from_grams equals cka for every kernel and estimator, and checks its input") {
+  const auto x = test::random_tensor<double>(Shape{30, 6}, 31, 0.0, 2.0);
+  auto y = test::random_tensor<double>(Shape{30, 4}, 32);
+  for (index_t i = 0; i < 30; ++i) y(i, 2) += x(i, 0);
+  for (const auto kernel : {CkaKernel::linear, CkaKernel::rbf})
+    for (const bool debiased : {false, true}) {
+      const auto o = CkaOptions{}.with_kernel(kernel).with_debiased(debiased);
+      const auto k = analysis::cka_gram_matrix(x, o), l = analysis::cka_gram_matrix(y, o);
+      CHECK(analysis::cka_from_grams(k, l, debiased) == analysis::cka(x, y, o));
+    }
+  const auto k = analysis::cka_gram_matrix(x);
+  const auto small = analysis::cka_gram_matrix(test::random_tensor<double>(Shape{3, 2}, 33));
+  CHECK_THROWS_AS(analysis::cka_from_grams(k, small, false), Error);
+  CHECK_THROWS_AS(analysis::cka_from_grams(small, small, true), Error);  // debiased needs N >= 4
+  CHECK_THROWS_AS(analysis::cka_from_grams(k, Tensor<double>(Shape{30, 30}), false), Error);  // HSIC(L, L) = 0
+}
+
 TEST_CASE("cka: HSIC estimators equal explicit-loop implementations") {
   const auto x = test::random_tensor<double>(Shape{8, 3}, 21);
   auto y = test::random_tensor<double>(Shape{8, 4}, 22);

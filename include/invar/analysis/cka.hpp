@@ -177,6 +177,21 @@ Tensor<double> cka_gram_matrix(X&& features, const CkaOptions& options = {}) {
                           options, "cka_gram_matrix", "x");
 }
 
+/// CKA from two N x N Gram matrices (cka_gram_matrix), so that one pair of Grams serves both
+/// estimators: HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L)).
+inline double cka_from_grams(TensorView<const double> k, TensorView<const double> l, bool debiased) {
+  check(k.rank() == 2 && k.shape() == l.shape() && k.dim(0) == k.dim(1), "cka_from_grams: K ", k.shape(), " and L ",
+        l.shape(), " must be the same N x N");
+  check(k.dim(0) >= (debiased ? 4 : 2), "cka_from_grams: the ", debiased ? "debiased" : "biased",
+        " estimator needs N >= ", debiased ? 4 : 2, " rows, got N = ", k.dim(0));
+  const double kl = hsic(k, l, debiased);
+  const double kk = hsic(k, k, debiased);
+  const double ll = hsic(l, l, debiased);
+  check(kk > 0 && ll > 0, "cka: HSIC(K, K) = ", kk, " and HSIC(L, L) = ", ll,
+        " must be > 0 (constant features?): CKA is undefined");
+  return kl / std::sqrt(kk * ll);
+}
+
 /// CKA between x (N x D1) and y (N x D2), tensors or views of float or double (file comment).
 template <Viewable X, Viewable Y>
 double cka(X&& x_in, Y&& y_in, const CkaOptions& options = {}) {
@@ -193,12 +208,7 @@ double cka(X&& x_in, Y&& y_in, const CkaOptions& options = {}) {
         " rows, got N = ", n);
   const Tensor<double> k = detail::cka_gram(detail::cka_centred(x, "cka", "x"), options, "cka", "x");
   const Tensor<double> l = detail::cka_gram(detail::cka_centred(y, "cka", "y"), options, "cka", "y");
-  const double kl = hsic(k, l, options.debiased);
-  const double kk = hsic(k, k, options.debiased);
-  const double ll = hsic(l, l, options.debiased);
-  check(kk > 0 && ll > 0, "cka: HSIC(K, K) = ", kk, " and HSIC(L, L) = ", ll,
-        " must be > 0 (constant features?): CKA is undefined");
-  return kl / std::sqrt(kk * ll);
+  return cka_from_grams(k, l, options.debiased);
 }
 
 }  // namespace invar::analysis

@@ -35,15 +35,13 @@
 
 namespace invar::io {
 
-/// Writes `pixels` (height rows of width x channels bytes; channels 1 = grey, 3 = RGB,
-/// 4 = RGBA) as a PNG file: complete or not at all.
-inline void write_png(const std::string& path, const std::uint8_t* pixels, index_t width, index_t height,
-                      int channels) {
-  check(width > 0 && height > 0, "write_png ", path, ": image size must be positive, got ", width, " x ", height);
-  check(channels == 1 || channels == 3 || channels == 4, "write_png ", path, ": channels must be 1, 3 or 4, got ",
-        channels);
-  check(width <= (1 << 24) && height <= (1 << 24), "write_png ", path, ": image too large (", width, " x ", height,
-        ")");
+/// Encodes `pixels` (height rows of width x channels bytes; channels 1 = grey, 3 = RGB,
+/// 4 = RGBA) as the bytes of a PNG file (to embed an image in an SVG or HTML page, say).
+inline std::vector<unsigned char> encode_png(const std::uint8_t* pixels, index_t width, index_t height, int channels,
+                                             const char* who = "encode_png") {
+  check(width > 0 && height > 0, who, ": image size must be positive, got ", width, " x ", height);
+  check(channels == 1 || channels == 3 || channels == 4, who, ": channels must be 1, 3 or 4, got ", channels);
+  check(width <= (1 << 24) && height <= (1 << 24), who, ": image too large (", width, " x ", height, ")");
   std::vector<unsigned char> encoded;
   auto sink = [](void* context, void* data, int size) {
     auto* out = static_cast<std::vector<unsigned char>*>(context);
@@ -52,7 +50,15 @@ inline void write_png(const std::string& path, const std::uint8_t* pixels, index
   };
   const int ok = stbi_write_png_to_func(sink, &encoded, static_cast<int>(width), static_cast<int>(height), channels,
                                         pixels, static_cast<int>(width * channels));
-  check(ok != 0 && !encoded.empty(), "write_png ", path, ": the PNG encoder failed");
+  check(ok != 0 && !encoded.empty(), who, ": the PNG encoder failed");
+  return encoded;
+}
+
+/// Writes `pixels` (as encode_png) as a PNG file: complete or not at all.
+inline void write_png(const std::string& path, const std::uint8_t* pixels, index_t width, index_t height,
+                      int channels) {
+  const std::string who = "write_png " + path;
+  const auto encoded = encode_png(pixels, width, height, channels, who.c_str());
   AtomicFile file(path);
   file.write(encoded.data(), encoded.size());
   file.commit();

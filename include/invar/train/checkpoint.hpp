@@ -25,6 +25,22 @@ struct TrainingState {
   std::string config;       ///< the run's configuration (e.g. JSON), compared on resume
 };
 
+namespace detail {
+inline TrainingState read_training_state(const io::Archive& archive, const std::string& path, const char* who) {
+  check(archive.contains("invar/content") && archive.text("invar/content") == "training checkpoint", who, " ", path,
+        ": not a training checkpoint (a parameter file? use nn::load_parameters)");
+  TrainingState s;
+  s.epochs_done = archive.scalar<index_t>("train/epochs_done");
+  s.global_step = archive.scalar<index_t>("train/global_step");
+  const std::string seed = archive.text("train/seed");
+  check(!seed.empty() && seed.find_first_not_of("0123456789") == std::string::npos, who, " ", path,
+        ": bad seed entry '", seed, "'");
+  s.seed = std::stoull(seed);
+  s.config = archive.text("train/config");
+  return s;
+}
+}  // namespace detail
+
 template <class Model, class Opt>
 void save_checkpoint(const std::string& path, Model& model, const Opt& optimizer, const TrainingState& state) {
   check(state.epochs_done >= 0 && state.global_step >= 0, "save_checkpoint ", path,
@@ -47,16 +63,7 @@ template <class Model, class Opt>
 TrainingState load_checkpoint(const std::string& path, Model& model, Opt& optimizer,
                               const std::string* expected_config = nullptr) {
   const io::Archive archive = io::Archive::load(path);
-  check(archive.contains("invar/content") && archive.text("invar/content") == "training checkpoint",
-        "load_checkpoint ", path, ": not a training checkpoint (a parameter file? use nn::load_parameters)");
-  TrainingState s;
-  s.epochs_done = archive.scalar<index_t>("train/epochs_done");
-  s.global_step = archive.scalar<index_t>("train/global_step");
-  const std::string seed = archive.text("train/seed");
-  check(!seed.empty() && seed.find_first_not_of("0123456789") == std::string::npos, "load_checkpoint ", path,
-        ": bad seed entry '", seed, "'");
-  s.seed = std::stoull(seed);
-  s.config = archive.text("train/config");
+  const TrainingState s = detail::read_training_state(archive, path, "load_checkpoint");
   if (expected_config != nullptr)
     check(s.config == *expected_config, "load_checkpoint ", path,
           ": the checkpoint was written by another configuration.\n  checkpoint: ", s.config,
@@ -64,6 +71,16 @@ TrainingState load_checkpoint(const std::string& path, Model& model, Opt& optimi
   // Parameters first: restore_parameters changes nothing unless every entry fits.
   nn::restore_parameters(archive, model, "model/");
   optim::restore_state(archive, optimizer, "optimizer/");
+  return s;
+}
+
+/// Restores only the model of a checkpoint (to evaluate or analyse it: no optimiser needed) and
+/// returns its training state. Nothing is changed unless every model entry fits.
+template <class Model>
+TrainingState load_checkpoint_model(const std::string& path, Model& model) {
+  const io::Archive archive = io::Archive::load(path);
+  const TrainingState s = detail::read_training_state(archive, path, "load_checkpoint_model");
+  nn::restore_parameters(archive, model, "model/");
   return s;
 }
 

@@ -254,7 +254,7 @@ class Trainer {
       if (!std::isfinite(logits[i])) diverged("the logits hold " + std::to_string(logits[i]), epoch, step);
   }
   [[noreturn]] void diverged(const std::string& what, index_t epoch, index_t step) const {
-    throw Error(detail::concat("Trainer: training diverged at epoch ", epoch + 1, ", step ", step + 1, " (", what,
+    throw Error(invar::detail::concat("Trainer: training diverged at epoch ", epoch + 1, ", step ", step + 1, " (", what,
                                ").",
                                o_.out_dir.empty() ? std::string(" No output folder, so no checkpoint.")
                                                   : " The last good checkpoint (end of epoch " + std::to_string(epoch) +

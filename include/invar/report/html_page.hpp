@@ -1,0 +1,90 @@
+#pragma once
+/// \file html_page.hpp
+/// HtmlPage: a self-contained HTML5 report page: headings, paragraphs, tables and figures, with
+/// its style sheet inline and no script, font or library fetched from anywhere. Figures are
+/// referenced by relative path (the SVG files beside the page), so the folder can be moved or
+/// archived as a whole; `referenced_files()` lists them so a caller can check they exist.
+/// Every text is escaped.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "invar/core/error.hpp"
+#include "invar/io/atomic_file.hpp"
+#include "invar/report/svg.hpp"
+
+namespace invar::report {
+
+class HtmlPage {
+ public:
+  explicit HtmlPage(std::string title) : title_(std::move(title)) {}
+
+  HtmlPage& heading(std::string_view text, int level = 2) {
+    check(level >= 1 && level <= 4, "HtmlPage::heading: level must be 1..4, got ", level);
+    const std::string tag = "h" + std::to_string(level);
+    body_ += "<" + tag + ">" + xml_escape(text) + "</" + tag + ">\n";
+    return *this;
+  }
+
+  HtmlPage& paragraph(std::string_view text) {
+    body_ += "<p>" + xml_escape(text) + "</p>\n";
+    return *this;
+  }
+
+  /// A table: `header` cells, then rows of as many cells.
+  HtmlPage& table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+    body_ += "<table>\n<tr>";
+    for (const auto& h : header) body_ += "<th>" + xml_escape(h) + "</th>";
+    body_ += "</tr>\n";
+    for (const auto& row : rows) {
+      check(row.size() == header.size(), "HtmlPage::table: a row has ", row.size(), " cells for ", header.size(),
+            " columns");
+      body_ += "<tr>";
+      for (const auto& cell : row) body_ += "<td>" + xml_escape(cell) + "</td>";
+      body_ += "</tr>\n";
+    }
+    body_ += "</table>\n";
+    return *this;
+  }
+
+  /// A figure: the image at `relative_path` (from the page's folder) with a caption.
+  HtmlPage& figure(const std::string& relative_path, std::string_view caption) {
+    check(!relative_path.empty() && relative_path.front() != '/' && relative_path.find("..") == std::string::npos &&
+              relative_path.find("://") == std::string::npos,
+          "HtmlPage::figure: '", relative_path, "' must be a path inside the report's folder");
+    files_.push_back(relative_path);
+    body_ += "<figure><img src=\"" + xml_escape(relative_path) + "\" alt=\"" + xml_escape(caption) +
+             "\"><figcaption>" + xml_escape(caption) + "</figcaption></figure>\n";
+    return *this;
+  }
+
+  /// Files the page refers to, relative to its folder.
+  [[nodiscard]] const std::vector<std::string>& referenced_files() const { return files_; }
+
+  [[nodiscard]] std::string str() const {
+    return "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" + xml_escape(title_) +
+           "</title>\n<style>\n"
+           "body{font-family:Helvetica,Arial,sans-serif;max-width:1280px;margin:2em auto;padding:0 1em;color:#222}\n"
+           "table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 10px;text-align:right}\n"
+           "th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}\n"
+           "figure{margin:1.5em 0}img{max-width:100%;border:1px solid #eee}figcaption{color:#555;font-size:90%}\n"
+           "</style>\n</head>\n<body>\n<h1>" +
+           xml_escape(title_) + "</h1>\n" + body_ + "</body>\n</html>\n";
+  }
+
+  /// Writes the page to `path` atomically.
+  void save(const std::string& path) const {
+    const std::string s = str();
+    io::AtomicFile f(path);
+    f.write(s.data(), s.size());
+    f.commit();
+  }
+
+ private:
+  std::string title_;
+  std::string body_;
+  std::vector<std::string> files_;
+};
+
+}  // namespace invar::report

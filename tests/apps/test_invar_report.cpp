@@ -1,0 +1,208 @@
+// invar-report end to end, as a user runs it: two small Fashion-MNIST runs (baseline and
+// invariance-only) trained by invar-train, then the report on their folder. Every SVG parses as
+// XML, the HTML references only files that exist, every JSON number is finite, and the PC1 share,
+// the linear probe's accuracy and the classifier's accuracy in the JSON equal a recomputation from
+// the checkpoints with the library alone. Bad input ends with a message naming the problem.
+// Needs invar-train and invar-report (INVAR_TRAIN_EXE, INVAR_REPORT_EXE) and Fashion-MNIST.
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+#include <tinyxml2.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <regex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "invar/analysis/features.hpp"
+#include "invar/analysis/linear_probe.hpp"
+#include "invar/analysis/pca.hpp"
+#include "invar/data/idx.hpp"
+#include "invar/losses/softmax_cross_entropy.hpp"
+#include "invar/nn/models/mlp.hpp"
+#include "invar/train/checkpoint.hpp"
+#include "support/subprocess.hpp"
+#include "support/temp_dir.hpp"
+
+TEST_SUITE_BEGIN("apps");
+
+namespace {
+
+namespace fs = std::filesystem;
+
+#if defined(INVAR_TRAIN_EXE) && defined(INVAR_REPORT_EXE)
+const std::string report_train_exe = INVAR_TRAIN_EXE;
+const std::string report_exe = INVAR_REPORT_EXE;
+#else
+const std::string report_train_exe, report_exe;
+#endif
+
+bool report_can_run() {
+  if (report_exe.empty()) {
+    MESSAGE("skipped: invar-report is not built in this configuration (apps off)");
+    return false;
+  }
+  const fs::path dir = invar::data::default_fashion_mnist_dir();
+  if (!fs::exists(dir / "train-images-idx3-ubyte.gz") && !fs::exists(dir / "train-images-idx3-ubyte")) {
+    MESSAGE("skipped: Fashion-MNIST not found in " << dir.string());
+    return false;
+  }
+  return true;
+}
+
+std::string report_read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+/// Every number in `j` is finite and nothing is null; `where` names the first offender.
+bool report_all_finite(const nlohmann::json& j, std::string& where, const std::string& at = "") {
+  if (j.is_null()) return where = at + " is null", false;
+  if (j.is_number_float() && !std::isfinite(j.get<double>())) return where = at + " is not finite", false;
+  if (j.is_object())
+    for (const auto& [k, v] : j.items())
+      if (!report_all_finite(v, where, at + "/" + k)) return false;
+  if (j.is_array())
+    for (std::size_t i = 0; i < j.size(); ++i)
+      if (!report_all_finite(j[i], where, at + "/" + std::to_string(i))) return false;
+  return true;
+}
+
+// The runs' settings: small enough for a few seconds, large enough that the probe is not trivial.
+const std::vector<std::string> report_train_args = {
+    "--mlp-hidden", "64,32", "--train-images", "2000", "--test-images", "400", "--epochs",  "2", "--objective",
+    "baseline,invariance", "--probe-images", "1000", "--score-images", "200", "--threads", "2", "-q"};
+const std::vector<std::string> report_args = {"--probe-images", "1000", "--per-class", "20", "--layer-images", "200",
+                                              "--tsne-images", "300", "--threads", "2", "-q"};
+
+}  // namespace
+
+TEST_CASE("invar-report: the report of two Fashion-MNIST runs parses and its numbers recompute") {
+  if (!report_can_run()) return;
+  invar::test::TempDir dir("invar-report");
+  const std::string runs = dir.file("runs"), out = dir.file("report");
+  std::vector<std::string> train = {report_train_exe, "--out", runs};
+  train.insert(train.end(), report_train_args.begin(), report_train_args.end());
+  REQUIRE(invar::test::run_process(train, dir.file("train.txt")) == 0);
+  std::vector<std::string> rep = {report_exe, runs, "--out", out};
+  rep.insert(rep.end(), report_args.begin(), report_args.end());
+  const int status = invar::test::run_process(rep, dir.file("report.txt"));
+  INFO(report_read_file(dir.file("report.txt")));
+  REQUIRE(status == 0);
+
+  // Every SVG parses as XML and is a drawing with text on it (axes, titles, labels).
+  std::set<std::string> svgs;
+  for (const auto& e : fs::directory_iterator(fs::path(out) / "figures")) {
+    if (e.path().extension() != ".svg") continue;
+    svgs.insert("figures/" + e.path().filename().string());
+    tinyxml2::XMLDocument doc;
+    INFO(e.path().string());
+    REQUIRE(doc.LoadFile(e.path().string().c_str()) == tinyxml2::XML_SUCCESS);
+    const auto* root = doc.RootElement();
+    REQUIRE(root != nullptr);
+    CHECK(std::string(root->Name()) == "svg");
+    CHECK(root->FirstChildElement("text") != nullptr);
+  }
+  for (const char* f : {"accuracy", "pca", "rdm", "invariance_score", "cka", "tsne"})
+    CHECK(svgs.count(std::string("figures/") + f + ".svg") == 1);
+
+  // The HTML references only files that exist, all inside the folder, and shows every figure.
+  const std::string html = report_read_file(out + "/report.html");
+  const std::regex ref(R"re((?:src|href)="([^"]*)")re");
+  std::set<std::string> referenced;
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), ref); it != std::sregex_iterator(); ++it) {
+    const std::string target = (*it)[1];
+    INFO(target);
+    CHECK(target.find("://") == std::string::npos);
+    CHECK(fs::is_regular_file(fs::path(out) / target));
+    referenced.insert(target);
+  }
+  CHECK(referenced == svgs);
+  CHECK(html.find("<script") == std::string::npos);
+
+  // Every JSON number is finite (no NaN written as null either).
+  const auto j = nlohmann::json::parse(report_read_file(out + "/report.json"));
+  std::string where;
+  CHECK_MESSAGE(report_all_finite(j, where), where);
+  REQUIRE(j["runs"].size() == 2);
+  CHECK(j["runs"][0]["name"] == "baseline");
+  CHECK(j["runs"][1]["name"] == "invariance");
+
+  // Recompute from the checkpoints with the library alone.
+  const auto test = invar::data::load_fashion_mnist(invar::data::default_fashion_mnist_dir(), false, 400);
+  const auto probe_set = invar::data::load_fashion_mnist(invar::data::default_fashion_mnist_dir(), true, 1000);
+  for (const auto& r : j["runs"]) {
+    const std::string name = r["name"];
+    INFO(name);
+    auto model = invar::nn::make_mlp<float>({784, 64, 32, 10}, invar::nn::MlpOptions{}.with_seed(1));
+    invar::train::load_checkpoint_model(runs + "/" + name + "/checkpoint.invar", model);
+    CHECK(r["top_tap"] == "hidden2");
+    const auto test_features = invar::analysis::extract_features(model, test.images, "hidden2");
+    const auto train_features = invar::analysis::extract_features(model, probe_set.images, "hidden2");
+    CHECK(r["pca"]["pc1_share"].get<double>() == doctest::Approx(invar::analysis::pc1_share(test_features)).epsilon(1e-12));
+    const auto probe = invar::analysis::fit_linear_probe(train_features, probe_set.labels);
+    CHECK(r["linear_probe"]["test_accuracy"].get<double>() == probe.accuracy(test_features, test.labels));
+
+    const auto result = nlohmann::json::parse(report_read_file(runs + "/" + name + "/result.json"));
+    // The top layer's score equals invar-train's: the same 200 images and augmentation draws.
+    const auto& layers = r["layers"]["taps"];
+    REQUIRE(layers.size() == 2);  // hidden1, hidden2
+    CHECK(layers.back()["tap"] == "hidden2");
+    CHECK(layers.back()["invariance_score"].get<double>() ==
+          doctest::Approx(result["invariance_score"].get<double>()).epsilon(1e-12));
+    if (name == "baseline") {
+      REQUIRE(r["classifier_trained"] == true);
+      model.forward(test.images.view());
+      const auto v = invar::softmax_cross_entropy(model.output(), test.labels.view(), invar::no_gradient);
+      CHECK(r["classifier_accuracy"].get<double>() == doctest::Approx(double(v.correct) / 400.0).epsilon(1e-12));
+      CHECK(r["classifier_accuracy"].get<double>() == doctest::Approx(result["test_accuracy"].get<double>()));
+    } else {
+      CHECK(r["classifier_trained"] == false);
+      CHECK_FALSE(r.contains("classifier_accuracy"));
+      CHECK(r["linear_probe"]["test_accuracy"].get<double>() == doctest::Approx(result["probe_accuracy"].get<double>()));
+    }
+    CHECK(r["rdm"]["images"] == 200);  // 20 per class
+    CHECK(r["tsne"]["images"] == 300);
+  }
+}
+
+TEST_CASE("invar-report: bad input ends with exit status 1 and a message naming the problem") {
+  if (!report_can_run()) return;
+  invar::test::TempDir dir("invar-report-bad");
+  auto expect_failure = [&](const std::vector<std::string>& args, const std::string& text) {
+    std::vector<std::string> argv = {report_exe};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const std::string log = dir.file("log.txt");
+    CHECK(invar::test::run_process(argv, log) != 0);
+    const std::string output = report_read_file(log);
+    INFO(output);
+    CHECK(output.find(text) != std::string::npos);
+  };
+  expect_failure({dir.file("missing")}, "is not a folder");
+  fs::create_directories(dir.file("empty"));
+  expect_failure({dir.file("empty"), "--out", dir.file("out")}, "holds no run");
+
+  // A run whose checkpoint was cut short: the message names the file.
+  const std::string runs = dir.file("runs");
+  std::vector<std::string> train = {report_train_exe, "--out", runs};
+  train.insert(train.end(), report_train_args.begin(), report_train_args.end());
+  *std::find(train.begin(), train.end(), "baseline,invariance") = "baseline";  // one run is enough here
+  REQUIRE(invar::test::run_process(train, dir.file("train.txt")) == 0);
+  const std::string checkpoint = runs + "/baseline/checkpoint.invar";
+  fs::resize_file(checkpoint, fs::file_size(checkpoint) / 2);
+  expect_failure({runs + "/baseline", "--out", dir.file("out")}, "checkpoint.invar");
+  CHECK_FALSE(fs::exists(dir.file("out") + "/report.json"));
+
+  // A configuration that is not one.
+  fs::create_directories(dir.file("odd"));
+  std::ofstream(dir.file("odd") + "/config.json") << "{\"epochs\": \"many\"}";
+  fs::copy_file(checkpoint, dir.file("odd") + "/checkpoint.invar");
+  expect_failure({dir.file("odd"), "--out", dir.file("out")}, "is not a run configuration");
+}
+
+TEST_SUITE_END();

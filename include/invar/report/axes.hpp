@@ -53,9 +53,15 @@ inline std::pair<double, double> finite_range(const std::vector<double>& values)
 }
 
 /// About `target` round tick values covering [lo, hi]: steps of 1, 2 or 5 x 10^k; the range is
-/// widened outwards to the enclosing ticks (`lo` and `hi` are updated).
+/// widened outwards to the enclosing ticks (`lo` and `hi` are updated). A range too narrow for
+/// ticks to tell apart (a few ulps: 0.3 and 0.1 + 0.2) is first widened by 10 % of its magnitude.
 inline std::vector<double> nice_ticks(double& lo, double& hi, int target = 5) {
   check(std::isfinite(lo) && std::isfinite(hi) && lo < hi, "nice_ticks: need finite lo < hi, got ", lo, ", ", hi);
+  const double magnitude_of_values = std::max(std::abs(lo), std::abs(hi));
+  if (hi - lo < magnitude_of_values * 1e-9) {
+    const double pad = magnitude_of_values * 0.1;
+    lo -= pad, hi += pad;
+  }
   const double raw = (hi - lo) / std::max(1, target);
   const double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
   double step = magnitude;
@@ -64,17 +70,27 @@ inline std::vector<double> nice_ticks(double& lo, double& hi, int target = 5) {
       step = m * magnitude;
       break;
     }
-  lo = std::floor(lo / step + 1e-9) * step;
-  hi = std::ceil(hi / step - 1e-9) * step;
+  // The slack keeps 0.30000000000000004 / 0.1 from becoming 4 steps; the range must still
+  // cover the data, so a rounding that went past it takes one step back.
+  double a = std::floor(lo / step + 1e-9), b = std::ceil(hi / step - 1e-9);
+  if (a * step > lo) a -= 1;
+  if (b * step < hi) b += 1;
+  lo = a * step;
+  hi = b * step;
   std::vector<double> ticks;
-  for (double t = lo; t <= hi + step * 1e-6; t += step) ticks.push_back(std::abs(t) < step * 1e-9 ? 0.0 : t);
+  for (double i = 0; a + i <= b; i += 1) {
+    const double t = (a + i) * step;
+    ticks.push_back(std::abs(t) < step * 1e-9 ? 0.0 : t);
+  }
   return ticks;
 }
 
 /// Powers of ten covering [lo, hi] (lo > 0), the range widened to them.
 inline std::vector<double> log_ticks(double& lo, double& hi) {
   check(lo > 0 && hi > lo && std::isfinite(hi), "log_ticks: need 0 < lo < hi, got ", lo, ", ", hi);
-  const int a = static_cast<int>(std::floor(std::log10(lo) + 1e-9)), b = static_cast<int>(std::ceil(std::log10(hi) - 1e-9));
+  int a = static_cast<int>(std::floor(std::log10(lo) + 1e-9)), b = static_cast<int>(std::ceil(std::log10(hi) - 1e-9));
+  if (std::pow(10.0, a) > lo) --a;  // the slack must not move the range inside the data
+  if (std::pow(10.0, b) < hi) ++b;
   lo = std::pow(10.0, a);
   hi = std::pow(10.0, std::max(b, a + 1));
   std::vector<double> ticks;
@@ -100,6 +116,8 @@ struct AxesText {
 inline void draw_axes(Svg& svg, const Frame& outer, const Frame& plot, const Scale& x, const std::vector<double>& x_ticks,
                       const Scale& y, const std::vector<double>& y_ticks, const AxesText& text,
                       const std::vector<std::string>& x_names = {}) {
+  check(x_names.empty() || x_names.size() == x_ticks.size(), "draw_axes: ", x_names.size(), " category names for ",
+        x_ticks.size(), " ticks");
   svg.rect(outer.x, outer.y, outer.width, outer.height, "white");
   for (const double t : y_ticks) {
     const double py = y(t);

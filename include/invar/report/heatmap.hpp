@@ -35,6 +35,8 @@ struct Heatmap {
     // Small matrices are drawn with `up` x `up` pixels per cell, so that viewers which smooth
     // scaled images (some ignore image-rendering) still show sharp cells.
     const index_t up = std::max<index_t>(1, (400 + n - 1) / n), px = n * up;
+    for (std::size_t i = 1; i < labels.size(); ++i)
+      check(labels[i] >= labels[i - 1], "Heatmap '", title, "': labels must be sorted (rows of a class together)");
     std::vector<std::uint8_t> rgb(static_cast<std::size_t>(px * px * 3));
     for (index_t y = 0; y < px; ++y)
       for (index_t x = 0; x < px; ++x) {
@@ -55,8 +57,6 @@ struct Heatmap {
     index_t start = 0;
     for (index_t i = 1; i <= n; ++i) {
       if (i < n && labels[std::size_t(i)] == labels[std::size_t(start)]) continue;
-      check(i == n || labels[std::size_t(i)] > labels[std::size_t(start)], "Heatmap '", title,
-            "': labels must be sorted (rows of a class together)");
       if (i < n) {
         svg.line(box.x + cell * double(i), box.y, box.x + cell * double(i), box.bottom(), "white", 0.6);
         svg.line(box.x, box.y + cell * double(i), box.right(), box.y + cell * double(i), "white", 0.6);

@@ -50,9 +50,8 @@ class HtmlPage {
 
   /// A figure: the image at `relative_path` (from the page's folder) with a caption.
   HtmlPage& figure(const std::string& relative_path, std::string_view caption) {
-    check(!relative_path.empty() && relative_path.front() != '/' && relative_path.find("..") == std::string::npos &&
-              relative_path.find("://") == std::string::npos,
-          "HtmlPage::figure: '", relative_path, "' must be a path inside the report's folder");
+    check(is_inside_path(relative_path), "HtmlPage::figure: '", relative_path,
+          "' must be a relative path inside the report's folder (no '/' at the start, no '..' part, no ':' or '\\')");
     files_.push_back(relative_path);
     body_ += "<figure><img src=\"" + xml_escape(relative_path) + "\" alt=\"" + xml_escape(caption) +
              "\"><figcaption>" + xml_escape(caption) + "</figcaption></figure>\n";
@@ -82,6 +81,19 @@ class HtmlPage {
   }
 
  private:
+  /// Relative, without a scheme (javascript:, data:, C:), backslash or a ".." component.
+  static bool is_inside_path(const std::string& p) {
+    if (p.empty() || p.front() == '/' || p.find(':') != std::string::npos || p.find('\\') != std::string::npos)
+      return false;
+    std::size_t start = 0;
+    while (start <= p.size()) {
+      const std::size_t end = std::min(p.find('/', start), p.size());
+      if (p.compare(start, end - start, "..") == 0 && end - start == 2) return false;
+      start = end + 1;
+    }
+    return true;
+  }
+
   std::string title_;
   std::string body_;
   std::vector<std::string> files_;

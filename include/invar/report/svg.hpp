@@ -28,12 +28,42 @@
 
 namespace invar::report {
 
+namespace detail {
+/// Length of the valid UTF-8 sequence at s[i] (1 to 4), or 0 when it is not one.
+inline std::size_t utf8_sequence(std::string_view s, std::size_t i) {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = b(i);
+  if (c < 0x80) return 1;
+  std::size_t len = 0;
+  unsigned min_second = 0x80, max_second = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) len = 2;
+  else if (c >= 0xE0 && c <= 0xEF) len = 3, min_second = c == 0xE0 ? 0xA0 : 0x80, max_second = c == 0xED ? 0x9F : 0xBF;
+  else if (c >= 0xF0 && c <= 0xF4) len = 4, min_second = c == 0xF0 ? 0x90 : 0x80, max_second = c == 0xF4 ? 0x8F : 0xBF;
+  else return 0;
+  if (i + len > s.size() || b(i + 1) < min_second || b(i + 1) > max_second) return 0;
+  for (std::size_t k = 2; k < len; ++k)
+    if (b(i + k) < 0x80 || b(i + k) > 0xBF) return 0;
+  return len;
+}
+}  // namespace detail
+
 /// `s` with the five XML special characters replaced by entities; control characters other
-/// than tab and newline (not allowed in XML 1.0) become '?'.
+/// than tab and newline (not allowed in XML 1.0) and bytes that are not valid UTF-8 become '?'.
 inline std::string xml_escape(std::string_view s) {
   std::string out;
   out.reserve(s.size());
-  for (const char c : s) {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      const std::size_t len = detail::utf8_sequence(s, i);
+      if (len == 0) {
+        out += '?';
+      } else {
+        out.append(s.substr(i, len));
+        i += len - 1;
+      }
+      continue;
+    }
     switch (c) {
       case '&': out += "&amp;"; break;
       case '<': out += "&lt;"; break;
@@ -71,6 +101,7 @@ class Svg {
   Svg& rect(double x, double y, double w, double h, std::string_view fill, std::string_view stroke = "none",
             double stroke_width = 0, double opacity = 1) {
     check(w >= 0 && h >= 0, "Svg::rect: negative size ", w, " x ", h);
+    check_style(stroke_width, opacity, "Svg::rect");
     body_ += "<rect x=\"" + num(x) + "\" y=\"" + num(y) + "\" width=\"" + num(w) + "\" height=\"" + num(h) +
              "\" fill=\"" + xml_escape(fill) + "\"";
     if (stroke != "none") body_ += " stroke=\"" + xml_escape(stroke) + "\" stroke-width=\"" + num(stroke_width) + "\"";
@@ -81,6 +112,7 @@ class Svg {
 
   Svg& line(double x1, double y1, double x2, double y2, std::string_view stroke, double stroke_width = 1,
             std::string_view dash = "") {
+    check_style(stroke_width, 1, "Svg::line");
     body_ += "<line x1=\"" + num(x1) + "\" y1=\"" + num(y1) + "\" x2=\"" + num(x2) + "\" y2=\"" + num(y2) +
              "\" stroke=\"" + xml_escape(stroke) + "\" stroke-width=\"" + num(stroke_width) + "\"";
     if (!dash.empty()) body_ += " stroke-dasharray=\"" + xml_escape(dash) + "\"";
@@ -92,6 +124,7 @@ class Svg {
   Svg& polyline(const std::vector<std::pair<double, double>>& points, std::string_view stroke, double stroke_width = 1.5,
                 std::string_view dash = "") {
     check(points.size() >= 2, "Svg::polyline: needs at least 2 points, got ", points.size());
+    check_style(stroke_width, 1, "Svg::polyline");
     body_ += "<polyline fill=\"none\" stroke=\"" + xml_escape(stroke) + "\" stroke-width=\"" + num(stroke_width) + "\"";
     if (!dash.empty()) body_ += " stroke-dasharray=\"" + xml_escape(dash) + "\"";
     body_ += " stroke-linejoin=\"round\" points=\"";
@@ -103,6 +136,7 @@ class Svg {
 
   Svg& circle(double cx, double cy, double r, std::string_view fill, double opacity = 1) {
     check(r >= 0, "Svg::circle: negative radius ", r);
+    check_style(0, opacity, "Svg::circle");
     body_ += "<circle cx=\"" + num(cx) + "\" cy=\"" + num(cy) + "\" r=\"" + num(r) + "\" fill=\"" + xml_escape(fill) +
              "\"";
     if (opacity < 1) body_ += " fill-opacity=\"" + num(opacity) + "\"";
@@ -165,10 +199,17 @@ class Svg {
   }
 
  private:
-  /// A coordinate with 2 decimals (sub-pixel enough, small files); refuses NaN and infinity.
+  static void check_style(double stroke_width, double opacity, const char* who) {
+    check(std::isfinite(stroke_width) && stroke_width >= 0, who, ": stroke width must be finite and >= 0, got ",
+          stroke_width);
+    check(opacity >= 0 && opacity <= 1, who, ": opacity must be in [0, 1], got ", opacity);
+  }
+
+  /// A coordinate with 2 decimals (sub-pixel enough, small files); refuses NaN, infinity and
+  /// magnitudes no drawing has (beyond 1e9 px: a scale gone wrong, not a figure).
   static std::string num(double v) {
-    check(std::isfinite(v), "Svg: a coordinate or size is not finite (", v, ")");
-    char buf[32];
+    check(std::isfinite(v) && std::abs(v) <= 1e9, "Svg: a coordinate or size is not finite or beyond 1e9 (", v, ")");
+    char buf[48];
     std::snprintf(buf, sizeof buf, "%.2f", v);
     std::string s(buf);
     // Trim trailing zeros ("12.50" -> "12.5", "3.00" -> "3"); "-0" -> "0".

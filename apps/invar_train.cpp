@@ -225,6 +225,9 @@ void add_options(CLI::App& app, RunConfig& c) {
                    "keep N labelled training images per class, the rest unlabelled (0: all labelled); "
                    "cross-entropy and L_C see labelled rows only")
       ->check(CLI::NonNegativeNumber);
+  data->add_option("--classes", c.classes,
+                   "train on these classes only, relabelled 0..k-1 in the order given: indices or names, "
+                   "comma-separated (the paper's binary task: automobile,dog)");
   data->add_option("--augmentation", c.augmentation, "none, light (flip + translation) or heavier (method.md)")
       ->check(CLI::IsMember({"none", "light", "heavier"}));
   data->add_option("--draw", c.draw, "augmentation draws: normal (truncated, the authors' code) or uniform (the thesis)")

@@ -29,6 +29,8 @@
 
 #if INVAR_HAVE_TORCH
 #include <torch/torch.h>
+
+#include "support/torch_models.hpp"
 #endif
 
 namespace {
@@ -115,26 +117,6 @@ void invar_forward(benchmark::State& state, Model m, int threads) {
 }
 
 #if INVAR_HAVE_TORCH
-torch::nn::Sequential torch_all_cnn() {
-  struct Spec {
-    int out, kernel, stride, padding;
-  };
-  const Spec specs[9] = {{96, 3, 1, 1},  {96, 3, 1, 1},  {96, 3, 2, 1},  {192, 3, 1, 1}, {192, 3, 1, 1},
-                         {192, 3, 2, 1}, {192, 3, 1, 0}, {192, 1, 1, 0}, {10, 1, 1, 0}};
-  torch::nn::Sequential s;
-  int in = 3;
-  for (const auto& sp : specs) {
-    s->push_back(torch::nn::Conv2d(
-        torch::nn::Conv2dOptions(in, sp.out, sp.kernel).stride(sp.stride).padding(sp.padding).bias(false)));
-    s->push_back(torch::nn::BatchNorm2d(sp.out));
-    s->push_back(torch::nn::ReLU());
-    in = sp.out;
-  }
-  s->push_back(torch::nn::AdaptiveAvgPool2d(1));
-  s->push_back(torch::nn::Flatten());
-  return s;
-}
-
 // Zagoruyko's pre-activation basic block with a 1x1 shortcut where the shape changes.
 struct WrnBlockImpl : torch::nn::Module {
   torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
@@ -180,7 +162,7 @@ struct TorchSetup {
   torch::nn::Sequential model;
   torch::Tensor x, y;
   TorchSetup(Model m, bool channels_last, const Data& d) {
-    model = m == Model::all_cnn ? torch_all_cnn() : torch_wrn_16_4();
+    model = m == Model::all_cnn ? invar::bench::torch_all_cnn() : torch_wrn_16_4();
     x = torch::from_blob(const_cast<float*>(d.x.data()), {kBatch, 3, 32, 32}, torch::kFloat32).clone();
     y = torch::from_blob(const_cast<invar::index_t*>(d.y.data()), {kBatch}, torch::kInt64).clone();
     if (channels_last) {

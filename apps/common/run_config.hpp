@@ -20,6 +20,7 @@ struct RunConfig {
   long train_images = 0;                  ///< first N training images; 0: all
   long test_images = 0;                   ///< first N test images; 0: all
   long labels_per_class = 0;              ///< labelled training images per class; 0: all labelled
+  std::string classes;                    ///< keep only these classes (indices or names, comma-separated), relabelled 0..k-1; empty: all
   std::string augmentation = "light";     ///< none, light or heavier
   std::string draw = "normal";            ///< normal (truncated, sigma = range / 4; the authors' code) or uniform
 
@@ -75,7 +76,7 @@ struct RunConfig {
 
 // config.json: every member by name; keys missing from a file keep their defaults.
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RunConfig, dataset, data_dir, train_images, test_images,
-                                                labels_per_class, augmentation, draw, model, mlp_hidden, width,
+                                                labels_per_class, classes, augmentation, draw, model, mlp_hidden, width,
                                                 top_padding, depth, widen, shortcut, objective, alpha, beta, taps,
                                                 weights, ratio, metric, convention, reference, schedule, ramp_epochs,
                                                 sampler, k, m, p, q, epoch_length, epochs, lr, momentum, weight_decay,
@@ -85,6 +86,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RunConfig, dataset, data_dir, tr
 inline nlohmann::json RunConfig::identity() const {
   nlohmann::json j = *this;
   for (const char* key : {"data_dir", "score_images", "probe", "probe_images"}) j.erase(key);
+  if (classes.empty()) j.erase("classes");  // so that checkpoints written before the option still resume
   return j;
 }
 

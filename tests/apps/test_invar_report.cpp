@@ -78,7 +78,8 @@ const std::vector<std::string> report_train_args = {
     "--mlp-hidden", "64,32", "--train-images", "2000", "--test-images", "400", "--epochs",  "2", "--objective",
     "baseline,invariance", "--probe-images", "1000", "--score-images", "200", "--threads", "2", "-q"};
 const std::vector<std::string> report_args = {"--probe-images", "1000", "--per-class", "20", "--layer-images", "200",
-                                              "--tsne-images", "300", "--threads", "2", "-q"};
+                                              "--tsne-images", "300", "--threads", "2", "-q", "--robustness",
+                                              "--attack-images", "100", "--pgd-iterations", "10"};
 
 }  // namespace
 
@@ -108,7 +109,7 @@ TEST_CASE("invar-report: the report of two Fashion-MNIST runs parses and its num
     CHECK(std::string(root->Name()) == "svg");
     CHECK(root->FirstChildElement("text") != nullptr);
   }
-  for (const char* f : {"accuracy", "pca", "rdm", "invariance_score", "cka", "tsne"})
+  for (const char* f : {"accuracy", "pca", "rdm", "invariance_score", "cka", "tsne", "robustness"})
     CHECK(svgs.count(std::string("figures/") + f + ".svg") == 1);
 
   // The HTML references only files that exist, all inside the folder, and shows every figure.
@@ -168,7 +169,31 @@ TEST_CASE("invar-report: the report of two Fashion-MNIST runs parses and its num
     }
     CHECK(r["rdm"]["images"] == 200);  // 20 per class
     CHECK(r["tsne"]["images"] == 300);
+
+    // Robustness: the attacked model is the classifier or, without one, backbone + linear probe;
+    // the clean accuracy on the first 100 images equals the probe's or the classifier's there.
+    const auto& rb = r["robustness"];
+    CHECK(rb["attacked"] == (name == "baseline" ? "classifier" : "linear probe"));
+    REQUIRE(rb["fgsm"].size() == 9);
+    REQUIRE(rb["pgd"]["points"].size() == 3);
+    const auto first = test.images.view().slice_rows(0, 100);
+    const auto first_labels = test.labels.view().slice_rows(0, 100);
+    if (name == "baseline") {
+      model.forward(first);
+      const auto v = invar::softmax_cross_entropy(model.output(), first_labels, invar::no_gradient);
+      CHECK(rb["clean_accuracy"].get<double>() == doctest::Approx(double(v.correct) / 100.0));
+    } else {
+      const auto f = invar::analysis::extract_features(model, first, "hidden2");
+      CHECK(rb["clean_accuracy"].get<double>() == doctest::Approx(probe.accuracy(f, first_labels)));
+    }
+    // PGD at epsilon 0.3 leaves almost nothing; PGD is at least as strong as FGSM at 0.03.
+    CHECK(rb["pgd"]["points"][2]["epsilon"].get<double>() == 0.3);
+    CHECK(rb["pgd"]["points"][2]["accuracy"].get<double>() <= 0.05);
+    CHECK(rb["pgd"]["points"][1]["accuracy"].get<double>() <= rb["fgsm"][6]["accuracy"].get<double>());
   }
+  REQUIRE(j["transfer"].size() == 2);
+  CHECK(j["transfer"][0]["substitute"] == "baseline");
+  CHECK(j["transfer"][0]["target"] == "invariance");
 }
 
 TEST_CASE("invar-report: bad input ends with exit status 1 and a message naming the problem") {

@@ -13,6 +13,7 @@
 #include <iterator>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "invar/data/idx.hpp"
@@ -142,6 +143,33 @@ TEST_CASE("invar-train: bad input ends with exit status 1 and a message naming t
   fails_with({"--alpha", "0.7", "--beta", "0.7"}, "> 1");
   fails_with({"--weights", "1,x"}, "'x' is neither a profile");
   fails_with({"--weights", "1,2,3"}, "3 per-layer shares given for 2 taps");
+}
+
+TEST_CASE("invar-train: --classes trains on a subset of the classes, relabelled (the binary task)") {
+  if (!can_run()) return;
+  invar::test::TempDir dir("invar-train-classes");
+  // Trouser vs Sneaker, by index and by name: the same run.
+  for (const std::string classes : {"1,7", "Trouser,Sneaker"}) {
+    const std::string out = dir.file(classes == "1,7" ? "by-index" : "by-name");
+    REQUIRE(invar::test::run_process({exe, "--classes", classes, "--mlp-hidden", "32", "--train-images", "600",
+                                      "--test-images", "200", "--epochs", "1", "--objective", "baseline",
+                                      "--score-images", "50", "--threads", "2", "-q", "--out", out},
+                                     dir.file("log.txt")) == 0);
+    const auto result = read_json(out + "/baseline/result.json");
+    CHECK(result["test_accuracy"].get<double>() >= 0.95);  // an easy pair
+    CHECK(read_json(out + "/baseline/config.json")["classes"] == classes);
+  }
+  CHECK(read_json(dir.file("by-index") + "/baseline/result.json")["test_accuracy"] ==
+        read_json(dir.file("by-name") + "/baseline/result.json")["test_accuracy"]);
+  for (const auto& [classes, text] : std::vector<std::pair<std::string, std::string>>{
+           {"1", "at least two classes"}, {"1,99", "'99' is neither a class name nor a class index"},
+           {"1,1", "class 1 is given twice"}, {"Trouser,Sock", "'Sock' is neither"}}) {
+    INFO(classes);
+    CHECK(invar::test::run_process({exe, "--classes", classes, "--epochs", "1", "--train-images", "100", "-q", "--out",
+                                    dir.file("bad")},
+                                   dir.file("bad.txt")) == 1);
+    CHECK(read_all(dir.file("bad.txt")).find(text) != std::string::npos);
+  }
 }
 
 TEST_CASE("invar-train: resuming under another configuration is refused") {

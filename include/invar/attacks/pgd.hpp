@@ -1,0 +1,149 @@
+#pragma once
+/// \file pgd.hpp
+/// Projected gradient descent (Madry et al. 2018), here ascent on the attack loss
+/// (attack_loss.hpp), under an L-infinity or L2 budget:
+///
+///   x_0 = x (+ a uniform random point of the ball when random_start)
+///   x_{t+1} = P(x_t + step_size * s_t),   s_t = sign(g_t) (L-inf) or g_t / ||g_t||_2 (L2)
+///
+/// where P projects onto the epsilon ball around x and into [0, 1] (projection.hpp), for
+/// `iterations` steps, from `restarts` starts. Each image keeps its best point: the one with the
+/// highest loss among every evaluated iterate of every restart and the clean image itself, so
+/// the result never has a lower loss than the clean image (or than any iterate).
+///
+///   attacks::PgdOptions o;  // the paper's: epsilon 0.03, step 0.01, 40 steps, random start
+///   auto adversarial = attacks::pgd(target, images, labels, o.with_epsilon(0.03));
+///
+/// Deterministic: the random starts come from Rng::keyed(seed, {image index, restart}), and the
+/// same seed and batch option give the same bits on any thread count. Another batch option can
+/// change the last bits (the matrix products round a row differently depending on how many rows
+/// share the batch), and through them an attack's path: results then agree to rounding, not to
+/// the bit. Cost: restarts x (iterations + 1) forwards and restarts x iterations backwards.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "invar/attacks/attack_loss.hpp"
+#include "invar/attacks/projection.hpp"
+#include "invar/core/random.hpp"
+
+namespace invar::attacks {
+
+struct PgdOptions {
+  double epsilon = 0.03;      ///< radius of the ball (in [0, 1] pixel units)
+  Norm norm = Norm::linf;
+  double step_size = 0.01;    ///< per step: in pixel units (L-inf), in L2 length (L2)
+  index_t iterations = 40;
+  bool random_start = true;
+  index_t restarts = 1;
+  bool targeted = false;      ///< labels are target classes; the loss is -CE(target)
+  std::uint64_t seed = 0;     ///< of the random starts
+  index_t batch = 256;        ///< images per forward/backward
+
+  PgdOptions& with_epsilon(double e) { epsilon = e; return *this; }
+  PgdOptions& with_norm(Norm n) { norm = n; return *this; }
+  PgdOptions& with_step_size(double s) { step_size = s; return *this; }
+  PgdOptions& with_iterations(index_t i) { iterations = i; return *this; }
+  PgdOptions& with_random_start(bool r = true) { random_start = r; return *this; }
+  PgdOptions& with_restarts(index_t r) { restarts = r; return *this; }
+  PgdOptions& with_targeted(bool t = true) { targeted = t; return *this; }
+  PgdOptions& with_seed(std::uint64_t s) { seed = s; return *this; }
+  PgdOptions& with_batch(index_t b) { batch = b; return *this; }
+
+  void validate() const {
+    check(std::isfinite(epsilon) && epsilon >= 0, "PgdOptions: epsilon must be finite and >= 0, got ", epsilon);
+    check(std::isfinite(step_size) && step_size > 0, "PgdOptions: step_size must be finite and > 0, got ", step_size);
+    check(iterations >= 0, "PgdOptions: iterations must be >= 0, got ", iterations);
+    check(restarts >= 1, "PgdOptions: restarts must be >= 1, got ", restarts);
+    check(batch >= 1, "PgdOptions: batch must be >= 1, got ", batch);
+  }
+};
+
+namespace detail {
+
+/// A uniform random point of the ball around x0 (then projected into [0, 1]).
+inline void random_start(const float* x0, float* x, index_t n, const PgdOptions& o, Rng& rng) {
+  if (o.norm == Norm::linf) {
+    for (index_t i = 0; i < n; ++i) x[i] = static_cast<float>(double(x0[i]) + rng.uniform(-o.epsilon, o.epsilon));
+    project_linf(x0, x, n, o.epsilon);
+    return;
+  }
+  // L2: a normal direction, radius epsilon * u^(1/n) (uniform in the ball's volume).
+  std::vector<double> d(static_cast<std::size_t>(n));
+  double norm = 0;
+  for (auto& v : d) v = rng.normal(), norm += v * v;
+  norm = std::sqrt(norm);
+  const double radius = o.epsilon * std::pow(rng.uniform(), 1.0 / double(n));
+  for (index_t i = 0; i < n; ++i)
+    x[i] = static_cast<float>(double(x0[i]) + (norm > 0 ? d[std::size_t(i)] / norm * radius : 0.0));
+  project_l2(x0, x, n, o.epsilon);
+}
+
+}  // namespace detail
+
+template <AttackTarget Target>
+Tensor<float> pgd(Target& target, TensorView<const float> images, TensorView<const index_t> labels,
+                  const PgdOptions& o = {}) {
+  o.validate();
+  detail::check_attack_inputs(images, labels, "pgd");
+  const index_t n = images.dim(0), per = images.row_size();
+  Tensor<float> best = Tensor<float>::copy_of(images);
+  std::vector<double> best_loss(static_cast<std::size_t>(n)), loss(static_cast<std::size_t>(std::min(n, o.batch)));
+  Tensor<float> dlogits;
+  for (index_t b0 = 0; b0 < n; b0 += o.batch) {
+    const index_t b1 = std::min(n, b0 + o.batch), m = b1 - b0;
+    const auto x0 = images.slice_rows(b0, b1);
+    const auto y = labels.slice_rows(b0, b1);
+    detail::attack_loss_batch(target, x0, y, o.targeted, best_loss.data() + b0, nullptr, "pgd");  // checks labels
+    if (o.epsilon == 0) continue;  // the clean images are the only point of the ball
+    Tensor<float> x = Tensor<float>::copy_of(x0);
+    auto keep_best = [&] {
+      for (index_t i = 0; i < m; ++i)
+        if (loss[std::size_t(i)] > best_loss[std::size_t(b0 + i)]) {
+          best_loss[std::size_t(b0 + i)] = loss[std::size_t(i)];
+          std::copy(x.data() + i * per, x.data() + (i + 1) * per, best.data() + (b0 + i) * per);
+        }
+    };
+    for (index_t r = 0; r < o.restarts; ++r) {
+      if (o.random_start) {
+        for (index_t i = 0; i < m; ++i) {
+          Rng rng = Rng::keyed(o.seed, {std::uint64_t(b0 + i), std::uint64_t(r)});
+          detail::random_start(x0.data() + i * per, x.data() + i * per, per, o, rng);
+        }
+      } else {
+        std::copy(x0.data(), x0.data() + x0.numel(), x.data());
+      }
+      for (index_t t = 0; t <= o.iterations; ++t) {
+        const bool last = t == o.iterations;
+        detail::attack_loss_batch(target, x.view(), y, o.targeted, loss.data(), last ? nullptr : &dlogits, "pgd");
+        keep_best();
+        if (last) break;
+        const TensorView<const float> g = target.input_gradient(dlogits.view());
+        check(g.numel() == x.numel(), "pgd: the target's input gradient has shape ", g.shape(), " for images ",
+              x.shape());
+        for (index_t i = 0; i < m; ++i) {
+          const float* gi = g.data() + i * per;
+          float* xi = x.data() + i * per;
+          const float* x0i = x0.data() + i * per;
+          if (o.norm == Norm::linf) {
+            for (index_t j = 0; j < per; ++j)
+              xi[j] = static_cast<float>(double(xi[j]) + (gi[j] > 0 ? o.step_size : gi[j] < 0 ? -o.step_size : 0.0));
+            detail::project_linf(x0i, xi, per, o.epsilon);
+          } else {
+            double norm = 0;
+            for (index_t j = 0; j < per; ++j) norm += double(gi[j]) * double(gi[j]);
+            norm = std::sqrt(norm);
+            if (norm == 0) continue;  // a flat point: nowhere to go
+            for (index_t j = 0; j < per; ++j) xi[j] = static_cast<float>(double(xi[j]) + o.step_size * gi[j] / norm);
+            detail::project_l2(x0i, xi, per, o.epsilon);
+          }
+        }
+      }
+    }
+  }
+  return best;
+}
+
+}  // namespace invar::attacks

@@ -1,0 +1,134 @@
+#pragma once
+/// \file target.hpp
+/// What an attack attacks: a classifier of images that gives its logits and, after that, the
+/// gradient of a loss on the logits with respect to the input images.
+///
+///   concept AttackTarget: t.logits(x) -> N x K logits (float); t.input_gradient(dlogits) -> dL/dx
+///
+/// Two targets come with invar:
+/// - ModelTarget(model): a network with its own classifier (the output layer gives the logits);
+/// - ProbedTarget(model, tap, probe): a network's frozen features at `tap` read out by a linear
+///   probe (analysis/linear_probe.hpp): how an invariance-only model, which has no trained
+///   classifier, is attacked (the paper attacks its backbone plus its probe), differentiated
+///   through the probe's standardisation and weights into the network.
+/// Both put the model in eval mode (batch norm uses its running statistics, so an image's
+/// logits do not depend on the rest of its batch, up to the rounding of the matrix products)
+/// and turn its input gradient on. The backward
+/// pass also accumulates the parameters' gradients (the layers have no switch to skip them);
+/// attacks never step, so they are only wasted work (docs/attacks.md).
+
+#include <concepts>
+#include <functional>
+#include <string>
+#include <type_traits>
+
+#include "invar/analysis/linear_probe.hpp"
+#include "invar/core/error.hpp"
+#include "invar/core/tensor.hpp"
+
+namespace invar::attacks {
+
+template <class T>
+concept AttackTarget = requires(T& t, TensorView<const float> x, TensorView<const float> dlogits) {
+  { t.logits(x) } -> std::convertible_to<TensorView<const float>>;
+  { t.input_gradient(dlogits) } -> std::convertible_to<TensorView<const float>>;
+};
+
+/// Any attack target behind one type (a ModelTarget of one run, a ProbedTarget of another, in
+/// one list): holds a reference to the target, which must outlive it.
+class AnyTarget {
+ public:
+  template <AttackTarget T>
+    requires(!std::same_as<std::remove_cvref_t<T>, AnyTarget>)
+  explicit AnyTarget(T& target)
+      : logits_([&target](TensorView<const float> x) { return TensorView<const float>(target.logits(x)); }),
+        gradient_([&target](TensorView<const float> g) { return TensorView<const float>(target.input_gradient(g)); }) {}
+  TensorView<const float> logits(TensorView<const float> x) { return logits_(x); }
+  TensorView<const float> input_gradient(TensorView<const float> dlogits) { return gradient_(dlogits); }
+
+ private:
+  std::function<TensorView<const float>(TensorView<const float>)> logits_, gradient_;
+};
+
+/// A network whose output is its logits (any model with forward, backward, set_training and
+/// set_input_gradient, e.g. nn::Sequential).
+template <class Model>
+class ModelTarget {
+ public:
+  explicit ModelTarget(Model& model) : model_(model) {
+    model_.set_training(false);
+    model_.set_input_gradient(true);
+  }
+  TensorView<const float> logits(TensorView<const float> x) {
+    const TensorView<const float> z = model_.forward(x);
+    check(z.rank() == 2 && z.dim(0) == x.dim(0), "ModelTarget: the model's output has shape ", z.shape(),
+          " for ", x.dim(0), " images (expected one row of logits per image)");
+    return z;
+  }
+  TensorView<const float> input_gradient(TensorView<const float> dlogits) { return model_.backward(dlogits); }
+
+ private:
+  Model& model_;
+};
+
+/// A network's features at `tap` read out by a linear probe fitted on them (raw, unstandardised
+/// features: the probe standardises them itself).
+template <class Model>
+class ProbedTarget {
+ public:
+  /// The probe is held by reference: it must outlive the target (a temporary is refused).
+  ProbedTarget(Model&, std::string, analysis::LinearProbe&&) = delete;
+  ProbedTarget(Model& model, std::string tap, const analysis::LinearProbe& probe)
+      : model_(model), tap_(std::move(tap)), probe_(probe) {
+    check(probe_.classes() > 0, "ProbedTarget: the probe is not fitted");
+    if constexpr (requires { model_.has_tap(tap_); })
+      check(model_.has_tap(tap_), "ProbedTarget: the model has no tap named '", tap_, "'");
+    model_.set_training(false);
+    model_.set_input_gradient(true);
+    // The probe's labels are its logit columns' classes; an attack's labels index the columns,
+    // so the probe must have seen every class 0 .. K-1 (a probe fitted on a subset would
+    // silently shift them).
+    for (index_t k = 0; k < probe_.classes(); ++k)
+      check(probe_.class_labels()[std::size_t(k)] == k, "ProbedTarget: the probe's classes must be 0 .. K-1 (its class ",
+            k, " is label ", probe_.class_labels()[std::size_t(k)], ")");
+  }
+
+  TensorView<const float> logits(TensorView<const float> x) {
+    model_.forward(x);
+    const TensorView<const float> f = model_.tap(tap_);
+    check(f.rank() >= 1 && f.dim(0) == x.dim(0) && f.row_size() == probe_.features(), "ProbedTarget: tap '", tap_,
+          "' has shape ", f.shape(), "; the probe expects ", probe_.features(), " features per image");
+    const Tensor<double> z = probe_.logits(TensorView<const float>(f.data(), Shape{f.dim(0), f.row_size()}));
+    logits_ = Tensor<float>::uninitialized(z.shape());
+    for (index_t i = 0; i < z.numel(); ++i) logits_.data()[i] = static_cast<float>(z.data()[i]);
+    return logits_.view();
+  }
+
+  /// dL/dx through the probe: dL/df_j = sum_k dL/dz_k W_jk / scale_j, written into the tap's
+  /// gradient (so a second call after the same logits() gives the same result), then backward
+  /// from the taps.
+  TensorView<const float> input_gradient(TensorView<const float> dlogits) {
+    const index_t n = dlogits.dim(0), c = probe_.classes(), d = probe_.features();
+    check(dlogits.rank() == 2 && dlogits.dim(1) == c, "ProbedTarget: dlogits has shape ", dlogits.shape(),
+          ", expected N x ", c);
+    const double* w = probe_.weights().data();
+    const auto& scale = probe_.standardizer().scale();
+    TensorView<float> g = model_.tap_grad(tap_);
+    check(g.numel() == n * d, "ProbedTarget: call logits() on this batch before input_gradient()");
+    for (index_t i = 0; i < n; ++i)
+      for (index_t j = 0; j < d; ++j) {
+        double s = 0;
+        for (index_t k = 0; k < c; ++k) s += double(dlogits.data()[i * c + k]) * w[j * c + k];
+        g.data()[i * d + j] = static_cast<float>(s / scale[std::size_t(j)]);
+      }
+    return model_.backward_from_taps();
+  }
+
+ private:
+  Model& model_;
+  std::string tap_;
+  const analysis::LinearProbe& probe_;
+  Tensor<float> logits_;
+};
+
+}  // namespace invar::attacks

@@ -4,16 +4,16 @@
 // per-image cross-entropy, its gradient with respect to the input (backward), the signed step
 // and the projection onto the epsilon ball and [0, 1].
 //
-// invar: attacks::pgd with 10 iterations (plus the final evaluation and the clean forward the
-// attack does to keep each image's best point: 12 forwards, 10 backwards); libtorch: the same
+// invar: attacks::pgd with 5 iterations (plus the final evaluation and the clean forward the
+// attack does to keep each image's best point: 7 forwards, 5 backwards); libtorch: the same
 // loop written with autograd (torch::autograd::grad of the loss with respect to the input; the
 // parameters do not require gradients, which libtorch then skips, while invar's layers always
 // accumulate them: the difference is part of what the ratio measures). Counter "steps/s": PGD
 // iterations per second on the batch.
 //
 // Run (docs/performance.md):
-//   build/bench/benchmarks/bench_attacks --benchmark_min_time=4 --benchmark_repetitions=3
-//       --benchmark_report_aggregates_only=true
+//   build/bench/benchmarks/bench_attacks --benchmark_min_time=0.1
+// (one attack of 5 steps takes about 10 s at full width on 1 thread: each case runs once.)
 #include <benchmark/benchmark.h>
 
 #include <string>
@@ -32,7 +32,7 @@
 namespace {
 
 constexpr invar::index_t kBatch = 128;
-constexpr invar::index_t kSteps = 10;
+constexpr invar::index_t kSteps = 5;
 
 struct AttackData {
   invar::Tensor<float> x{invar::Shape{kBatch, 3, 32, 32}};

@@ -128,8 +128,12 @@ class Svg {
     body_ += "<polyline fill=\"none\" stroke=\"" + xml_escape(stroke) + "\" stroke-width=\"" + num(stroke_width) + "\"";
     if (!dash.empty()) body_ += " stroke-dasharray=\"" + xml_escape(dash) + "\"";
     body_ += " stroke-linejoin=\"round\" points=\"";
-    for (std::size_t i = 0; i < points.size(); ++i)
-      body_ += (i ? " " : "") + num(points[i].first) + "," + num(points[i].second);
+    for (std::size_t i = 0; i < points.size(); ++i) {
+      if (i > 0) body_ += ' ';
+      body_ += num(points[i].first);
+      body_ += ',';
+      body_ += num(points[i].second);
+    }
     body_ += "\"/>\n";
     return *this;
   }

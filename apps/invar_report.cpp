@@ -301,9 +301,20 @@ class Analyzer {
     const Tensor<index_t> rdm_labels = Tensor<index_t>::copy_of(
         TensorView<const index_t>(a.rdm_labels.data(), Shape{index_t(a.rdm_labels.size())}));
     a.class_contrast = analysis::class_contrast(a.rdm, rdm_labels);
-    if (c.dataset == "cifar10")
-      a.animate_contrast = analysis::block_contrast(a.rdm, rdm_labels, analysis::cifar10_animate,
-                                                    analysis::cifar10_inanimate);
+    // CIFAR-10's animate / inanimate split, by class name so that a class subset (--classes)
+    // keeps its meaning; needs at least one class of each group among the rows.
+    if (c.dataset == "cifar10") {
+      std::vector<index_t> animate, inanimate;
+      for (index_t k = 0; k < index_t(d.test.class_names.size()); ++k) {
+        const auto& name = d.test.class_names[std::size_t(k)];
+        for (const index_t g : analysis::cifar10_animate)
+          if (name == data::cifar10_class_names()[std::size_t(g)]) animate.push_back(k);
+        for (const index_t g : analysis::cifar10_inanimate)
+          if (name == data::cifar10_class_names()[std::size_t(g)]) inanimate.push_back(k);
+      }
+      if (!animate.empty() && !inanimate.empty())
+        a.animate_contrast = analysis::block_contrast(a.rdm, rdm_labels, animate, inanimate);
+    }
 
     per_layer(run, model, taps, a, d);
 

@@ -21,6 +21,7 @@
 #include "invar/attacks/pgd.hpp"
 #include "invar/attacks/target.hpp"
 #include "invar/nn/models/all_cnn.hpp"
+#include "support/cifar_batch.hpp"
 #include "support/ratio_reporter.hpp"
 
 #if INVAR_HAVE_TORCH
@@ -34,15 +35,7 @@ namespace {
 constexpr invar::index_t kBatch = 128;
 constexpr invar::index_t kSteps = 5;
 
-struct AttackData {
-  invar::Tensor<float> x{invar::Shape{kBatch, 3, 32, 32}};
-  invar::Tensor<invar::index_t> y{invar::Shape{kBatch}};
-  AttackData() {
-    invar::Rng rng(1);
-    for (auto& v : x) v = float(rng.uniform());
-    for (invar::index_t i = 0; i < kBatch; ++i) y[i] = invar::index_t(rng.below(10));
-  }
-};
+using AttackData = invar::bench::CifarBatch<kBatch>;
 
 void invar_pgd(benchmark::State& state, int threads) {
   invar::ThreadScope scope(threads);

@@ -25,6 +25,7 @@
 #include "invar/nn/models/all_cnn.hpp"
 #include "invar/nn/models/wide_resnet.hpp"
 #include "invar/optim/sgd.hpp"
+#include "support/cifar_batch.hpp"
 #include "support/ratio_reporter.hpp"
 
 #if INVAR_HAVE_TORCH
@@ -37,15 +38,7 @@ namespace {
 
 constexpr invar::index_t kBatch = 128;
 
-struct Data {
-  invar::Tensor<float> x{invar::Shape{kBatch, 3, 32, 32}};
-  invar::Tensor<invar::index_t> y{invar::Shape{kBatch}};
-  Data() {
-    invar::Rng rng(1);
-    for (auto& v : x) v = float(rng.uniform());
-    for (invar::index_t i = 0; i < kBatch; ++i) y[i] = invar::index_t(rng.below(10));
-  }
-};
+using Data = invar::bench::CifarBatch<kBatch>;
 
 /// Resident-set figures of this process from /proc/self/status, in MB.
 double status_mb(const char* key) {

@@ -14,10 +14,7 @@
 namespace invar::apps {
 
 inline void write_json_file(const std::string& path, const nlohmann::json& j) {
-  const std::string text = j.dump(2) + "\n";
-  io::AtomicFile f(path);
-  f.write(text.data(), text.size());
-  f.commit();
+  io::write_file_atomically(path, j.dump(2) + "\n");
 }
 
 inline nlohmann::json read_json_file(const std::string& path) {

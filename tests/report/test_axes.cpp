@@ -15,6 +15,7 @@
 
 #include "invar/report/axes.hpp"
 #include "support/error_message.hpp"
+#include "support/svg_inspect.hpp"
 
 using namespace invar;
 using report::Frame;
@@ -27,33 +28,12 @@ namespace {
 constexpr double axes_nan = std::numeric_limits<double>::quiet_NaN();
 constexpr double axes_inf = std::numeric_limits<double>::infinity();
 
-std::unique_ptr<tinyxml2::XMLDocument> axes_parse(const std::string& text) {
-  auto doc = std::make_unique<tinyxml2::XMLDocument>();
-  const auto rc = doc->Parse(text.c_str(), text.size());
-  INFO("tinyxml2: ", doc->ErrorStr());
-  REQUIRE(rc == tinyxml2::XML_SUCCESS);
-  REQUIRE(doc->RootElement() != nullptr);
-  return doc;
-}
-
 void axes_collect(const tinyxml2::XMLElement* e, const std::string& name,
                   std::vector<const tinyxml2::XMLElement*>& out) {
   for (const auto* c = e->FirstChildElement(); c != nullptr; c = c->NextSiblingElement()) {
     if (name == c->Name()) out.push_back(c);
     axes_collect(c, name, out);
   }
-}
-std::vector<const tinyxml2::XMLElement*> axes_elements(const tinyxml2::XMLDocument& doc, const std::string& name) {
-  std::vector<const tinyxml2::XMLElement*> out;
-  axes_collect(doc.RootElement(), name, out);
-  return out;
-}
-
-/// The contents of every <text>, in document order.
-std::vector<std::string> axes_texts(const tinyxml2::XMLDocument& doc) {
-  std::vector<std::string> out;
-  for (const auto* t : axes_elements(doc, "text")) out.emplace_back(t->GetText() ? t->GetText() : "");
-  return out;
 }
 
 double axes_attr(const tinyxml2::XMLElement* e, const char* name) {
@@ -317,19 +297,19 @@ TEST_CASE("report::draw_axes draws grid lines, tick labels, names and titles") {
   const Scale sx{-0.5, 2.5, plot.x, plot.right()}, sy{ylo, yhi, plot.bottom(), plot.y};
   report::draw_axes(svg, outer, plot, sx, {0, 1, 2}, sy, y_ticks, {"The <title>", "layer", "score & more"},
                     {"conv1", "conv2", "fc"});
-  const auto doc = axes_parse(svg.str());
-  const auto texts = axes_texts(*doc);
+  const auto doc = test::parse_svg(svg.str());
+  const auto texts = test::svg_texts(*doc);
   const std::vector<std::string> expected = {"0",     "0.2", "0.4",         "0.6",   "0.8",         "1",
                                              "conv1", "conv2", "fc", "The <title>", "layer", "score & more"};
   CHECK(texts == expected);
   // One grid line per tick; the horizontal ones at the y ticks.
-  const auto lines = axes_elements(*doc, "line");
+  const auto lines = test::svg_elements(*doc, "line");
   REQUIRE(lines.size() == 6 + 3);
   CHECK(axes_attr(lines[0], "y1") == doctest::Approx(260));
   CHECK(axes_attr(lines[5], "y1") == doctest::Approx(30));
   CHECK(std::abs(axes_attr(lines[6], "x1") - (60 + 320.0 / 6)) < 0.006);  // x = 0 of [-0.5, 2.5], 2 decimals
   // Background and frame.
-  const auto rects = axes_elements(*doc, "rect");
+  const auto rects = test::svg_elements(*doc, "rect");
   REQUIRE(rects.size() == 2);
   CHECK(axes_attr(rects[0], "width") == 400);
   CHECK(std::string(rects[1]->Attribute("fill")) == "none");
@@ -344,9 +324,9 @@ TEST_CASE("report::draw_axes rotates long category names") {
   const Scale sx{-0.5, 2.5, plot.x, plot.right()}, sy{0, 1, plot.bottom(), plot.y};
   report::draw_axes(svg, outer, plot, sx, {0, 1, 2}, sy, {0, 1}, {},
                     {"a very long layer name", "another long layer name", "and a third one"});
-  const auto doc = axes_parse(svg.str());
+  const auto doc = test::parse_svg(svg.str());
   int rotated = 0;
-  for (const auto* t : axes_elements(*doc, "text"))
+  for (const auto* t : test::svg_elements(*doc, "text"))
     if (t->Attribute("transform") != nullptr && std::string(t->Attribute("transform")).rfind("rotate(-45 ", 0) == 0)
       ++rotated;
   CHECK(rotated == 3);
@@ -358,15 +338,15 @@ TEST_CASE("report::draw_legend draws one mark and name per entry and checks its 
   report::draw_legend(svg, 10, 100, {"x"}, {"#333333"}, report::LegendMark::square);
   report::draw_legend(svg, 10, 150, {"c0", "c1", "c2"}, {"#444444", "#555555", "#666666"}, report::LegendMark::circle);
   report::draw_legend(svg, 10, 190, {}, {}, report::LegendMark::circle);  // nothing at all
-  const auto doc = axes_parse(svg.str());
-  CHECK(axes_texts(*doc) == std::vector<std::string>{"base", "a & b", "x", "c0", "c1", "c2"});
-  const auto lines = axes_elements(*doc, "line");
+  const auto doc = test::parse_svg(svg.str());
+  CHECK(test::svg_texts(*doc) == std::vector<std::string>{"base", "a & b", "x", "c0", "c1", "c2"});
+  const auto lines = test::svg_elements(*doc, "line");
   REQUIRE(lines.size() == 2);
   CHECK(std::string(lines[0]->Attribute("stroke")) == "#111111");
   CHECK(lines[0]->Attribute("stroke-dasharray") == nullptr);
   CHECK(std::string(lines[1]->Attribute("stroke-dasharray")) == "6 4");
-  CHECK(axes_elements(*doc, "rect").size() == 3 + 1);  // 3 boxes, 1 square mark
-  const auto circles = axes_elements(*doc, "circle");
+  CHECK(test::svg_elements(*doc, "rect").size() == 3 + 1);  // 3 boxes, 1 square mark
+  const auto circles = test::svg_elements(*doc, "circle");
   REQUIRE(circles.size() == 3);
   CHECK(std::string(circles[2]->Attribute("fill")) == "#666666");
   CHECK(axes_attr(circles[1], "cy") > axes_attr(circles[0], "cy"));  // rows downwards

@@ -24,7 +24,7 @@
 #include "support/error_message.hpp"
 
 // stb_image (the decoder) once per translation unit, even when several test files share one.
-#include "support/stb_image.hpp"
+#include "support/svg_inspect.hpp"
 
 using namespace invar;
 using report::BarChart;
@@ -39,67 +39,32 @@ namespace {
 constexpr double charts_nan = std::numeric_limits<double>::quiet_NaN();
 constexpr double charts_inf = std::numeric_limits<double>::infinity();
 
-using ChartsElements = std::vector<const tinyxml2::XMLElement*>;
+using ChartsElements = test::SvgElements;
 
-std::unique_ptr<tinyxml2::XMLDocument> charts_parse(const std::string& text) {
-  auto doc = std::make_unique<tinyxml2::XMLDocument>();
-  const auto rc = doc->Parse(text.c_str(), text.size());
-  INFO("tinyxml2: ", doc->ErrorStr());
-  REQUIRE(rc == tinyxml2::XML_SUCCESS);
-  REQUIRE(doc->RootElement() != nullptr);
-  REQUIRE(std::string(doc->RootElement()->Name()) == "svg");
-  return doc;
-}
-
-void charts_collect(const tinyxml2::XMLElement* e, const std::string& name, ChartsElements& out) {
-  for (const auto* c = e->FirstChildElement(); c != nullptr; c = c->NextSiblingElement()) {
-    if (name == c->Name()) out.push_back(c);
-    charts_collect(c, name, out);
-  }
-}
-ChartsElements charts_elements(const tinyxml2::XMLElement* root, const std::string& name) {
-  ChartsElements out;
-  charts_collect(root, name, out);
-  return out;
-}
-ChartsElements charts_elements(const tinyxml2::XMLDocument& doc, const std::string& name) {
-  return charts_elements(doc.RootElement(), name);
-}
-
-std::string charts_attr(const tinyxml2::XMLElement* e, const char* name) {
-  const char* v = e->Attribute(name);
-  return v == nullptr ? std::string("(missing)") : std::string(v);
-}
 double charts_num(const tinyxml2::XMLElement* e, const char* name) {
   const char* v = e->Attribute(name);
   REQUIRE(v != nullptr);
   return std::stod(v);
 }
 
-/// The contents of every <text>, in document order.
-std::vector<std::string> charts_texts(const tinyxml2::XMLDocument& doc) {
-  std::vector<std::string> out;
-  for (const auto* t : charts_elements(doc, "text")) out.emplace_back(t->GetText() ? t->GetText() : "");
-  return out;
-}
 int charts_count_text(const tinyxml2::XMLDocument& doc, const std::string& s) {
   int n = 0;
-  for (const auto& t : charts_texts(doc)) n += t == s;
+  for (const auto& t : test::svg_texts(doc)) n += t == s;
   return n;
 }
 /// Elements named `name` whose attribute `attr` equals `value`.
 ChartsElements charts_with(const tinyxml2::XMLDocument& doc, const std::string& name, const char* attr,
                            const std::string& value) {
   ChartsElements out;
-  for (const auto* e : charts_elements(doc, name))
-    if (charts_attr(e, attr) == value) out.push_back(e);
+  for (const auto* e : test::svg_elements(doc, name))
+    if (test::svg_attribute(e, attr) == value) out.push_back(e);
   return out;
 }
 /// The <g> whose <title> is `title` (REQUIREd to exist once).
 const tinyxml2::XMLElement* charts_group(const tinyxml2::XMLDocument& doc, const std::string& title) {
   const tinyxml2::XMLElement* found = nullptr;
   int n = 0;
-  for (const auto* g : charts_elements(doc, "g")) {
+  for (const auto* g : test::svg_elements(doc, "g")) {
     const auto* t = g->FirstChildElement("title");
     if (t != nullptr && t->GetText() != nullptr && title == t->GetText()) found = g, ++n;
   }
@@ -109,61 +74,10 @@ const tinyxml2::XMLElement* charts_group(const tinyxml2::XMLDocument& doc, const
 }
 /// The points of a polyline, as written.
 std::vector<std::string> charts_points(const tinyxml2::XMLElement* polyline) {
-  std::istringstream in(charts_attr(polyline, "points"));
+  std::istringstream in(test::svg_attribute(polyline, "points"));
   std::vector<std::string> out;
   for (std::string p; in >> p;) out.push_back(p);
   return out;
-}
-
-std::vector<unsigned char> charts_base64_decode(const std::string& s) {
-  std::array<int, 256> table{};
-  table.fill(-1);
-  for (int c = 'A'; c <= 'Z'; ++c) table[std::size_t(c)] = c - 'A';
-  for (int c = 'a'; c <= 'z'; ++c) table[std::size_t(c)] = c - 'a' + 26;
-  for (int c = '0'; c <= '9'; ++c) table[std::size_t(c)] = c - '0' + 52;
-  table[std::size_t('+')] = 62;
-  table[std::size_t('/')] = 63;
-  REQUIRE(s.size() % 4 == 0);
-  std::vector<unsigned char> out;
-  bool valid = true;  // every character in the alphabet (one REQUIRE, not one per character)
-  for (std::size_t i = 0; i < s.size(); i += 4) {
-    int pad = 0;
-    if (i + 4 == s.size()) pad = (s[i + 3] == '=') + (s[i + 2] == '=');
-    std::uint32_t v = 0;
-    for (std::size_t k = 0; k < 4; ++k) {
-      const int d = k < 4 - std::size_t(pad) ? table[static_cast<unsigned char>(s[i + k])] : 0;
-      valid = valid && d >= 0;
-      v = (v << 6) | std::uint32_t(d < 0 ? 0 : d);
-    }
-    out.push_back(static_cast<unsigned char>(v >> 16));
-    if (pad < 2) out.push_back(static_cast<unsigned char>(v >> 8));
-    if (pad < 1) out.push_back(static_cast<unsigned char>(v));
-  }
-  REQUIRE(valid);
-  return out;
-}
-
-struct ChartsImage {
-  int width = 0, height = 0;
-  std::vector<unsigned char> rgb;
-  [[nodiscard]] report::Rgb at(int x, int y) const {
-    const std::size_t i = (std::size_t(y) * std::size_t(width) + std::size_t(x)) * 3;
-    return {rgb[i], rgb[i + 1], rgb[i + 2]};
-  }
-};
-
-ChartsImage charts_decode_image(const tinyxml2::XMLElement* image) {
-  const std::string href = charts_attr(image, "href");
-  const std::string prefix = "data:image/png;base64,";
-  REQUIRE(href.compare(0, prefix.size(), prefix) == 0);
-  const auto png = charts_base64_decode(href.substr(prefix.size()));
-  ChartsImage d;
-  int channels = 0;
-  unsigned char* p = stbi_load_from_memory(png.data(), int(png.size()), &d.width, &d.height, &channels, 3);
-  REQUIRE(p != nullptr);
-  d.rgb.assign(p, p + std::size_t(d.width) * std::size_t(d.height) * 3);
-  stbi_image_free(p);
-  return d;
 }
 
 }  // namespace
@@ -180,22 +94,22 @@ TEST_CASE("report::LineChart breaks a series at a NaN into two polylines") {
   other.markers = false;
   other.dash = "6 4";
   c.series.push_back(other);
-  const auto doc = charts_parse(c.to_svg().str());
+  const auto doc = test::parse_svg(c.to_svg().str());
   const auto* train = charts_group(*doc, "train");
-  const auto lines = charts_elements(train, "polyline");
+  const auto lines = test::svg_elements(train, "polyline");
   REQUIRE(lines.size() == 2);
   CHECK(charts_points(lines[0]).size() == 2);
   CHECK(charts_points(lines[1]).size() == 2);
-  CHECK(charts_attr(lines[0], "stroke") == report::category_color(0));
-  CHECK(charts_elements(train, "circle").size() == 4);  // a marker at each finite point
+  CHECK(test::svg_attribute(lines[0], "stroke") == report::category_color(0));
+  CHECK(test::svg_elements(train, "circle").size() == 4);  // a marker at each finite point
   const auto* test = charts_group(*doc, "test");
-  const auto test_lines = charts_elements(test, "polyline");
+  const auto test_lines = test::svg_elements(test, "polyline");
   REQUIRE(test_lines.size() == 1);
   CHECK(charts_points(test_lines[0]).size() == 3);
-  CHECK(charts_attr(test_lines[0], "stroke") == "#abcdef");
-  CHECK(charts_attr(test_lines[0], "stroke-dasharray") == "6 4");
-  CHECK(charts_elements(test, "circle").empty());
-  CHECK(charts_elements(*doc, "polyline").size() == 3);
+  CHECK(test::svg_attribute(test_lines[0], "stroke") == "#abcdef");
+  CHECK(test::svg_attribute(test_lines[0], "stroke-dasharray") == "6 4");
+  CHECK(test::svg_elements(test, "circle").empty());
+  CHECK(test::svg_elements(*doc, "polyline").size() == 3);
   // Title, axis labels and the legend's names.
   CHECK(charts_count_text(*doc, "Loss & accuracy") == 1);
   CHECK(charts_count_text(*doc, "epoch") == 1);
@@ -208,24 +122,24 @@ TEST_CASE("report::LineChart draws no line through a lone point between gaps") {
   LineChart c;
   c.series.emplace_back("s", std::vector<double>{1, 2, 3, 4, 5, 6},
                         std::vector<double>{1, charts_nan, 3, charts_inf, 5, 6});
-  const auto doc = charts_parse(c.to_svg().str());
-  const auto lines = charts_elements(*doc, "polyline");
+  const auto doc = test::parse_svg(c.to_svg().str());
+  const auto lines = test::svg_elements(*doc, "polyline");
   REQUIRE(lines.size() == 1);  // only 5 -> 6; 1 and 3 stand alone
   CHECK(charts_points(lines[0]).size() == 2);
-  CHECK(charts_elements(*doc, "circle").size() == 4);
+  CHECK(test::svg_elements(*doc, "circle").size() == 4);
 }
 
 TEST_CASE("report::LineChart on a log x axis leaves out x <= 0 and places points by log10") {
   LineChart c;
   c.log_x = true;
   c.series.emplace_back("s", std::vector<double>{-1, 0, 1, 10, 100}, std::vector<double>{1, 2, 3, 4, 5});
-  const auto doc = charts_parse(c.to_svg(640, 400).str());
-  const auto lines = charts_elements(*doc, "polyline");
+  const auto doc = test::parse_svg(c.to_svg(640, 400).str());
+  const auto lines = test::svg_elements(*doc, "polyline");
   REQUIRE(lines.size() == 1);
   // Plot frame: x from 62 to 640 - (38 + 6.5) - 14 = 581.5, y from 12 to 400 - 44 = 356; the
   // y range is that of the points drawn (3 .. 5), x is 1 .. 100 on a log scale.
   CHECK(charts_points(lines[0]) == std::vector<std::string>{"62,356", "321.75,184", "581.5,12"});
-  CHECK(charts_elements(*doc, "circle").size() == 3);
+  CHECK(test::svg_elements(*doc, "circle").size() == 3);
   CHECK(charts_count_text(*doc, "1") == 1);
   CHECK(charts_count_text(*doc, "10") == 1);
   CHECK(charts_count_text(*doc, "100") == 1);
@@ -238,30 +152,30 @@ TEST_CASE("report::LineChart on a log x axis with no positive x still draws axes
   LineChart c;
   c.log_x = true;
   c.series.emplace_back("s", std::vector<double>{-1, 0}, std::vector<double>{1, 2});
-  const auto doc = charts_parse(c.to_svg().str());
-  CHECK(charts_elements(*doc, "polyline").empty());
-  CHECK(charts_elements(*doc, "circle").empty());
-  CHECK(charts_elements(*doc, "g").size() == 1);
+  const auto doc = test::parse_svg(c.to_svg().str());
+  CHECK(test::svg_elements(*doc, "polyline").empty());
+  CHECK(test::svg_elements(*doc, "circle").empty());
+  CHECK(test::svg_elements(*doc, "g").size() == 1);
 }
 
 TEST_CASE("report::LineChart labels category ticks with the given names") {
   LineChart c;
   c.categories = {"conv1", "conv2", "fc"};
   c.series.emplace_back("run", std::vector<double>{0, 1, 2}, std::vector<double>{0.1, 0.5, 0.9});
-  const auto doc = charts_parse(c.to_svg().str());
-  const auto lines = charts_elements(*doc, "polyline");
+  const auto doc = test::parse_svg(c.to_svg().str());
+  const auto lines = test::svg_elements(*doc, "polyline");
   REQUIRE(lines.size() == 1);
   const auto points = charts_points(lines[0]);
   REQUIRE(points.size() == 3);
   for (std::size_t i = 0; i < c.categories.size(); ++i) {
     INFO("category ", c.categories[i]);
-    const auto named = charts_elements(*doc, "text");
+    const auto named = test::svg_elements(*doc, "text");
     int found = 0;
     for (const auto* t : named)
       if (t->GetText() != nullptr && c.categories[i] == t->GetText()) {
         ++found;
         // Under its point: the label's x is the point's x.
-        CHECK(charts_attr(t, "x") == points[i].substr(0, points[i].find(',')));
+        CHECK(test::svg_attribute(t, "x") == points[i].substr(0, points[i].find(',')));
       }
     CHECK(found == 1);
   }
@@ -275,11 +189,11 @@ TEST_CASE("report::LineChart with a fixed y range leaves out points outside it")
   c.y_min = 0;
   c.y_max = 1;
   c.series.emplace_back("s", std::vector<double>{10, 20, 30, 40}, std::vector<double>{0.5, 2, 0.5, 0.6});
-  const auto doc = charts_parse(c.to_svg().str());
-  const auto lines = charts_elements(*doc, "polyline");
+  const auto doc = test::parse_svg(c.to_svg().str());
+  const auto lines = test::svg_elements(*doc, "polyline");
   REQUIRE(lines.size() == 1);
   CHECK(charts_points(lines[0]).size() == 2);
-  CHECK(charts_elements(*doc, "circle").size() == 3);
+  CHECK(test::svg_elements(*doc, "circle").size() == 3);
   CHECK(charts_count_text(*doc, "2") == 0);  // y ticks 0, 0.2, ..., 1 (x ticks 10, 15, ..., 40)
   CHECK(charts_count_text(*doc, "1") == 1);
   CHECK(charts_count_text(*doc, "0.8") == 1);
@@ -288,8 +202,8 @@ TEST_CASE("report::LineChart with a fixed y range leaves out points outside it")
 TEST_CASE("report::LineChart without series is an empty, valid chart") {
   LineChart c;
   c.text.title = "empty";
-  const auto doc = charts_parse(c.to_svg().str());
-  CHECK(charts_elements(*doc, "polyline").empty());
+  const auto doc = test::parse_svg(c.to_svg().str());
+  CHECK(test::svg_elements(*doc, "polyline").empty());
   CHECK(charts_count_text(*doc, "empty") == 1);
 }
 
@@ -308,7 +222,7 @@ TEST_CASE("report::BarChart draws bars proportional to the values and n/a for Na
   c.categories = {"a", "b", "c"};
   c.series = {{"A", {25, 50, charts_nan}}, {"B", {10, 20, 30}}};
   c.y_max = 100;
-  const auto doc = charts_parse(c.to_svg(640, 400).str());
+  const auto doc = test::parse_svg(c.to_svg(640, 400).str());
   const std::string color_a = report::category_color(0), color_b = report::category_color(1);
   // Bars and one legend square per series.
   CHECK(charts_with(*doc, "rect", "fill", color_a).size() == 2 + 1);
@@ -333,7 +247,7 @@ TEST_CASE("report::BarChart draws bars proportional to the values and n/a for Na
 
   // The same chart without the NaN has one more bar of A's colour and no n/a.
   c.series[0].values[2] = 40;
-  const auto full = charts_parse(c.to_svg(640, 400).str());
+  const auto full = test::parse_svg(c.to_svg(640, 400).str());
   CHECK(charts_with(*full, "rect", "fill", color_a).size() == 3 + 1);
   CHECK(charts_count_text(*full, "n/a") == 0);
 }
@@ -344,7 +258,7 @@ TEST_CASE("report::BarChart value labels follow decimals and bars are clamped to
   c.series = {{"s", {150.0}}};
   c.y_max = 100;
   c.decimals = 2;
-  const auto doc = charts_parse(c.to_svg().str());
+  const auto doc = test::parse_svg(c.to_svg().str());
   CHECK(charts_count_text(*doc, "150.00") == 1);
   const auto frames = charts_with(*doc, "rect", "fill", "none");
   REQUIRE(frames.size() == 1);
@@ -377,20 +291,20 @@ TEST_CASE("report::ScatterPlot draws one circle per finite point in its class gr
   p.classes = {0, 1, 0, 1, 0, 1};
   p.class_names = {"cat", "dog"};
   p.text.title = "t-SNE";
-  const auto doc = charts_parse(p.to_svg(560, 440).str());
-  const auto cats = charts_elements(charts_group(*doc, "cat"), "circle");
-  const auto dogs = charts_elements(charts_group(*doc, "dog"), "circle");
+  const auto doc = test::parse_svg(p.to_svg(560, 440).str());
+  const auto cats = test::svg_elements(charts_group(*doc, "cat"), "circle");
+  const auto dogs = test::svg_elements(charts_group(*doc, "dog"), "circle");
   REQUIRE(cats.size() == 2);
   REQUIRE(dogs.size() == 2);
-  for (const auto* c : cats) CHECK(charts_attr(c, "fill") == report::category_color(0));
-  for (const auto* c : dogs) CHECK(charts_attr(c, "fill") == report::category_color(1));
-  CHECK(charts_elements(*doc, "circle").size() == 4 + 2);  // + the legend's marks
+  for (const auto* c : cats) CHECK(test::svg_attribute(c, "fill") == report::category_color(0));
+  for (const auto* c : dogs) CHECK(test::svg_attribute(c, "fill") == report::category_color(1));
+  CHECK(test::svg_elements(*doc, "circle").size() == 4 + 2);  // + the legend's marks
   // Both axes 0 .. 5; the frame from x = 62 to 560 - (38 + 6.5 * 3) - 14 = 488.5, y = 30 to 396.
-  CHECK(charts_attr(cats[0], "cx") == "62");
-  CHECK(charts_attr(cats[0], "cy") == "396");
-  CHECK(charts_attr(dogs[1], "cx") == "488.5");
-  CHECK(charts_attr(dogs[1], "cy") == "30");
-  CHECK(charts_attr(cats[1], "cx") == "232.6");  // x = 2: 62 + 0.4 * 426.5
+  CHECK(test::svg_attribute(cats[0], "cx") == "62");
+  CHECK(test::svg_attribute(cats[0], "cy") == "396");
+  CHECK(test::svg_attribute(dogs[1], "cx") == "488.5");
+  CHECK(test::svg_attribute(dogs[1], "cy") == "30");
+  CHECK(test::svg_attribute(cats[1], "cx") == "232.6");  // x = 2: 62 + 0.4 * 426.5
   CHECK(charts_count_text(*doc, "cat") == 1);
   CHECK(charts_count_text(*doc, "dog") == 1);
   CHECK(charts_count_text(*doc, "t-SNE") == 1);
@@ -403,8 +317,8 @@ TEST_CASE("report::ScatterPlot without a legend has only the points' circles") {
   p.classes = {0, 0, 0};
   p.class_names = {"only"};
   p.legend = false;
-  const auto doc = charts_parse(p.to_svg().str());
-  CHECK(charts_elements(*doc, "circle").size() == 3);
+  const auto doc = test::parse_svg(p.to_svg().str());
+  CHECK(test::svg_elements(*doc, "circle").size() == 3);
   CHECK(charts_count_text(*doc, "only") == 0);
 }
 
@@ -444,10 +358,10 @@ TEST_CASE("report::Heatmap embeds an n x n image of viridis colours with class b
   h.hi = 1.5;
   report::Svg svg(400, 400);
   h.draw(svg, {0, 0, 400, 400});
-  const auto doc = charts_parse(svg.str());
-  const auto images = charts_elements(*doc, "image");
+  const auto doc = test::parse_svg(svg.str());
+  const auto images = test::svg_elements(*doc, "image");
   REQUIRE(images.size() == 1);
-  const auto img = charts_decode_image(images[0]);
+  const auto img = test::decode_embedded_png(images[0]);
   REQUIRE(img.width > 0);
   REQUIRE(img.width % n == 0);
   REQUIRE(img.height == img.width);
@@ -463,7 +377,7 @@ TEST_CASE("report::Heatmap embeds an n x n image of viridis colours with class b
   CHECK(img.at(1 * k, 1 * k) == report::viridis(1));
   CHECK(img.at(2 * k, 2 * k) == report::viridis(0));
   // A square image; names along both axes; one white boundary line each way.
-  CHECK(charts_attr(images[0], "width") == charts_attr(images[0], "height"));
+  CHECK(test::svg_attribute(images[0], "width") == test::svg_attribute(images[0], "height"));
   CHECK(charts_count_text(*doc, "dissimilarity") == 1);
   CHECK(charts_count_text(*doc, "cat") == 2);
   CHECK(charts_count_text(*doc, "dog") == 2);
@@ -481,17 +395,17 @@ TEST_CASE("report::Heatmap without labels draws no blocks and names classes with
   {
     report::Svg svg(200, 200);
     h.draw(svg, {0, 0, 200, 200});
-    const auto doc = charts_parse(svg.str());
-    CHECK(charts_elements(*doc, "line").empty());
-    CHECK(charts_elements(*doc, "image").size() == 1);
-    const auto img = charts_decode_image(charts_elements(*doc, "image")[0]);
+    const auto doc = test::parse_svg(svg.str());
+    CHECK(test::svg_elements(*doc, "line").empty());
+    CHECK(test::svg_elements(*doc, "image").size() == 1);
+    const auto img = test::decode_embedded_png(test::svg_elements(*doc, "image")[0]);
     CHECK(img.at(0, 0) == report::viridis(0));  // 0 in [0, 2]
   }
   h.labels = {0, 1, 7};
   h.class_names = {"zero"};
   report::Svg svg(200, 200);
   h.draw(svg, {0, 0, 200, 200});
-  const auto doc = charts_parse(svg.str());
+  const auto doc = test::parse_svg(svg.str());
   CHECK(charts_count_text(*doc, "zero") == 2);
   CHECK(charts_count_text(*doc, "1") == 2);
   CHECK(charts_count_text(*doc, "7") == 2);
@@ -534,21 +448,21 @@ TEST_CASE("report::Heatmap rejects non-square matrices, bad ranges and unsorted 
 TEST_CASE("report::draw_colorbar draws viridis from hi at the top to lo at the bottom with ticks") {
   report::Svg svg(200, 300);
   report::draw_colorbar(svg, {20, 30, 40, 200}, 0, 2, "distance");
-  const auto doc = charts_parse(svg.str());
-  const auto images = charts_elements(*doc, "image");
+  const auto doc = test::parse_svg(svg.str());
+  const auto images = test::svg_elements(*doc, "image");
   REQUIRE(images.size() == 1);
-  CHECK(charts_attr(images[0], "x") == "20");
-  CHECK(charts_attr(images[0], "y") == "30");
-  CHECK(charts_attr(images[0], "height") == "200");
-  const auto img = charts_decode_image(images[0]);
+  CHECK(test::svg_attribute(images[0], "x") == "20");
+  CHECK(test::svg_attribute(images[0], "y") == "30");
+  CHECK(test::svg_attribute(images[0], "height") == "200");
+  const auto img = test::decode_embedded_png(images[0]);
   REQUIRE(img.width == 1);
   REQUIRE(img.height == 128);
   CHECK(img.at(0, 0) == report::viridis(1));
   CHECK(img.at(0, 127) == report::viridis(0));
   for (int y = 0; y < 128; ++y) CHECK(img.at(0, y) == report::viridis(1.0 - y / 127.0));
   const std::vector<std::string> expected = {"0", "0.5", "1", "1.5", "2", "distance"};
-  CHECK(charts_texts(*doc) == expected);
-  const auto ticks = charts_elements(*doc, "line");
+  CHECK(test::svg_texts(*doc) == expected);
+  const auto ticks = test::svg_elements(*doc, "line");
   REQUIRE(ticks.size() == 5);
   CHECK(charts_num(ticks[0], "y1") == 230);  // lo at the bottom
   CHECK(charts_num(ticks[4], "y1") == 30);   // hi at the top
@@ -557,8 +471,8 @@ TEST_CASE("report::draw_colorbar draws viridis from hi at the top to lo at the b
 TEST_CASE("report::draw_colorbar leaves out ticks outside lo .. hi and checks the range") {
   report::Svg svg(200, 300);
   report::draw_colorbar(svg, {0, 0, 40, 100}, 0.1, 1.9, "d");
-  const auto doc = charts_parse(svg.str());
-  CHECK(charts_texts(*doc) == std::vector<std::string>{"0.5", "1", "1.5", "d"});
+  const auto doc = test::parse_svg(svg.str());
+  CHECK(test::svg_texts(*doc) == std::vector<std::string>{"0.5", "1", "1.5", "d"});
   CHECK_ERROR_CONTAINS(report::draw_colorbar(svg, {0, 0, 40, 100}, 1, 1, "d"), "finite lo < hi");
   CHECK_ERROR_CONTAINS(report::draw_colorbar(svg, {0, 0, 40, 100}, 0, charts_inf, "d"), "finite lo < hi");
 }
@@ -575,8 +489,8 @@ TEST_CASE("report::Heatmap and colour bar side by side parse as one document") {
   report::Svg svg(500, 300);
   h.draw(svg, {0, 0, 300, 300});
   report::draw_colorbar(svg, {320, 26, 60, 240}, h.lo, h.hi, "distance");
-  const auto doc = charts_parse(svg.str());
-  CHECK(charts_elements(*doc, "image").size() == 2);
+  const auto doc = test::parse_svg(svg.str());
+  CHECK(test::svg_elements(*doc, "image").size() == 2);
   CHECK(charts_count_text(*doc, "A & B <1>") == 1);
   CHECK(charts_count_text(*doc, "t-shirt/top") == 2);
 }

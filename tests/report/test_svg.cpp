@@ -21,7 +21,7 @@
 #include "support/temp_dir.hpp"
 
 // stb_image (the decoder) once per translation unit, even when several test files share one.
-#include "support/stb_image.hpp"
+#include "support/svg_inspect.hpp"
 
 using namespace invar;
 using report::Anchor;
@@ -33,86 +33,6 @@ namespace {
 
 constexpr double svg_nan = std::numeric_limits<double>::quiet_NaN();
 constexpr double svg_inf = std::numeric_limits<double>::infinity();
-
-/// The document parsed; REQUIREs that it is well-formed XML.
-std::unique_ptr<tinyxml2::XMLDocument> svg_parse(const std::string& text) {
-  auto doc = std::make_unique<tinyxml2::XMLDocument>();
-  const auto rc = doc->Parse(text.c_str(), text.size());
-  INFO("tinyxml2: ", doc->ErrorStr());
-  REQUIRE(rc == tinyxml2::XML_SUCCESS);
-  REQUIRE(doc->RootElement() != nullptr);
-  return doc;
-}
-
-/// Every element named `name` below `e`, in document order.
-void svg_collect(const tinyxml2::XMLElement* e, const std::string& name, std::vector<const tinyxml2::XMLElement*>& out) {
-  for (const auto* c = e->FirstChildElement(); c != nullptr; c = c->NextSiblingElement()) {
-    if (name == c->Name()) out.push_back(c);
-    svg_collect(c, name, out);
-  }
-}
-std::vector<const tinyxml2::XMLElement*> svg_elements(const tinyxml2::XMLDocument& doc, const std::string& name) {
-  std::vector<const tinyxml2::XMLElement*> out;
-  svg_collect(doc.RootElement(), name, out);
-  return out;
-}
-
-std::string svg_attr(const tinyxml2::XMLElement* e, const char* name) {
-  const char* v = e->Attribute(name);
-  return v == nullptr ? std::string("(missing)") : std::string(v);
-}
-
-/// Strict base64 decoding (standard alphabet, '=' padding) by table lookup.
-std::vector<unsigned char> svg_base64_decode(const std::string& s) {
-  std::array<int, 256> table{};
-  table.fill(-1);
-  for (int c = 'A'; c <= 'Z'; ++c) table[std::size_t(c)] = c - 'A';
-  for (int c = 'a'; c <= 'z'; ++c) table[std::size_t(c)] = c - 'a' + 26;
-  for (int c = '0'; c <= '9'; ++c) table[std::size_t(c)] = c - '0' + 52;
-  table[std::size_t('+')] = 62;
-  table[std::size_t('/')] = 63;
-  REQUIRE(s.size() % 4 == 0);
-  std::vector<unsigned char> out;
-  bool valid = true;  // every character in the alphabet (one REQUIRE, not one per character)
-  for (std::size_t i = 0; i < s.size(); i += 4) {
-    int pad = 0;
-    if (i + 4 == s.size()) pad = (s[i + 3] == '=') + (s[i + 2] == '=');
-    std::uint32_t v = 0;
-    for (std::size_t k = 0; k < 4; ++k) {
-      const int d = k < 4 - std::size_t(pad) ? table[static_cast<unsigned char>(s[i + k])] : 0;
-      valid = valid && d >= 0;
-      v = (v << 6) | std::uint32_t(d < 0 ? 0 : d);
-    }
-    out.push_back(static_cast<unsigned char>(v >> 16));
-    if (pad < 2) out.push_back(static_cast<unsigned char>(v >> 8));
-    if (pad < 1) out.push_back(static_cast<unsigned char>(v));
-  }
-  REQUIRE(valid);
-  return out;
-}
-
-struct SvgDecodedImage {
-  int width = 0, height = 0, channels = 0;
-  std::vector<unsigned char> rgb;  // width x height x 3
-};
-
-/// The PNG of an <image> element's href="data:image/png;base64,...", decoded to RGB.
-SvgDecodedImage svg_decode_image(const tinyxml2::XMLElement* image) {
-  const std::string href = svg_attr(image, "href");
-  const std::string prefix = "data:image/png;base64,";
-  REQUIRE(href.compare(0, prefix.size(), prefix) == 0);
-  const auto png = svg_base64_decode(href.substr(prefix.size()));
-  REQUIRE(png.size() > 8);
-  CHECK(png[1] == 'P');
-  CHECK(png[2] == 'N');
-  CHECK(png[3] == 'G');
-  SvgDecodedImage d;
-  unsigned char* p = stbi_load_from_memory(png.data(), int(png.size()), &d.width, &d.height, &d.channels, 3);
-  REQUIRE(p != nullptr);
-  d.rgb.assign(p, p + std::size_t(d.width) * std::size_t(d.height) * 3);
-  stbi_image_free(p);
-  return d;
-}
 
 std::string svg_read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -155,104 +75,104 @@ TEST_CASE("report::Svg writes every primitive as XML with the given attributes")
       .image_rgb(0, 0, 20, 10, std::vector<std::uint8_t>(2 * 1 * 3, 7), 2, 1);
   const std::string text = svg.str();
   CHECK(text.rfind("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", 0) == 0);
-  const auto doc = svg_parse(text);
+  const auto doc = test::parse_svg(text);
   const auto* root = doc->RootElement();
   CHECK(std::string(root->Name()) == "svg");
-  CHECK(svg_attr(root, "xmlns") == "http://www.w3.org/2000/svg");
-  CHECK(svg_attr(root, "width") == "320.5");
-  CHECK(svg_attr(root, "height") == "200");
-  CHECK(svg_attr(root, "viewBox") == "0 0 320.5 200");
+  CHECK(test::svg_attribute(root, "xmlns") == "http://www.w3.org/2000/svg");
+  CHECK(test::svg_attribute(root, "width") == "320.5");
+  CHECK(test::svg_attribute(root, "height") == "200");
+  CHECK(test::svg_attribute(root, "viewBox") == "0 0 320.5 200");
 
-  const auto rects = svg_elements(*doc, "rect");
+  const auto rects = test::svg_elements(*doc, "rect");
   REQUIRE(rects.size() == 2);
-  CHECK(svg_attr(rects[0], "x") == "1");
-  CHECK(svg_attr(rects[0], "y") == "2");
-  CHECK(svg_attr(rects[0], "width") == "30");
-  CHECK(svg_attr(rects[0], "height") == "40");
-  CHECK(svg_attr(rects[0], "fill") == "white");
+  CHECK(test::svg_attribute(rects[0], "x") == "1");
+  CHECK(test::svg_attribute(rects[0], "y") == "2");
+  CHECK(test::svg_attribute(rects[0], "width") == "30");
+  CHECK(test::svg_attribute(rects[0], "height") == "40");
+  CHECK(test::svg_attribute(rects[0], "fill") == "white");
   CHECK(rects[0]->Attribute("stroke") == nullptr);
   CHECK(rects[0]->Attribute("fill-opacity") == nullptr);
-  CHECK(svg_attr(rects[1], "fill") == "#ff0000");
-  CHECK(svg_attr(rects[1], "stroke") == "#444");
-  CHECK(svg_attr(rects[1], "stroke-width") == "1.5");
-  CHECK(svg_attr(rects[1], "fill-opacity") == "0.25");
+  CHECK(test::svg_attribute(rects[1], "fill") == "#ff0000");
+  CHECK(test::svg_attribute(rects[1], "stroke") == "#444");
+  CHECK(test::svg_attribute(rects[1], "stroke-width") == "1.5");
+  CHECK(test::svg_attribute(rects[1], "fill-opacity") == "0.25");
 
-  const auto lines = svg_elements(*doc, "line");
+  const auto lines = test::svg_elements(*doc, "line");
   REQUIRE(lines.size() == 1);
-  CHECK(svg_attr(lines[0], "x1") == "0");
-  CHECK(svg_attr(lines[0], "y1") == "0");
-  CHECK(svg_attr(lines[0], "x2") == "100");
-  CHECK(svg_attr(lines[0], "y2") == "50.5");
-  CHECK(svg_attr(lines[0], "stroke") == "black");
-  CHECK(svg_attr(lines[0], "stroke-width") == "2");
-  CHECK(svg_attr(lines[0], "stroke-dasharray") == "6 4");
+  CHECK(test::svg_attribute(lines[0], "x1") == "0");
+  CHECK(test::svg_attribute(lines[0], "y1") == "0");
+  CHECK(test::svg_attribute(lines[0], "x2") == "100");
+  CHECK(test::svg_attribute(lines[0], "y2") == "50.5");
+  CHECK(test::svg_attribute(lines[0], "stroke") == "black");
+  CHECK(test::svg_attribute(lines[0], "stroke-width") == "2");
+  CHECK(test::svg_attribute(lines[0], "stroke-dasharray") == "6 4");
 
-  const auto polylines = svg_elements(*doc, "polyline");
+  const auto polylines = test::svg_elements(*doc, "polyline");
   REQUIRE(polylines.size() == 1);
-  CHECK(svg_attr(polylines[0], "points") == "0,0 10,20 30.25,40");
-  CHECK(svg_attr(polylines[0], "fill") == "none");
-  CHECK(svg_attr(polylines[0], "stroke") == "#1f77b4");
+  CHECK(test::svg_attribute(polylines[0], "points") == "0,0 10,20 30.25,40");
+  CHECK(test::svg_attribute(polylines[0], "fill") == "none");
+  CHECK(test::svg_attribute(polylines[0], "stroke") == "#1f77b4");
   CHECK(polylines[0]->Attribute("stroke-dasharray") == nullptr);
 
-  const auto circles = svg_elements(*doc, "circle");
+  const auto circles = test::svg_elements(*doc, "circle");
   REQUIRE(circles.size() == 1);
-  CHECK(svg_attr(circles[0], "cx") == "50");
-  CHECK(svg_attr(circles[0], "cy") == "60");
-  CHECK(svg_attr(circles[0], "r") == "3");
-  CHECK(svg_attr(circles[0], "fill") == "red");
-  CHECK(svg_attr(circles[0], "fill-opacity") == "0.8");
+  CHECK(test::svg_attribute(circles[0], "cx") == "50");
+  CHECK(test::svg_attribute(circles[0], "cy") == "60");
+  CHECK(test::svg_attribute(circles[0], "r") == "3");
+  CHECK(test::svg_attribute(circles[0], "fill") == "red");
+  CHECK(test::svg_attribute(circles[0], "fill-opacity") == "0.8");
 
-  const auto groups = svg_elements(*doc, "g");
+  const auto groups = test::svg_elements(*doc, "g");
   REQUIRE(groups.size() == 1);
   REQUIRE(groups[0]->FirstChildElement("title") != nullptr);
   CHECK(std::string(groups[0]->FirstChildElement("title")->GetText()) == "class <0>");
-  const auto texts = svg_elements(*doc, "text");
+  const auto texts = test::svg_elements(*doc, "text");
   REQUIRE(texts.size() == 1);
   CHECK(texts[0]->Parent() == groups[0]);  // drawn inside the group
   CHECK(std::string(texts[0]->GetText()) == "hello");
-  CHECK(svg_attr(texts[0], "x") == "10");
-  CHECK(svg_attr(texts[0], "y") == "20");
-  CHECK(svg_attr(texts[0], "font-size") == "14");
-  CHECK(svg_attr(texts[0], "text-anchor") == "middle");
-  CHECK(svg_attr(texts[0], "fill") == "#333");
-  CHECK(svg_attr(texts[0], "font-weight") == "bold");
-  CHECK(svg_attr(texts[0], "transform") == "rotate(-90 10 20)");
+  CHECK(test::svg_attribute(texts[0], "x") == "10");
+  CHECK(test::svg_attribute(texts[0], "y") == "20");
+  CHECK(test::svg_attribute(texts[0], "font-size") == "14");
+  CHECK(test::svg_attribute(texts[0], "text-anchor") == "middle");
+  CHECK(test::svg_attribute(texts[0], "fill") == "#333");
+  CHECK(test::svg_attribute(texts[0], "font-weight") == "bold");
+  CHECK(test::svg_attribute(texts[0], "transform") == "rotate(-90 10 20)");
 
-  const auto images = svg_elements(*doc, "image");
+  const auto images = test::svg_elements(*doc, "image");
   REQUIRE(images.size() == 1);
-  CHECK(svg_attr(images[0], "width") == "20");
-  CHECK(svg_attr(images[0], "height") == "10");
-  CHECK(svg_attr(images[0], "preserveAspectRatio") == "none");
+  CHECK(test::svg_attribute(images[0], "width") == "20");
+  CHECK(test::svg_attribute(images[0], "height") == "10");
+  CHECK(test::svg_attribute(images[0], "preserveAspectRatio") == "none");
 }
 
 TEST_CASE("report::Svg text defaults and anchors") {
   Svg svg(100, 100);
   svg.text(1, 2, "a").text(1, 2, "b", {.anchor = Anchor::end});
-  const auto doc = svg_parse(svg.str());
-  const auto texts = svg_elements(*doc, "text");
+  const auto doc = test::parse_svg(svg.str());
+  const auto texts = test::svg_elements(*doc, "text");
   REQUIRE(texts.size() == 2);
-  CHECK(svg_attr(texts[0], "text-anchor") == "start");
-  CHECK(svg_attr(texts[0], "font-size") == "12");
-  CHECK(svg_attr(texts[0], "fill") == "#222");
+  CHECK(test::svg_attribute(texts[0], "text-anchor") == "start");
+  CHECK(test::svg_attribute(texts[0], "font-size") == "12");
+  CHECK(test::svg_attribute(texts[0], "fill") == "#222");
   CHECK(texts[0]->Attribute("transform") == nullptr);
   CHECK(texts[0]->Attribute("font-weight") == nullptr);
-  CHECK(svg_attr(texts[1], "text-anchor") == "end");
+  CHECK(test::svg_attribute(texts[1], "text-anchor") == "end");
 }
 
 TEST_CASE("report::Svg numbers have at most 2 decimals, no trailing zeros and no negative zero") {
   Svg svg(100, 100);
   svg.rect(-0.001, 12.5, 3, 0.126, "a").rect(-7.25, 1234567.891, 0.004, 99.999, "b");
-  const auto doc = svg_parse(svg.str());
-  const auto rects = svg_elements(*doc, "rect");
+  const auto doc = test::parse_svg(svg.str());
+  const auto rects = test::svg_elements(*doc, "rect");
   REQUIRE(rects.size() == 2);
-  CHECK(svg_attr(rects[0], "x") == "0");
-  CHECK(svg_attr(rects[0], "y") == "12.5");
-  CHECK(svg_attr(rects[0], "width") == "3");
-  CHECK(svg_attr(rects[0], "height") == "0.13");
-  CHECK(svg_attr(rects[1], "x") == "-7.25");
-  CHECK(svg_attr(rects[1], "y") == "1234567.89");
-  CHECK(svg_attr(rects[1], "width") == "0");
-  CHECK(svg_attr(rects[1], "height") == "100");
+  CHECK(test::svg_attribute(rects[0], "x") == "0");
+  CHECK(test::svg_attribute(rects[0], "y") == "12.5");
+  CHECK(test::svg_attribute(rects[0], "width") == "3");
+  CHECK(test::svg_attribute(rects[0], "height") == "0.13");
+  CHECK(test::svg_attribute(rects[1], "x") == "-7.25");
+  CHECK(test::svg_attribute(rects[1], "y") == "1234567.89");
+  CHECK(test::svg_attribute(rects[1], "width") == "0");
+  CHECK(test::svg_attribute(rects[1], "height") == "100");
 }
 
 TEST_CASE("report::Svg text and attributes round-trip exactly through an XML parser") {
@@ -265,9 +185,9 @@ TEST_CASE("report::Svg text and attributes round-trip exactly through an XML par
     svg.text(0, 0, s, {.fill = s});
     svg.end_group();
   }
-  const auto doc = svg_parse(svg.str());
-  const auto texts = svg_elements(*doc, "text");
-  const auto titles = svg_elements(*doc, "title");
+  const auto doc = test::parse_svg(svg.str());
+  const auto texts = test::svg_elements(*doc, "text");
+  const auto titles = test::svg_elements(*doc, "title");
   REQUIRE(texts.size() == strings.size());
   REQUIRE(titles.size() == strings.size());
   for (std::size_t i = 0; i < strings.size(); ++i) {
@@ -275,7 +195,7 @@ TEST_CASE("report::Svg text and attributes round-trip exactly through an XML par
     REQUIRE(texts[i]->GetText() != nullptr);
     CHECK(std::string(texts[i]->GetText()) == strings[i]);
     CHECK(std::string(titles[i]->GetText()) == strings[i]);
-    CHECK(svg_attr(texts[i], "fill") == strings[i]);
+    CHECK(test::svg_attribute(texts[i], "fill") == strings[i]);
     CHECK(texts[i]->FirstChildElement() == nullptr);  // no markup injected
   }
 }
@@ -339,9 +259,9 @@ TEST_CASE("report::Svg refuses negative sizes and short polylines") {
   CHECK_ERROR_CONTAINS(svg.polyline({{0, 0}}, "red"), "at least 2 points");
   CHECK_ERROR_CONTAINS(svg.polyline({}, "red"), "at least 2 points");
   svg.rect(0, 0, 0, 0, "red").circle(0, 0, 0, "red");  // zero is a size
-  const auto doc = svg_parse(svg.str());
-  CHECK(svg_elements(*doc, "rect").size() == 1);
-  CHECK(svg_elements(*doc, "circle").size() == 1);
+  const auto doc = test::parse_svg(svg.str());
+  CHECK(test::svg_elements(*doc, "rect").size() == 1);
+  CHECK(test::svg_elements(*doc, "circle").size() == 1);
 }
 
 TEST_CASE("report::Svg groups must be balanced") {
@@ -353,8 +273,8 @@ TEST_CASE("report::Svg groups must be balanced") {
   CHECK_ERROR_CONTAINS((void)svg.str(), "1 group(s) left open");
   svg.end_group();
   CHECK_ERROR_CONTAINS(svg.end_group(), "no group is open");
-  const auto doc = svg_parse(svg.str());
-  const auto groups = svg_elements(*doc, "g");
+  const auto doc = test::parse_svg(svg.str());
+  const auto groups = test::svg_elements(*doc, "g");
   REQUIRE(groups.size() == 2);
   CHECK(groups[1]->Parent() == groups[0]);
   CHECK(std::string(groups[0]->FirstChildElement("title")->GetText()) == "outer");
@@ -370,14 +290,14 @@ TEST_CASE("report::Svg image_rgb embeds a PNG whose pixels equal the input") {
   rgb[0] = 0, rgb[1] = 255, rgb[2] = 128;
   Svg svg(200, 100);
   svg.image_rgb(10, 20, 70, 50, rgb, w, h);
-  const auto doc = svg_parse(svg.str());
-  const auto images = svg_elements(*doc, "image");
+  const auto doc = test::parse_svg(svg.str());
+  const auto images = test::svg_elements(*doc, "image");
   REQUIRE(images.size() == 1);
-  CHECK(svg_attr(images[0], "x") == "10");
-  CHECK(svg_attr(images[0], "y") == "20");
-  CHECK(svg_attr(images[0], "width") == "70");
-  CHECK(svg_attr(images[0], "height") == "50");
-  const auto d = svg_decode_image(images[0]);
+  CHECK(test::svg_attribute(images[0], "x") == "10");
+  CHECK(test::svg_attribute(images[0], "y") == "20");
+  CHECK(test::svg_attribute(images[0], "width") == "70");
+  CHECK(test::svg_attribute(images[0], "height") == "50");
+  const auto d = test::decode_embedded_png(images[0]);
   CHECK(d.width == w);
   CHECK(d.height == h);
   CHECK(d.channels == 3);
@@ -394,7 +314,7 @@ TEST_CASE("report::Svg image_rgb rejects a wrong byte count or an empty image") 
   CHECK_ERROR_CONTAINS(svg.image_rgb(0, 0, 1, 1, std::vector<std::uint8_t>(13), 2, 2), "expected 12");
   CHECK_ERROR_CONTAINS(svg.image_rgb(0, 0, 1, 1, std::vector<std::uint8_t>(4), 2, 2), "expected 12");
   CHECK_THROWS_AS(svg.image_rgb(0, 0, 1, 1, std::vector<std::uint8_t>{}, 0, 0), Error);
-  CHECK(svg_elements(*svg_parse(svg.str()), "image").empty());
+  CHECK(test::svg_elements(*test::parse_svg(svg.str()), "image").empty());
 }
 
 TEST_CASE("report::Svg save writes str() atomically") {

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <utility>
 
@@ -116,5 +117,12 @@ class AtomicFile {
   std::FILE* file_ = nullptr;
   bool temp_exists_ = false;  // the temporary file is ours to remove
 };
+
+/// Writes `contents` to `path` through an AtomicFile: the whole text or the old file, never half.
+inline void write_file_atomically(const std::string& path, std::string_view contents) {
+  AtomicFile f(path);
+  f.write(contents.data(), contents.size());
+  f.commit();
+}
 
 }  // namespace invar::io

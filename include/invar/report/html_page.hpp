@@ -73,12 +73,7 @@ class HtmlPage {
   }
 
   /// Writes the page to `path` atomically.
-  void save(const std::string& path) const {
-    const std::string s = str();
-    io::AtomicFile f(path);
-    f.write(s.data(), s.size());
-    f.commit();
-  }
+  void save(const std::string& path) const { io::write_file_atomically(path, str()); }
 
  private:
   /// Relative, without a scheme (javascript:, data:, C:), backslash or a ".." component.

@@ -195,12 +195,7 @@ class Svg {
   }
 
   /// Writes the document to `path` atomically.
-  void save(const std::string& path) const {
-    const std::string s = str();
-    io::AtomicFile f(path);
-    f.write(s.data(), s.size());
-    f.commit();
-  }
+  void save(const std::string& path) const { io::write_file_atomically(path, str()); }
 
  private:
   static void check_style(double stroke_width, double opacity, const char* who) {

@@ -18,7 +18,15 @@ stage() {  # stage <name> <command...>: runs a stage and prints how long it took
 }
 
 stage "install dependencies" bash scripts/install-deps.sh
-stage "configure (release)" cmake --preset release
+# In CI (CI=true: a fresh clone, built once) the test binary is a unity build, as in the asan
+# preset: the same tests in fewer translation units, about 40 % less compile time. Elsewhere each
+# test file stays its own translation unit (fast incremental rebuilds), and nothing sticks in
+# the cache that scripts/main.sh shares.
+configure_extra=()
+if [[ "${CI:-}" == true ]]; then
+  configure_extra=(-DCMAKE_UNITY_BUILD=ON -DCMAKE_UNITY_BUILD_BATCH_SIZE=14)
+fi
+stage "configure (release)" cmake --preset release "${configure_extra[@]}"
 stage "build (release, -j$jobs)" cmake --build --preset release -j "$jobs"
 stage "test (release)" ctest --preset release
 echo "==> test.sh: total $((SECONDS - stage_start)) s"

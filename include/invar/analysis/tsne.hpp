@@ -275,6 +275,20 @@ inline TsneSparseP tsne_joint_sparse(const TsneNeighbours& nb) {
   return s;
 }
 
+/// The gradient from per-point partial sums (attraction ax, ay; unnormalised repulsion rx, ry;
+/// the point's share of Z), reduced in index order so the bits do not depend on threads:
+/// dC/dy_i = 4 (attraction_i - repulsion_i / Z). Returns Z.
+inline double tsne_gradient_from_parts(const std::vector<double>& part, index_t n, double* grad) {
+  double z = 0;
+  for (index_t i = 0; i < n; ++i) z += part[std::size_t(5 * i + 4)];
+  for (index_t i = 0; i < n; ++i) {
+    const double* o = &part[std::size_t(5 * i)];
+    grad[2 * i] = 4.0 * (o[0] - o[2] / z);
+    grad[2 * i + 1] = 4.0 * (o[1] - o[3] / z);
+  }
+  return z;
+}
+
 /// Exact gradient of KL(exaggeration * P || Q) with respect to the N x 2 embedding y (row-major),
 /// P dense N x N (zero diagonal). Writes grad (2N); returns Z = sum_{i != j} w_ij.
 inline double tsne_gradient_exact(const std::vector<double>& p, const double* y, index_t n, double exaggeration,
@@ -300,14 +314,7 @@ inline double tsne_gradient_exact(const std::vector<double>& p, const double* y,
       o[0] = ax, o[1] = ay, o[2] = rx, o[3] = ry, o[4] = z;
     }
   });
-  double z = 0;
-  for (index_t i = 0; i < n; ++i) z += part[std::size_t(5 * i + 4)];
-  for (index_t i = 0; i < n; ++i) {
-    const double* o = &part[std::size_t(5 * i)];
-    grad[2 * i] = 4.0 * (o[0] - o[2] / z);
-    grad[2 * i + 1] = 4.0 * (o[1] - o[3] / z);
-  }
-  return z;
+  return tsne_gradient_from_parts(part, n, grad);
 }
 
 /// KL(P || Q) = sum_{P_ij > 0} P_ij log(P_ij / q_ij) over all pairs (dense P).
@@ -466,14 +473,7 @@ inline double tsne_gradient_barnes_hut(const TsneSparseP& p, const double* y, in
       o[0] = ax, o[1] = ay, o[2] = rx, o[3] = ry, o[4] = z;
     }
   });
-  double z = 0;
-  for (index_t i = 0; i < n; ++i) z += part[std::size_t(5 * i + 4)];
-  for (index_t i = 0; i < n; ++i) {
-    const double* o = &part[std::size_t(5 * i)];
-    grad[2 * i] = 4.0 * (o[0] - o[2] / z);
-    grad[2 * i + 1] = 4.0 * (o[1] - o[3] / z);
-  }
-  return z;
+  return tsne_gradient_from_parts(part, n, grad);
 }
 
 /// KL(P || Q) for a sparse P, given Z.

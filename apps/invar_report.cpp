@@ -34,6 +34,7 @@
 #include "common/model_zoo.hpp"
 #include "common/run_config.hpp"
 #include "common/run_setup.hpp"
+#include "invar/cpu.hpp"
 #include "invar/analysis/cka.hpp"
 #include "invar/attacks/robustness.hpp"
 #include "invar/attacks/target.hpp"

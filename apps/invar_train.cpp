@@ -29,6 +29,7 @@
 #include "common/model_zoo.hpp"
 #include "common/run_config.hpp"
 #include "common/run_setup.hpp"
+#include "invar/cpu.hpp"
 #include "invar/analysis/features.hpp"
 #include "invar/analysis/linear_probe.hpp"
 #include "invar/data/augment/schemes.hpp"

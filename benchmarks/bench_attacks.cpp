@@ -18,6 +18,7 @@
 
 #include <string>
 
+#include "invar/cpu.hpp"
 #include "invar/attacks/pgd.hpp"
 #include "invar/attacks/target.hpp"
 #include "invar/nn/models/all_cnn.hpp"

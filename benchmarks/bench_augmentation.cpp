@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/backend/cpu/threads.hpp"
 #include "invar/data/augment/augmentation.hpp"
 #include "invar/data/augment/schemes.hpp"

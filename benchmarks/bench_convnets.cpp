@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/losses/softmax_cross_entropy.hpp"
 #include "invar/nn/models/all_cnn.hpp"
 #include "invar/nn/models/wide_resnet.hpp"
@@ -73,7 +74,7 @@ invar::nn::Sequential<float> invar_model(Model m) {
 struct InvarTrainer {
   invar::nn::Sequential<float> model;
   invar::optim::Sgd<float> sgd{invar::optim::SgdOptions(0.01).with_momentum(0.9).with_nesterov()};
-  std::vector<invar::nn::Parameter<float>*> params;
+  std::vector<invar::Parameter<float>*> params;
   invar::Tensor<float> dlogits{invar::Shape{kBatch, 10}};
   explicit InvarTrainer(Model m) : model(invar_model(m)) {
     model.set_input_gradient(false);  // as torch: the input does not require grad

@@ -15,6 +15,7 @@
 #include <type_traits>
 #include <string>
 
+#include "invar/cpu.hpp"
 #include "invar/losses/group_invariance.hpp"
 #include "invar/metrics/metrics.hpp"
 #include "support/ratio_reporter.hpp"

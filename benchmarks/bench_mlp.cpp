@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/losses/softmax_cross_entropy.hpp"
 #include "invar/nn/models/mlp.hpp"
 #include "invar/optim/sgd.hpp"

@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/backend/cpu/threads.hpp"
 #include "invar/backend/ops.hpp"
 #include "invar/losses/softmax_cross_entropy.hpp"
@@ -87,7 +88,7 @@ obj::Objective<float> make_objective(Case c) {
 struct Trainer {
   invar::nn::Sequential<float> model;
   invar::optim::Sgd<float> sgd{invar::optim::SgdOptions(0.01).with_momentum(0.9).with_nesterov()};
-  std::vector<invar::nn::Parameter<float>*> params;
+  std::vector<invar::Parameter<float>*> params;
   invar::Tensor<float> dlogits{invar::Shape{kBatch, kClasses}};
   obj::Objective<float> objective;
   Trainer(double width, Case c)

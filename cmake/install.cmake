@@ -6,6 +6,15 @@ install(DIRECTORY include/invar DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(TARGETS invar EXPORT invarTargets)
 install(EXPORT invarTargets NAMESPACE invar:: DESTINATION ${CMAKE_INSTALL_DATADIR}/cmake/invar)
 
+# The GPU target in its own export set, loaded only by find_package(invar COMPONENTS cuda).
+set(INVAR_INSTALL_CUDA OFF)
+if(TARGET invar_cuda)
+  set(INVAR_INSTALL_CUDA ON)
+  install(TARGETS invar_cuda EXPORT invarCudaTargets)
+  install(EXPORT invarCudaTargets NAMESPACE invar:: DESTINATION ${CMAKE_INSTALL_DATADIR}/cmake/invar)
+  install(FILES ${PROJECT_SOURCE_DIR}/cmake/invarCuda.cmake DESTINATION ${CMAKE_INSTALL_DATADIR}/cmake/invar)
+endif()
+
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/invarConfig.cmake.in
   ${PROJECT_BINARY_DIR}/invarConfig.cmake
   INSTALL_DESTINATION ${CMAKE_INSTALL_DATADIR}/cmake/invar)

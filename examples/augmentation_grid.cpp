@@ -9,6 +9,7 @@
 #include <string>
 
 #include <CLI/CLI.hpp>
+#include <invar/cpu.hpp>
 #include <invar/data/augment/schemes.hpp>
 #include <invar/data/cifar.hpp>
 #include <invar/data/idx.hpp>

@@ -9,10 +9,11 @@
 #include <cmath>
 #include <cstdio>
 
+#include <invar/cpu.hpp>
 #include <invar/core/config.hpp>
 #include <invar/core/tensor.hpp>
 #include <invar/metrics/metric.hpp>
-#include <invar/metrics/pairwise.hpp>
+#include <invar/analysis/pairwise_distances.hpp>
 
 namespace my {
 

@@ -26,6 +26,11 @@ configure_extra=()
 if [[ "${CI:-}" == true ]]; then
   configure_extra=(-DCMAKE_UNITY_BUILD=ON -DCMAKE_UNITY_BUILD_BATCH_SIZE=14)
 fi
+# The CUDA sources (invar::cuda, tests/cuda) always compile where nvcc exists, also when it is not
+# on the PATH (CUDA's default prefix); they run only where a GPU is, and report skipped elsewhere.
+if [[ -z "${CUDACXX:-}" ]] && ! command -v nvcc >/dev/null 2>&1 && [[ -x /usr/local/cuda/bin/nvcc ]]; then
+  export CUDACXX=/usr/local/cuda/bin/nvcc
+fi
 stage "configure (release)" cmake --preset release "${configure_extra[@]}"
 stage "build (release, -j$jobs)" cmake --build --preset release -j "$jobs"
 stage "test (release)" ctest --preset release

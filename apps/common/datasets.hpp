@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/run_config.hpp"
+#include "invar/cpu.hpp"
 #include "invar/core/error.hpp"
 #include "invar/data/cifar.hpp"
 #include "invar/data/class_subset.hpp"

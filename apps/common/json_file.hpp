@@ -8,6 +8,7 @@
 #include <fstream>
 #include <string>
 
+#include "invar/cpu.hpp"
 #include "invar/core/error.hpp"
 #include "invar/io/atomic_file.hpp"
 

@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "invar/cpu.hpp"
 #include "invar/core/error.hpp"
 #include "invar/metrics/metrics.hpp"
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/run_config.hpp"
+#include "invar/cpu.hpp"
 #include "invar/core/error.hpp"
 #include "invar/nn/models/all_cnn.hpp"
 #include "invar/nn/models/mlp.hpp"

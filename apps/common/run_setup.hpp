@@ -10,6 +10,7 @@
 
 #include "common/model_zoo.hpp"
 #include "common/run_config.hpp"
+#include "invar/cpu.hpp"
 #include "invar/core/error.hpp"
 #include "invar/data/augment/schemes.hpp"
 #include "invar/objective/presets.hpp"

@@ -1,6 +1,7 @@
 #pragma once
 // A batch shaped like CIFAR for the network benchmarks: kBatch random 3 x 32 x 32 images in
 // [0, 1] and labels in 0..9, seeded, so every benchmark and its libtorch twin see the same data.
+#include "invar/cpu.hpp"
 #include "invar/core/random.hpp"
 #include "invar/core/tensor.hpp"
 

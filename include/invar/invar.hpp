@@ -13,9 +13,10 @@
 
 #include "invar/backend/cpu/threads.hpp"
 #include "invar/backend/ops.hpp"
+#include "invar/cpu.hpp"
 
 #include "invar/metrics/metrics.hpp"
-#include "invar/metrics/pairwise.hpp"
+#include "invar/analysis/pairwise_distances.hpp"
 
 #include "invar/losses/group_invariance.hpp"
 #include "invar/losses/softmax_cross_entropy.hpp"
@@ -38,7 +39,7 @@
 #include "invar/objective/objective.hpp"
 #include "invar/objective/presets.hpp"
 #include "invar/train/checkpoint.hpp"
-#include "invar/train/model.hpp"
+#include "invar/nn/model.hpp"
 #include "invar/optim/adam.hpp"
 #include "invar/optim/schedule.hpp"
 #include "invar/optim/sgd.hpp"

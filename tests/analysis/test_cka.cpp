@@ -11,6 +11,7 @@
 #include <random>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/analysis/cka.hpp"
 #include "support/error_message.hpp"
 #include "support/random.hpp"

@@ -8,6 +8,7 @@
 #include <random>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/analysis/dissimilarity.hpp"
 #include "support/error_message.hpp"
 #include "support/random.hpp"

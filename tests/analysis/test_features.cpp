@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/analysis/features.hpp"
 #include "invar/nn/models/all_cnn.hpp"
 #include "invar/nn/models/mlp.hpp"
@@ -48,10 +49,10 @@ struct Twice {
   TensorView<float> tap_grad(const std::string&) { return grad; }
   void backward(TensorView<const float>) {}
   void backward_from_taps() {}
-  std::vector<nn::Parameter<float>*> parameters() { return {}; }
+  std::vector<Parameter<float>*> parameters() { return {}; }
   void set_training(bool t) { modes.push_back(t); }
 };
-static_assert(train::TrainableModel<Twice, float>);
+static_assert(nn::TrainableModel<Twice, float>);
 
 }  // namespace
 

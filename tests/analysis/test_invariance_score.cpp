@@ -2,6 +2,7 @@
 // augmentations: 1; augmentation = another image: about 0), thread independence and errors.
 #include <doctest/doctest.h>
 
+#include "invar/cpu.hpp"
 #include "invar/analysis/invariance_score.hpp"
 #include "invar/metrics/cosine_distance.hpp"
 #include "invar/metrics/mean_squared_difference.hpp"

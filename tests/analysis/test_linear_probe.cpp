@@ -11,6 +11,7 @@
 #include <random>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/analysis/linear_probe.hpp"
 #include "invar/core/random.hpp"
 #include "invar/losses/grouping.hpp"

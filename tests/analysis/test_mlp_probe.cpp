@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/analysis/linear_probe.hpp"
 #include "invar/analysis/mlp_probe.hpp"
 #include "support/error_message.hpp"

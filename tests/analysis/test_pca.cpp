@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/analysis/pca.hpp"
 #include "support/error_message.hpp"
 #include "support/random.hpp"

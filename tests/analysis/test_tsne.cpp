@@ -10,6 +10,7 @@
 #include <random>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/analysis/tsne.hpp"
 #include "invar/backend/cpu/threads.hpp"
 #include "support/error_message.hpp"

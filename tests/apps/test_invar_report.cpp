@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/analysis/features.hpp"
 #include "invar/analysis/linear_probe.hpp"
 #include "invar/analysis/pca.hpp"

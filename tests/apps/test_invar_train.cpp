@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/data/idx.hpp"
 #include "support/subprocess.hpp"
 #include "support/temp_dir.hpp"

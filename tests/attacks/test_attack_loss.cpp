@@ -8,6 +8,7 @@
 #include <limits>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/attacks/attack_loss.hpp"
 #include "invar/attacks/target.hpp"
 #include "support/error_message.hpp"

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/attacks/attack_loss.hpp"
 #include "invar/attacks/fgsm.hpp"
 #include "invar/attacks/pgd.hpp"

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/attacks/projection.hpp"
 #include "support/random.hpp"
 

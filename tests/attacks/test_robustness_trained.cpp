@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/attacks/attack_loss.hpp"
 #include "invar/attacks/fgsm.hpp"
 #include "invar/attacks/pgd.hpp"

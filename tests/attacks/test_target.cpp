@@ -12,6 +12,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/analysis/linear_probe.hpp"
 #include "invar/attacks/attack_loss.hpp"
 #include "invar/attacks/fgsm.hpp"
@@ -46,8 +47,8 @@ static_assert(attacks::AttackTarget<TargetIdentityClassifier>);
 static_assert(!attacks::AttackTarget<int>);
 static_assert(!attacks::AttackTarget<nn::Sequential<float>>);
 
-nn::Parameter<float>& target_parameter(nn::Sequential<float>& model, const std::string& name) {
-  nn::Parameter<float>* found = nullptr;
+Parameter<float>& target_parameter(nn::Sequential<float>& model, const std::string& name) {
+  Parameter<float>* found = nullptr;
   for (auto* p : model.parameters())
     if (p->name == name) found = p;
   REQUIRE(found != nullptr);

@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "invar/cpu.hpp"
 #include "invar/backend/ops.hpp"
 #include "support/random.hpp"
 

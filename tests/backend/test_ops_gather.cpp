@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include "invar/cpu.hpp"
 #include "invar/backend/ops.hpp"
 #include "support/random.hpp"
 

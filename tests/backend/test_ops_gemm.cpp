@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "invar/cpu.hpp"
 #include "invar/backend/ops.hpp"
 #include "support/random.hpp"
 

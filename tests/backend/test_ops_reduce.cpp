@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "invar/cpu.hpp"
 #include "invar/backend/ops.hpp"
 #include "support/random.hpp"
 

@@ -1,7 +1,7 @@
 #pragma once
 // A user's own model, built from none of invar's layers: logits = W x + b on flattened images,
 // with the flattened input itself as the one tap ("input"; its gradient is not needed). It meets
-// invar::train::TrainableModel, so invar's objective and trainer train it.
+// invar::nn::TrainableModel, so invar's objective and trainer train it.
 #include <invar/invar.hpp>
 
 #include <string>
@@ -39,11 +39,11 @@ class LinearSoftmax {
       }
   }
   void backward_from_taps() {}  // the tap is the input: nothing to train below it
-  std::vector<invar::nn::Parameter<float>*> parameters() { return {&w_, &b_}; }
+  std::vector<invar::Parameter<float>*> parameters() { return {&w_, &b_}; }
   void set_training(bool) {}
 
  private:
-  invar::nn::Parameter<float> w_, b_;
+  invar::Parameter<float> w_, b_;
   invar::Tensor<float> x_, y_, tap_grad_;
 };
 

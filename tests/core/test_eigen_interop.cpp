@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include "invar/cpu.hpp"
 #include "invar/core/eigen.hpp"
 #include "support/random.hpp"
 

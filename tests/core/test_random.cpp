@@ -3,6 +3,7 @@
 #include <cmath>
 #include <set>
 
+#include "invar/cpu.hpp"
 #include "invar/core/random.hpp"
 
 using invar::Rng;

@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "invar/cpu.hpp"
 #include "invar/core/error.hpp"
 #include "invar/core/shape.hpp"
 

@@ -2,6 +2,7 @@
 
 #include <numeric>
 
+#include "invar/cpu.hpp"
 #include "invar/core/tensor.hpp"
 #include "support/random.hpp"
 

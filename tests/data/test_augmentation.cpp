@@ -11,6 +11,7 @@
 
 #include "support/error_message.hpp"
 #include "support/random.hpp"
+#include "invar/cpu.hpp"
 #include "invar/backend/cpu/threads.hpp"
 #include "invar/data/augment/augmentation.hpp"
 #include "invar/data/augment/schemes.hpp"

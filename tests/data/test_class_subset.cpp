@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/data/class_subset.hpp"
 #include "support/error_message.hpp"
 

@@ -13,6 +13,7 @@
 
 #include "support/error_message.hpp"
 #include "support/temp_dir.hpp"
+#include "invar/cpu.hpp"
 #include "invar/data/idx.hpp"
 
 namespace fs = std::filesystem;

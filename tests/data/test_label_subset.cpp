@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "support/error_message.hpp"
+#include "invar/cpu.hpp"
 #include "invar/data/label_subset.hpp"
 
 using invar::index_t;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "support/error_message.hpp"
+#include "invar/cpu.hpp"
 #include "invar/backend/cpu/threads.hpp"
 #include "invar/core/random.hpp"
 #include "invar/data/sampler.hpp"

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/io/base64.hpp"
 
 using namespace invar;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/io/npy.hpp"
 #include "support/error_message.hpp"
 #include "support/random.hpp"

@@ -2,6 +2,7 @@
 // values and layout, and the errors (bad shapes, NaN, unwritable paths leave no file behind).
 #include <doctest/doctest.h>
 
+#include "invar/cpu.hpp"
 #include "invar/io/png.hpp"
 #include "support/error_message.hpp"
 #include "support/temp_dir.hpp"

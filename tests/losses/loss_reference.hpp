@@ -7,6 +7,7 @@
 #include <map>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/losses/group_loss_options.hpp"
 #include "invar/losses/grouping.hpp"
 #include "metrics/metric_test_support.hpp"

@@ -3,6 +3,7 @@
 
 #include <limits>
 
+#include "invar/cpu.hpp"
 #include "invar/losses/group_invariance.hpp"
 #include "invar/metrics/metrics.hpp"
 #include "losses/loss_test_data.hpp"
@@ -77,9 +78,25 @@ TEST_CASE("NaN or Inf in X: invar::Error naming the row and column") {
                        doctest::Contains("non-finite value (nan) at row 5, column 2"), Error);
   CHECK_THROWS_WITH_AS(augmentation_invariance(Euclidean{}, b.x, seeds, g),
                        doctest::Contains("at row 5, column 2"), Error);
+  CHECK_THROWS_WITH_AS(augmentation_invariance(CorrelationDistance{}, b.x, seeds, g),
+                       doctest::Contains("non-finite value (nan) at row 5, column 2"), Error);
+  CHECK_THROWS_WITH_AS(augmentation_invariance(CosineDistance{}, b.x, seeds, g),
+                       doctest::Contains("non-finite value (nan) at row 5, column 2"), Error);
   b.x(5, 2) = std::numeric_limits<double>::infinity();
   CHECK_THROWS_WITH_AS(class_invariance(CosineDistance{}, b.x, test::id_tensor(b.classes), no_gradient),
                        doctest::Contains("non-finite value (inf) at row 5, column 2"), Error);
+  CHECK_THROWS_WITH_AS(class_invariance(Euclidean{}, b.x, test::id_tensor(b.classes), no_gradient),
+                       doctest::Contains("non-finite value (inf) at row 5, column 2"), Error);
+  CHECK_THROWS_WITH_AS(augmentation_invariance(CorrelationDistance{}, b.x, seeds, g),
+                       doctest::Contains("non-finite value (inf) at row 5, column 2"), Error);
+}
+
+TEST_CASE("finite rows whose squared norms overflow are reported, not read as zero rows") {
+  auto b = test::loss_batch(4, 3);
+  const auto seeds = test::id_tensor(b.seeds);
+  for (index_t k = 0; k < 4; ++k) b.x(5, k) = 1e200;  // ||x_5||^2 = 4e400: Inf in double
+  CHECK_THROWS_AS(augmentation_invariance(CosineDistance{}, b.x, seeds, no_gradient), Error);
+  CHECK_THROWS_AS(augmentation_invariance(Euclidean{}, b.x, seeds, no_gradient), Error);
 }
 
 TEST_CASE("ids need not be contiguous or sorted: relabelling to 0..K-1 in order gives the same loss") {

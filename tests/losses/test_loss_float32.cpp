@@ -4,6 +4,7 @@
 
 #include <random>
 
+#include "invar/cpu.hpp"
 #include "invar/losses/group_invariance.hpp"
 #include "invar/metrics/metrics.hpp"
 #include "losses/loss_test_data.hpp"

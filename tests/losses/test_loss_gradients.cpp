@@ -2,6 +2,7 @@
 // on both paths where both apply.
 #include <doctest/doctest.h>
 
+#include "invar/cpu.hpp"
 #include "invar/losses/group_invariance.hpp"
 #include "invar/metrics/metrics.hpp"
 #include "losses/loss_test_data.hpp"

@@ -2,6 +2,7 @@
 // contiguous, that gives a different value under each convention and reference set.
 #include <doctest/doctest.h>
 
+#include "invar/cpu.hpp"
 #include "invar/losses/group_invariance.hpp"
 #include "invar/metrics/mean_squared_difference.hpp"
 #include "invar/metrics/squared_euclidean.hpp"

@@ -1,6 +1,7 @@
 // Every metric x convention x reference set against the naive double computation.
 #include <doctest/doctest.h>
 
+#include "invar/cpu.hpp"
 #include "invar/losses/group_invariance.hpp"
 #include "invar/metrics/metrics.hpp"
 #include "losses/loss_test_data.hpp"

@@ -11,6 +11,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/metrics/metrics.hpp"
 #include "support/random.hpp"
 

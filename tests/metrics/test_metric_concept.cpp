@@ -7,6 +7,7 @@
 #include <set>
 #include <string>
 
+#include "invar/cpu.hpp"
 #include "invar/metrics/metrics.hpp"
 
 using namespace invar;

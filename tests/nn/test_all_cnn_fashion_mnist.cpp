@@ -4,6 +4,7 @@
 #include <chrono>
 #include <filesystem>
 
+#include "invar/cpu.hpp"
 #include "invar/data/idx.hpp"
 #include "invar/losses/softmax_cross_entropy.hpp"
 #include "invar/nn/models/all_cnn.hpp"

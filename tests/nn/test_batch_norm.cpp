@@ -8,6 +8,7 @@
 #include <limits>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/backend/cpu/threads.hpp"
 #include "invar/io/archive.hpp"
 #include "invar/nn/layers/batch_norm.hpp"

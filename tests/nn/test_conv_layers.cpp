@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <tuple>
 
+#include "invar/cpu.hpp"
 #include "invar/nn/layers/conv2d.hpp"
 #include "invar/nn/layers/global_avg_pool.hpp"
 #include "support/gradcheck.hpp"

@@ -1,6 +1,7 @@
 // Linear, ReLU and Flatten: forward against explicit loops, backward by central differences.
 #include <doctest/doctest.h>
 
+#include "invar/cpu.hpp"
 #include "invar/nn/layers/flatten.hpp"
 #include "invar/nn/layers/linear.hpp"
 #include "invar/nn/layers/relu.hpp"

@@ -1,6 +1,7 @@
 // A whole MLP: taps, gradients w.r.t. parameters, input and tap losses by central differences.
 #include <doctest/doctest.h>
 
+#include "invar/cpu.hpp"
 #include "invar/losses/group_invariance.hpp"
 #include "invar/losses/softmax_cross_entropy.hpp"
 #include "invar/metrics/cosine_distance.hpp"

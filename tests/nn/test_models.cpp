@@ -3,6 +3,7 @@
 // parameter files, and gradients of the whole models by central differences (train mode).
 #include <doctest/doctest.h>
 
+#include "invar/cpu.hpp"
 #include "invar/losses/group_invariance.hpp"
 #include "invar/losses/softmax_cross_entropy.hpp"
 #include "invar/metrics/mean_squared_difference.hpp"

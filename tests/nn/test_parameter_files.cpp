@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "invar/cpu.hpp"
 #include "invar/losses/softmax_cross_entropy.hpp"
 #include "invar/nn/models/mlp.hpp"
 #include "invar/nn/parameter_io.hpp"

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/nn/layers/avg_pool2d.hpp"
 #include "invar/nn/layers/max_pool2d.hpp"
 #include "support/error_message.hpp"

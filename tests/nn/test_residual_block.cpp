@@ -5,6 +5,7 @@
 
 #include <tuple>
 
+#include "invar/cpu.hpp"
 #include "invar/nn/layers/residual_block.hpp"
 #include "support/error_message.hpp"
 #include "support/gradcheck.hpp"

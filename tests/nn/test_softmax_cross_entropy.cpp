@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "invar/cpu.hpp"
 #include "invar/losses/softmax_cross_entropy.hpp"
 #include "support/gradcheck.hpp"
 #include "support/random.hpp"

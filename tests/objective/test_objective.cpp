@@ -3,6 +3,7 @@
 // differences, with and without cross-entropy, and schedules reach the term weights.
 #include <doctest/doctest.h>
 
+#include "invar/cpu.hpp"
 #include "invar/metrics/cosine_distance.hpp"
 #include "invar/metrics/mean_squared_difference.hpp"
 #include "invar/nn/models/mlp.hpp"

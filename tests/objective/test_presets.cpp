@@ -5,6 +5,7 @@
 
 #include <numeric>
 
+#include "invar/cpu.hpp"
 #include "invar/losses/group_invariance.hpp"
 #include "invar/metrics/cosine_distance.hpp"
 #include "invar/nn/models/mlp.hpp"

@@ -4,6 +4,7 @@
 
 #include <numeric>
 
+#include "invar/cpu.hpp"
 #include "invar/objective/layer_weights.hpp"
 #include "invar/objective/weight_schedule.hpp"
 #include "support/error_message.hpp"

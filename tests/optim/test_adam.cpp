@@ -8,11 +8,12 @@
 #include <string>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/optim/adam.hpp"
 
 using invar::index_t;
 using invar::Shape;
-using invar::nn::Parameter;
+using invar::Parameter;
 using invar::optim::Adam;
 using invar::optim::AdamOptions;
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/optim/adam.hpp"
 #include "invar/optim/schedule.hpp"
 #include "invar/optim/sgd.hpp"
@@ -14,7 +15,7 @@
 
 using invar::Shape;
 using invar::Tensor;
-using invar::nn::Parameter;
+using invar::Parameter;
 using invar::optim::Adam;
 using invar::optim::AdamOptions;
 using invar::optim::AnyOptimizer;

@@ -6,6 +6,7 @@
 #include <numbers>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/optim/schedule.hpp"
 
 using invar::optim::ConstantLr;

@@ -6,11 +6,12 @@
 #include <string>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/optim/sgd.hpp"
 
 using invar::index_t;
 using invar::Shape;
-using invar::nn::Parameter;
+using invar::Parameter;
 using invar::optim::Sgd;
 using invar::optim::SgdOptions;
 

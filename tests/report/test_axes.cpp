@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/report/axes.hpp"
 #include "support/error_message.hpp"
 #include "support/svg_inspect.hpp"

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/core/tensor.hpp"
 #include "invar/report/bar_chart.hpp"
 #include "invar/report/heatmap.hpp"

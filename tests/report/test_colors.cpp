@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 
+#include "invar/cpu.hpp"
 #include "invar/report/colors.hpp"
 
 using namespace invar;

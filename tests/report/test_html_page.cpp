@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/report/html_page.hpp"
 #include "support/error_message.hpp"
 #include "support/temp_dir.hpp"

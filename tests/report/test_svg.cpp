@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/report/svg.hpp"
 #include "support/error_message.hpp"
 #include "support/temp_dir.hpp"

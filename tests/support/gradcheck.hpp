@@ -7,6 +7,7 @@
 #include <functional>
 #include <random>
 
+#include "invar/cpu.hpp"
 #include "invar/core/tensor.hpp"
 
 namespace invar::test {

@@ -6,6 +6,7 @@
 #include <random>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/core/tensor.hpp"
 
 namespace invar::test {

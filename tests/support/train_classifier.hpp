@@ -5,6 +5,7 @@
 #include <numeric>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/backend/ops.hpp"
 #include "invar/core/random.hpp"
 #include "invar/data/idx.hpp"

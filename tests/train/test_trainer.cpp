@@ -5,6 +5,7 @@
 
 #include <fstream>
 
+#include "invar/cpu.hpp"
 #include "invar/data/augment/schemes.hpp"
 #include "invar/data/kxm_sampler.hpp"
 #include "invar/metrics/mean_squared_difference.hpp"

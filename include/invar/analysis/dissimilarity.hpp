@@ -28,6 +28,7 @@
 #include <iterator>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/backend/ops.hpp"
 #include "invar/core/error.hpp"
 #include "invar/core/tensor.hpp"

@@ -8,7 +8,7 @@
 /// The model is put in eval mode (set_training(false): batch norm uses its running statistics,
 /// so a row's features do not depend on the other rows of its batch) and left there. Images go
 /// through the model `batch` rows at a time (the last batch may be smaller); after each forward
-/// the tap is copied out. Works with any model satisfying invar::train::TrainableModel (every
+/// the tap is copied out. Works with any model satisfying invar::nn::TrainableModel (every
 /// nn::Sequential, or a model of your own).
 ///
 /// Errors (invar::Error): batch < 1, empty images (no rows, or rows of no elements), an unknown
@@ -20,14 +20,15 @@
 #include <string>
 #include <type_traits>
 
+#include "invar/cpu.hpp"
 #include "invar/core/error.hpp"
 #include "invar/core/tensor.hpp"
-#include "invar/train/model.hpp"
+#include "invar/nn/model.hpp"
 
 namespace invar::analysis {
 
 template <class Model>
-  requires train::TrainableModel<Model, float>
+  requires nn::TrainableModel<Model, float>
 Tensor<float> extract_features(Model& model, TensorView<const float> images, const std::string& tap,
                                index_t batch = 500) {
   check(batch >= 1, "extract_features: batch must be >= 1, got ", batch);
@@ -59,7 +60,7 @@ Tensor<float> extract_features(Model& model, TensorView<const float> images, con
 
 /// Any tensor or view of images (a Tensor<float>, an ImageSet's images...).
 template <class Model, Viewable X>
-  requires(train::TrainableModel<Model, float> && !std::is_same_v<std::remove_cvref_t<X>, TensorView<const float>>)
+  requires(nn::TrainableModel<Model, float> && !std::is_same_v<std::remove_cvref_t<X>, TensorView<const float>>)
 Tensor<float> extract_features(Model& model, X&& images, const std::string& tap, index_t batch = 500) {
   return extract_features(model, TensorView<const float>(to_view(images)), tap, batch);
 }

@@ -43,6 +43,7 @@
 #include <utility>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/analysis/lbfgs.hpp"
 #include "invar/analysis/standardize.hpp"
 #include "invar/backend/ops.hpp"

@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/analysis/linear_probe.hpp"
 #include "invar/core/random.hpp"
 

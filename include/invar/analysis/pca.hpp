@@ -27,6 +27,7 @@
 #include <cmath>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/backend/ops.hpp"
 #include "invar/core/error.hpp"
 #include "invar/core/tensor.hpp"

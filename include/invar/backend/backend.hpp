@@ -1,15 +1,17 @@
 #pragma once
 /// \file backend.hpp
-/// The raw op interface every device implements: `Backend<Device>`.
+/// The raw op interface every device implements: `DeviceBackend<Device>`.
 ///
-/// Layers and losses never call a backend directly: they call invar::ops (backend/ops.hpp),
-/// which checks shapes, names bad arguments in its errors, and forwards raw pointers and
-/// sizes here. A new device (CUDA) is a new specialisation of Backend — nothing above changes.
+/// Layers and losses never call a backend directly: they call invar::ops (backend/ops.hpp and
+/// backend/ops/), which checks shapes, names bad arguments in its errors, and forwards raw pointers
+/// and sizes here. A new device is a new specialisation of DeviceBackend, which must satisfy the
+/// `Backend` concept (backend/backend_concept.hpp) — nothing above changes. A device's backend
+/// comes with the device's own header: <invar/cpu.hpp>, <invar/cuda.hpp>.
 ///
 /// The contract (all pointers point into the device's memory, matrices are row-major with a
 /// leading dimension, sizes may be zero; functors are INVAR_HOST_DEVICE callables):
 /// \code
-/// template <> struct Backend<MyDevice> {
+/// template <> struct DeviceBackend<MyDevice> {
 ///   // C = alpha * op(A) * op(B) + beta * C; op(A) is m x k, op(B) is k x n.
 ///   // beta == 0 overwrites C (NaN in C does not propagate), as in BLAS.
 ///   template <class T> static void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha,
@@ -61,12 +63,20 @@
 ///   // and grad = beta grad + scale (softmax - onehot) (grad may be null).
 ///   template <class T> static void softmax_cross_entropy(index_t rows, index_t classes, const T* logits,
 ///       const index_t* labels, double scale, T beta, T* grad, double* row_loss, unsigned char* row_correct);
+///   // Finishing the statistics (all on the device, no host round trip): training: bad[0] = 1 if a mean
+///   // or variance is not finite (running statistics then untouched), else running += momentum (batch -
+///   // running), the variance times `unbias`; evaluation: mean, var = the running statistics. Then
+///   // inv_std = 1 / sqrt(var + eps), scale = gamma inv_std, shift = beta - mean scale (gamma, beta may be null).
+///   template <class T> static void batch_norm_finish(index_t channels, bool training, double momentum,
+///       double unbias, double epsilon, double* mean, double* var, T* running_mean, T* running_var,
+///       const T* gamma, const T* beta, double* inv_std, T* scale, T* shift, unsigned char* bad);
 ///   // Grouped statistics for the group-wise losses (ids < 0: the row is in no group of that grouping;
 ///   // ids_b, sums_b, cb may be null). In double, whatever T is. See backend/cpu/group_stats.hpp.
-///   //   s_i = x_i - shift;  sums[k] = sum of s_i over group k;  sq[k] = ||sums[k]||^2;  row_sq[i] = ||s_i||^2,
-///   //   `order` listing the rows group by group (group k at positions offsets[k] .. offsets[k+1]), then the rest
+///   //   s_i = x_i - shift (shift: one row of x);  sums[k] = sum of s_i over group k;  sq[k] = ||sums[k]||^2;
+///   //   group_sq[k] = sum of ||s_i||^2 over group k; `order` lists the rows group by group (group k at
+///   //   positions offsets[k] .. offsets[k+1]), then the rows in no group
 ///   template <class T> static void group_sums(index_t rows, index_t cols, const T* x, const T* shift,
-///       const index_t* order, const index_t* offsets, index_t groups, double* sums, double* sq, double* row_sq);
+///       const index_t* order, const index_t* offsets, index_t groups, double* sums, double* sq, double* group_sq);
 ///   //   out_i = beta out_i + ca_i (s_i - sums_a[a_i] inv_na[a_i]) + cb_i (s_i - sums_b[b_i] inv_nb[b_i]),
 ///   //   visiting rows in `order` (a permutation; rows of a group adjacent for cache reuse)
 ///   template <class T> static void group_centered_combination(index_t rows, index_t cols, const T* x,
@@ -89,6 +99,8 @@
 ///   template <class T> static void euclid_gram_coefficients(index_t rows, index_t cols, const T* x, const T* gram,
 ///       const T* r, double near, PairSet set, const index_t* ids_a, const double* ca, const index_t* ids_b,
 ///       const double* cb, T* k_out, T* direct);
+///   // (The *_pair_sums ops return their two sums in HOST memory, sum_a and sum_b: the loss needs the
+///   // value on the host to form its coefficients. Every other pointer is device memory.)
 ///   // Sums of metric values over the pairs sharing a group (weights per group), and their gradient
 ///   // (coefficients per group); pairs are ordered with self-pairs or distinct (PairSet).
 ///   template <class M, class T> static void group_pair_sums(const M& metric, index_t rows, index_t cols, const T* x,
@@ -114,6 +126,6 @@ enum class PairSet {
 };
 
 template <Device D>
-struct Backend;  // specialised per device: backend/cpu/backend.hpp, backend/cuda/...
+struct DeviceBackend;  // specialised per device: backend/cpu/backend.hpp, backend/cuda/...
 
 }  // namespace invar

@@ -4,7 +4,7 @@
 ///
 /// Every function takes tensors or views (anything `to_view` accepts), checks shapes and
 /// devices, throws invar::Error naming the argument and the shapes, then forwards raw
-/// pointers to Backend<Device> (backend/backend.hpp). Matrices are "rows x flattened rest":
+/// pointers to DeviceBackend<Device> (backend/backend.hpp). Matrices are "rows x flattened rest":
 /// a B x C x H x W activation is a B x (C*H*W) matrix to gemm and the reductions.
 ///
 /// | op                      | computes                                         |
@@ -20,53 +20,25 @@
 /// | scatter_add_rows(src, idx, out, alpha) | out[idx[r],:] += alpha src[r,:]   |
 /// | fill, copy, axpby, scale, sum, dot, row_sums, col_sums, row_squared_norms | conveniences on the above |
 ///
+/// The fused ops of layers (convolution, pooling, batch norm, cross-entropy) are in backend/ops/,
+/// included at the end of this header. A backend comes with its device's header
+/// (<invar/cpu.hpp>, <invar/cuda.hpp>); this header includes none, so device-generic code
+/// (losses, layers) compiles for any device without seeing Eigen.
+///
 /// Functors `f` must be callable on the device: any lambda on the CPU; an INVAR_HOST_DEVICE
 /// functor (such as those in invar::fn) for CUDA. Reductions are deterministic whatever the
 /// thread count (see backend/cpu/reduce.hpp).
 
 #include <type_traits>
+#include <vector>
 
 #include "invar/backend/backend.hpp"
-#include "invar/backend/cpu/backend.hpp"
+#include "invar/backend/functors.hpp"
 #include "invar/core/error.hpp"
 #include "invar/core/tensor.hpp"
 
 namespace invar {
 
-/// Small device-callable functors for the common cases.
-namespace fn {
-struct Identity {
-  template <class T>
-  INVAR_HOST_DEVICE T operator()(T x) const { return x; }
-};
-struct Square {
-  template <class T>
-  INVAR_HOST_DEVICE T operator()(T x) const { return x * x; }
-};
-struct Multiply {
-  template <class T>
-  INVAR_HOST_DEVICE T operator()(T x, T y) const { return x * y; }
-};
-struct Add {
-  template <class T>
-  INVAR_HOST_DEVICE T operator()(T x, T y) const { return x + y; }
-};
-struct Subtract {
-  template <class T>
-  INVAR_HOST_DEVICE T operator()(T x, T y) const { return x - y; }
-};
-/// alpha * x + beta * y
-template <class T>
-struct Axpby {
-  T alpha, beta;
-  INVAR_HOST_DEVICE T operator()(T x, T y) const { return alpha * x + beta * y; }
-};
-template <class T>
-struct Constant {
-  T value;
-  INVAR_HOST_DEVICE T operator()() const { return value; }
-};
-}  // namespace fn
 
 namespace ops {
 
@@ -84,6 +56,28 @@ constexpr void static_check_same() {
   static_assert(!std::is_const_v<typename Out::element_type>, "invar::ops: the output view must be mutable");
 }
 
+/// A backend must be declared where an op is used: the device's header brings it.
+template <class D>
+concept backend_declared = requires { sizeof(DeviceBackend<D>); };
+
+template <class D>
+struct backend_of {
+  static_assert(backend_declared<D>,
+                "invar::ops: no backend for this device in this translation unit: include <invar/cpu.hpp> "
+                "(or <invar/invar.hpp>) for invar::Cpu, <invar/cuda.hpp> for invar::Cuda");
+  using type = DeviceBackend<D>;
+};
+
+/// The backend of device D (a readable error when its header is missing).
+template <class D>
+using backend = typename backend_of<D>::type;
+
+/// Counts indices outside [0, bound) on the device (for index checks of device memory).
+struct OutOfRange {
+  index_t bound;
+  INVAR_HOST_DEVICE index_t operator()(index_t i) const { return (i < 0 || i >= bound) ? 1 : 0; }
+};
+
 template <class V>
 index_t matrix_rows(const V& v) {
   return v.rank() == 0 ? 1 : v.dim(0);
@@ -100,6 +94,17 @@ void check_indices(const char* op, const Idx& idx, index_t bound) {
   if constexpr (HostDevice<device_of<Idx>>) {
     for (index_t r = 0; r < idx.numel(); ++r)
       check(idx[r] >= 0 && idx[r] < bound, op, ": idx[", r, "] = ", idx[r], " is out of range [0, ", bound, ")");
+  } else {
+    // Counted on the device (one scalar comes back); the indices are copied only to name the
+    // first bad one in the error.
+    using D = device_of<Idx>;
+    if (idx.numel() == 0) return;
+    const index_t bad = backend<D>::template reduce_all<index_t>(idx.numel(), OutOfRange{bound}, idx.data());
+    if (bad == 0) return;
+    std::vector<index_t> host(static_cast<std::size_t>(idx.numel()));
+    D::copy_to_host(host.data(), idx.data(), host.size() * sizeof(index_t));
+    for (std::size_t r = 0; r < host.size(); ++r)
+      check(host[r] >= 0 && host[r] < bound, op, ": idx[", r, "] = ", host[r], " is out of range [0, ", bound, ")");
   }
 }
 
@@ -137,7 +142,7 @@ void gemm(A&& a_in, B&& b_in, C&& c_in, const GemmOptions& o = {}) {
   check(k == kb, "gemm: inner dimensions differ: op(a) is ", m, " x ", k, " (a ", a.shape(), o.trans_a ? "^T" : "",
         "), op(b) is ", kb, " x ", n, " (b ", b.shape(), o.trans_b ? "^T" : "", ")");
   check(c.dim(0) == m && c.dim(1) == n, "gemm: c has shape ", c.shape(), ", expected [", m, ", ", n, "]");
-  Backend<detail::device_of<VA>>::gemm(o.trans_a, o.trans_b, m, n, k, static_cast<T>(o.alpha), a.data(), a.dim(1),
+  detail::backend<detail::device_of<VA>>::gemm(o.trans_a, o.trans_b, m, n, k, static_cast<T>(o.alpha), a.data(), a.dim(1),
                                        b.data(), b.dim(1), static_cast<T>(o.beta), c.data(), c.dim(1));
 }
 
@@ -149,7 +154,7 @@ void map(Out&& out_in, F f, In&&... ins) {
   (check(to_view(ins).shape() == out.shape(), "map: input shape ", to_view(ins).shape(),
          " differs from output shape ", out.shape()),
    ...);
-  Backend<detail::device_of<decltype(out)>>::map(out.numel(), out.data(), f, to_view(ins).data()...);
+  detail::backend<detail::device_of<decltype(out)>>::map(out.numel(), out.data(), f, to_view(ins).data()...);
 }
 
 /// out[i,j] = f(x[i,j], v[i]) for x seen as rows x flattened rest; out may be x.
@@ -162,7 +167,7 @@ void broadcast_rows(Out&& out_in, X&& x_in, V&& v_in, F f) {
   check(x.shape() == out.shape(), "broadcast_rows: x has shape ", x.shape(), ", out has ", out.shape());
   check(v.rank() == 1 && v.dim(0) == detail::matrix_rows(x), "broadcast_rows: v must be a vector of ",
         detail::matrix_rows(x), " (one per row of x ", x.shape(), "), got ", v.shape());
-  Backend<detail::device_of<decltype(out)>>::broadcast_rows(detail::matrix_rows(x), detail::matrix_cols(x), out.data(),
+  detail::backend<detail::device_of<decltype(out)>>::broadcast_rows(detail::matrix_rows(x), detail::matrix_cols(x), out.data(),
                                                             x.data(), v.data(), f);
 }
 
@@ -176,7 +181,7 @@ void broadcast_cols(Out&& out_in, X&& x_in, V&& v_in, F f) {
   check(x.shape() == out.shape(), "broadcast_cols: x has shape ", x.shape(), ", out has ", out.shape());
   check(v.rank() == 1 && v.dim(0) == detail::matrix_cols(x), "broadcast_cols: v must be a vector of ",
         detail::matrix_cols(x), " (one per column of x ", x.shape(), "), got ", v.shape());
-  Backend<detail::device_of<decltype(out)>>::broadcast_cols(detail::matrix_rows(x), detail::matrix_cols(x), out.data(),
+  detail::backend<detail::device_of<decltype(out)>>::broadcast_cols(detail::matrix_rows(x), detail::matrix_cols(x), out.data(),
                                                             x.data(), v.data(), f);
 }
 
@@ -192,7 +197,7 @@ void reduce_rows(Out&& out_in, F f, In0&& in0_in, In&&... ins) {
   const index_t rows = detail::matrix_rows(in0);
   check(out.rank() == 1 && out.dim(0) == rows, "reduce_rows: out must be a vector of ", rows, " (rows of ",
         in0.shape(), "), got ", out.shape());
-  Backend<detail::device_of<decltype(out)>>::reduce_rows(rows, detail::matrix_cols(in0), out.data(), f, in0.data(),
+  detail::backend<detail::device_of<decltype(out)>>::reduce_rows(rows, detail::matrix_cols(in0), out.data(), f, in0.data(),
                                                          to_view(ins).data()...);
 }
 
@@ -208,7 +213,7 @@ void reduce_cols(Out&& out_in, F f, In0&& in0_in, In&&... ins) {
   const index_t cols = detail::matrix_cols(in0);
   check(out.rank() == 1 && out.dim(0) == cols, "reduce_cols: out must be a vector of ", cols, " (columns of ",
         in0.shape(), "), got ", out.shape());
-  Backend<detail::device_of<decltype(out)>>::reduce_cols(detail::matrix_rows(in0), cols, out.data(), f, in0.data(),
+  detail::backend<detail::device_of<decltype(out)>>::reduce_cols(detail::matrix_rows(in0), cols, out.data(), f, in0.data(),
                                                          to_view(ins).data()...);
 }
 
@@ -220,7 +225,7 @@ auto reduce_all(F f, In0&& in0_in, In&&... ins) {
   (check(to_view(ins).shape() == in0.shape(), "reduce_all: inputs differ in shape: ", in0.shape(), " vs ",
          to_view(ins).shape()),
    ...);
-  return Backend<detail::device_of<decltype(in0)>>::template reduce_all<T>(in0.numel(), f, in0.data(),
+  return detail::backend<detail::device_of<decltype(in0)>>::template reduce_all<T>(in0.numel(), f, in0.data(),
                                                                            to_view(ins).data()...);
 }
 
@@ -237,7 +242,7 @@ void gather_rows(Src&& src_in, Idx&& idx_in, Out&& out_in) {
         out.dim(0), "), got shape ", idx.shape());
   check(src.row_size() == out.row_size(), "gather_rows: row sizes differ: src ", src.shape(), ", out ", out.shape());
   detail::check_indices("gather_rows", idx, src.dim(0));
-  Backend<detail::device_of<decltype(out)>>::gather_rows(out.dim(0), out.row_size(), src.data(), idx.data(),
+  detail::backend<detail::device_of<decltype(out)>>::gather_rows(out.dim(0), out.row_size(), src.data(), idx.data(),
                                                          out.data());
 }
 
@@ -256,7 +261,7 @@ void scatter_add_rows(Src&& src_in, Idx&& idx_in, Out&& out_in, double alpha = 1
   check(src.row_size() == out.row_size(), "scatter_add_rows: row sizes differ: src ", src.shape(), ", out ",
         out.shape());
   detail::check_indices("scatter_add_rows", idx, out.dim(0));
-  Backend<detail::device_of<decltype(out)>>::scatter_add_rows(src.dim(0), src.row_size(), src.data(), idx.data(),
+  detail::backend<detail::device_of<decltype(out)>>::scatter_add_rows(src.dim(0), src.row_size(), src.data(), idx.data(),
                                                               static_cast<T>(alpha), out.data());
 }
 
@@ -314,3 +319,8 @@ void row_squared_norms(X&& x, Out&& out) {
 
 }  // namespace ops
 }  // namespace invar
+
+#include "invar/backend/ops/batch_norm.hpp"
+#include "invar/backend/ops/conv2d.hpp"
+#include "invar/backend/ops/cross_entropy.hpp"
+#include "invar/backend/ops/pooling.hpp"

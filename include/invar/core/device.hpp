@@ -14,7 +14,10 @@
 ///   static void copy(void* dst, const void* src, std::size_t bytes);            // device -> device
 ///   static void copy_to_host(void* host, const void* src, std::size_t bytes);   // device -> host
 ///   static void copy_from_host(void* dst, const void* host, std::size_t bytes); // host -> device
+///   static void set_zero(void* p, std::size_t bytes);                             // all bytes 0
 /// };
+/// A device with state (a GPU's stream, library handles, a caching allocator) keeps it in a
+/// device context that these static functions reach (backend/cuda/context.hpp); the host has none.
 /// \endcode
 
 #include <concepts>
@@ -35,6 +38,7 @@ concept Device = requires(void* p, const void* q, std::size_t n) {
   D::copy(p, q, n);
   D::copy_to_host(p, q, n);
   D::copy_from_host(p, q, n);
+  D::set_zero(p, n);
 };
 
 /// The host: memory from the C++ heap, 64-byte aligned (one cache line, one AVX-512 vector),
@@ -58,6 +62,9 @@ struct Cpu {
   }
   static void copy_to_host(void* host, const void* src, std::size_t bytes) { copy(host, src, bytes); }
   static void copy_from_host(void* dst, const void* host, std::size_t bytes) { copy(dst, host, bytes); }
+  static void set_zero(void* p, std::size_t bytes) {
+    if (bytes) std::memset(p, 0, bytes);
+  }
 };
 
 static_assert(Device<Cpu>);

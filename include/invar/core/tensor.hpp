@@ -26,16 +26,7 @@ class Tensor {
   Tensor() = default;
 
   /// A zero-filled tensor of the given shape.
-  explicit Tensor(const Shape& shape) : Tensor(shape, Uninitialized{}) {
-    if (!empty()) {
-      if constexpr (HostDevice<D>) {
-        std::fill(data_, data_ + numel(), T{});
-      } else {
-        std::vector<T> zeros(static_cast<std::size_t>(numel()));
-        D::copy_from_host(data_, zeros.data(), bytes());
-      }
-    }
-  }
+  explicit Tensor(const Shape& shape) : Tensor(shape, Uninitialized{}) { set_zero(); }
 
   /// A tensor of the given shape whose elements are not initialised (for outputs that
   /// are fully overwritten; saves a pass over memory).
@@ -90,6 +81,9 @@ class Tensor {
   [[nodiscard]] TensorView<const T, D> view() const { return {data_, shape_}; }
   operator TensorView<T, D>() { return view(); }              // NOLINT: implicit by design
   operator TensorView<const T, D>() const { return view(); }  // NOLINT: implicit by design
+
+  /// Sets every element to zero (all bits 0: +0 for floating point), on the tensor's device.
+  void set_zero() { D::set_zero(data_, bytes()); }
 
   /// Changes the shape in place; the number of elements must stay the same.
   void reshape(const Shape& shape) { shape_ = view().reshape(shape).shape(); }

@@ -19,7 +19,7 @@
 #include "invar/core/error.hpp"
 #include "invar/core/random.hpp"
 #include "invar/core/tensor.hpp"
-#include "invar/losses/grouping.hpp"
+#include "invar/core/no_group.hpp"
 
 namespace invar::data {
 

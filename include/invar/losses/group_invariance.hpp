@@ -28,13 +28,10 @@
 #include "invar/losses/detail/pairwise_path.hpp"
 #include "invar/losses/group_loss_options.hpp"
 #include "invar/losses/grouping.hpp"
+#include "invar/losses/no_gradient.hpp"
 #include "invar/metrics/metric.hpp"
 
 namespace invar {
-
-/// Pass as `grad` to compute the value only.
-struct NoGradient {};
-inline constexpr NoGradient no_gradient{};
 
 /// The reference set of the denominator: all pairs of the batch, or the pairs that share an id.
 struct Reference {

@@ -12,12 +12,10 @@
 #include <vector>
 
 #include "invar/core/error.hpp"
+#include "invar/core/no_group.hpp"
 #include "invar/core/tensor.hpp"
 
 namespace invar {
-
-/// The reserved group id of a row that belongs to no group.
-inline constexpr index_t no_group = -1;
 
 class Grouping {
  public:

@@ -9,8 +9,11 @@
 #include <vector>
 
 #include "invar/backend/ops.hpp"
+#include "invar/backend/ops/cross_entropy.hpp"
 #include "invar/losses/detail/device_buffers.hpp"
-#include "invar/losses/group_invariance.hpp"
+#include "invar/core/no_group.hpp"
+#include "invar/losses/detail/non_finite.hpp"
+#include "invar/losses/no_gradient.hpp"
 
 namespace invar {
 
@@ -48,14 +51,19 @@ CrossEntropyValue cross_entropy_impl(TensorView<const T, D> logits, TensorView<c
           " is outside [0, ", classes, ") (use invar::no_group for an unlabelled row)");
     v.labelled += y >= 0;
   }
-  const DeviceArray<index_t, D> labels_d(host_labels);
-  Tensor<double, D> row_loss(Shape{rows});
-  Tensor<unsigned char, D> row_correct(Shape{rows});
+  Upload<D> up;  // labels, one transfer
+  const std::size_t labels_s = up.add(host_labels);
+  up.send();
+  // Per-row loss (double) and correctness, side by side in one buffer: one transfer back.
+  Tensor<double, D> row_stats(Shape{2 * rows});
+  const TensorView<double, D> row_loss(row_stats.data(), Shape{rows});
+  const TensorView<unsigned char, D> row_correct(reinterpret_cast<unsigned char*>(row_stats.data() + rows), Shape{rows});
   const double scale = v.labelled ? o.gradient_scale / double(v.labelled) : 0.0;
-  Backend<D>::softmax_cross_entropy(rows, classes, logits.data(), labels_d.data(), scale, T(o.accumulate ? 1 : 0),
-                                    grad, row_loss.data(), row_correct.data());
-  const auto losses = to_host(row_loss);
-  const auto correct = to_host(row_correct);
+  ops::softmax_cross_entropy(logits, up.template view<index_t>(labels_s), scale, o.accumulate ? 1.0 : 0.0,
+                             grad ? TensorView<T, D>(grad, logits.shape()) : TensorView<T, D>{}, row_loss, row_correct);
+  const auto stats = to_host(row_stats);
+  const double* losses = stats.data();
+  const auto* correct = reinterpret_cast<const unsigned char*>(stats.data() + rows);
   double total = 0;
   for (index_t i = 0; i < rows; ++i) {
     total += losses[std::size_t(i)];

@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "invar/core/tensor.hpp"
-#include "invar/nn/parameter.hpp"
+#include "invar/core/parameter.hpp"
 
 namespace invar::nn {
 

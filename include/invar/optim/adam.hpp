@@ -124,7 +124,7 @@ class Adam {
                "adam_step") {}
 
   /// One update of every parameter from its gradient (which is read, never changed or zeroed).
-  void step(std::span<nn::Parameter<T, D>* const> params) {
+  void step(std::span<Parameter<T, D>* const> params) {
     detail::check_parameters("Adam::step", params);
     table_.check_shapes(params);
     const auto& o = options_;

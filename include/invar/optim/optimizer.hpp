@@ -14,7 +14,7 @@
 ///   explicit MyOptimizer(const MyOptions& options);
 ///     // requires: options.validate() passes; otherwise invar::Error naming the bad option
 ///
-///   void step(std::span<nn::Parameter<T, D>* const> params);
+///   void step(std::span<Parameter<T, D>* const> params);
 ///     // requires: no pointer is null; names are non-empty and distinct; p->grad.shape() == p->value.shape();
 ///     //           state already held for a name (from earlier steps or load_state) has that parameter's shape
 ///     // ensures:  every p->value is updated from p->grad; p->grad is left as it was (the caller zeroes it);
@@ -63,7 +63,7 @@
 #include "invar/core/config.hpp"
 #include "invar/core/error.hpp"
 #include "invar/core/tensor.hpp"
-#include "invar/nn/parameter.hpp"
+#include "invar/core/parameter.hpp"
 
 namespace invar::optim {
 
@@ -78,7 +78,7 @@ concept Optimizer =
       typename O::value_type;
       typename O::device_type;
     } &&
-    requires(O& o, const O& c, std::span<nn::Parameter<typename O::value_type, typename O::device_type>* const> params,
+    requires(O& o, const O& c, std::span<Parameter<typename O::value_type, typename O::device_type>* const> params,
              double lr, const OptimizerState<typename O::value_type, typename O::device_type>& entries) {
       o.step(params);
       { c.learning_rate() } -> std::same_as<double>;
@@ -124,7 +124,7 @@ Tensor<T, D> scalar_tensor(T v) {
 
 /// Validates a step() call before anything is touched, so that an error leaves no parameter half-updated.
 template <class T, Device D>
-void check_parameters(const char* who, std::span<nn::Parameter<T, D>* const> params) {
+void check_parameters(const char* who, std::span<Parameter<T, D>* const> params) {
   std::vector<std::string_view> names;
   names.reserve(params.size());
   for (std::size_t i = 0; i < params.size(); ++i) {
@@ -160,7 +160,7 @@ class StateTable {
   void count_step() { ++steps_; }
 
   /// Errors (before any update) when held state does not fit a parameter of the same name.
-  void check_shapes(std::span<nn::Parameter<T, D>* const> params) const {
+  void check_shapes(std::span<Parameter<T, D>* const> params) const {
     if (kinds_.empty()) return;
     for (const auto* p : params) {
       const auto it = slots_.find(p->name);
@@ -173,7 +173,7 @@ class StateTable {
   }
 
   /// The slot of a parameter, created zero-filled on first use; `fresh` says it was just created.
-  Slot& slot(const nn::Parameter<T, D>& p, bool& fresh) {
+  Slot& slot(const Parameter<T, D>& p, bool& fresh) {
     auto it = slots_.find(p.name);
     fresh = it == slots_.end();
     if (fresh) {
@@ -302,7 +302,7 @@ class AnyOptimizer {
   }
   AnyOptimizer& operator=(AnyOptimizer&&) noexcept = default;
 
-  void step(std::span<nn::Parameter<T, D>* const> params) { self_->step(params); }
+  void step(std::span<Parameter<T, D>* const> params) { self_->step(params); }
   [[nodiscard]] double learning_rate() const { return self_->learning_rate(); }
   void set_learning_rate(double lr) { self_->set_learning_rate(lr); }
   [[nodiscard]] OptimizerState<T, D> state() const { return self_->state(); }
@@ -318,7 +318,7 @@ class AnyOptimizer {
  private:
   struct Concept {
     virtual ~Concept() = default;
-    virtual void step(std::span<nn::Parameter<T, D>* const> params) = 0;
+    virtual void step(std::span<Parameter<T, D>* const> params) = 0;
     [[nodiscard]] virtual double learning_rate() const = 0;
     virtual void set_learning_rate(double lr) = 0;
     [[nodiscard]] virtual OptimizerState<T, D> state() const = 0;
@@ -328,7 +328,7 @@ class AnyOptimizer {
   template <class O>
   struct Model final : Concept {
     explicit Model(O o) : optimizer(std::move(o)) {}
-    void step(std::span<nn::Parameter<T, D>* const> params) override { optimizer.step(params); }
+    void step(std::span<Parameter<T, D>* const> params) override { optimizer.step(params); }
     [[nodiscard]] double learning_rate() const override { return optimizer.learning_rate(); }
     void set_learning_rate(double lr) override { optimizer.set_learning_rate(lr); }
     [[nodiscard]] OptimizerState<T, D> state() const override { return optimizer.state(); }

@@ -102,7 +102,7 @@ class Sgd {
         table_("Sgd", options.momentum != 0 ? std::vector<std::string>{"momentum"} : std::vector<std::string>{}) {}
 
   /// One update of every parameter from its gradient (which is read, never changed or zeroed).
-  void step(std::span<nn::Parameter<T, D>* const> params) {
+  void step(std::span<Parameter<T, D>* const> params) {
     detail::check_parameters("Sgd::step", params);
     table_.check_shapes(params);
     const T lr = static_cast<T>(options_.learning_rate);

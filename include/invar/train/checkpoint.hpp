@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string>
 
+#include "invar/cpu.hpp"
 #include "invar/io/archive.hpp"
 #include "invar/nn/parameter_io.hpp"
 #include "invar/optim/state_io.hpp"

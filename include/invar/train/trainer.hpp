@@ -1,6 +1,6 @@
 #pragma once
 /// \file trainer.hpp
-/// A generic trainer: any TrainableModel (train/model.hpp), the objective of Eq. 1, any optimiser
+/// A generic trainer: any nn::TrainableModel (nn/model.hpp), the objective of Eq. 1, any optimiser
 /// with step(params), any sampler with steps_per_epoch() and batch(epoch, step) (data/), and an
 /// optional augmentation. Float32 images (data::ImageSet).
 ///
@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "invar/cpu.hpp"
 #include "invar/analysis/invariance_score.hpp"
 #include "invar/data/assemble_batch.hpp"
 #include "invar/data/augment/augmentation.hpp"
@@ -41,7 +42,7 @@
 #include "invar/objective/objective.hpp"
 #include "invar/optim/schedule.hpp"
 #include "invar/train/checkpoint.hpp"
-#include "invar/train/model.hpp"
+#include "invar/nn/model.hpp"
 #include "invar/train/progress.hpp"
 
 namespace invar::train {
@@ -96,7 +97,7 @@ template <class Model, class Opt, class Sampler, class Aug = data::augment::Augm
 class Trainer {
  public:
   using T = float;
-  static_assert(TrainableModel<Model, T>, "Trainer: the model must satisfy invar::train::TrainableModel");
+  static_assert(nn::TrainableModel<Model, T>, "Trainer: the model must satisfy invar::nn::TrainableModel");
 
   Trainer(Model& model, Opt& optimizer, objective::Objective<T>& objective, const data::ImageSet& train,
           const Sampler& sampler, const Aug* augmentation, TrainerOptions options)
@@ -165,7 +166,7 @@ class Trainer {
         check_finite(model_.output(), epoch, step);
         const auto v = obj_.evaluate(model_, rows.seed, rows.label, &dlogits);
         if (!std::isfinite(v.total)) diverged(std::to_string(v.total), epoch, step);
-        zero_grad(model_);
+        nn::zero_grad(model_);
         obj_.backward(model_, dlogits);
         opt_.step(params);
         ++state.global_step;

@@ -1,6 +1,6 @@
 #pragma once
 /// \file backend.hpp
-/// Backend<Cpu>: the CPU implementation of the op interface (see invar/backend/backend.hpp),
+/// DeviceBackend<Cpu>: the CPU implementation of the op interface (see invar/backend/backend.hpp),
 /// assembled from one header per kind of op.
 
 #include "invar/backend/backend.hpp"
@@ -20,7 +20,7 @@
 namespace invar {
 
 template <>
-struct Backend<Cpu> {
+struct DeviceBackend<Cpu> {
   template <class T>
   static void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
                    const T* b, index_t ldb, T beta, T* c, index_t ldc) {
@@ -60,8 +60,8 @@ struct Backend<Cpu> {
   }
   template <class T>
   static void group_sums(index_t rows, index_t cols, const T* x, const T* shift, const index_t* order,
-                         const index_t* offsets, index_t groups, double* sums, double* sq, double* row_sq) {
-    cpu::group_sums(rows, cols, x, shift, order, offsets, groups, sums, sq, row_sq);
+                         const index_t* offsets, index_t groups, double* sums, double* sq, double* group_sq) {
+    cpu::group_sums(rows, cols, x, shift, order, offsets, groups, sums, sq, group_sq);
   }
   template <class T>
   static void group_centered_combination(index_t rows, index_t cols, const T* x, const T* shift,
@@ -107,6 +107,13 @@ struct Backend<Cpu> {
                                   const double* mean, const double* inv_std, const T* gamma, T* dgamma, T* dbeta,
                                   T* dx) {
     cpu::batch_norm_backward(batch, channels, spatial, dy, x, mean, inv_std, gamma, dgamma, dbeta, dx);
+  }
+  template <class T>
+  static void batch_norm_finish(index_t channels, bool training, double momentum, double unbias, double epsilon,
+                                double* mean, double* var, T* running_mean, T* running_var, const T* gamma,
+                                const T* beta, double* inv_std, T* scale, T* shift, unsigned char* bad) {
+    cpu::batch_norm_finish(channels, training, momentum, unbias, epsilon, mean, var, running_mean, running_var, gamma,
+                           beta, inv_std, scale, shift, bad);
   }
   template <class T>
   static void max_pool2d(index_t planes, index_t height, index_t width, index_t kernel, index_t stride, index_t pad,

@@ -17,6 +17,12 @@
 ///   the running mean and 1 / sqrt(running_var + eps), those are the eval-mode parameter gradients
 ///   (eval mode's dx = dy gamma inv_std is batch_norm_forward on dy with shift = null).
 ///
+/// - batch_norm_finish: per channel, what the layer derives from the statistics: in training, a
+///   non-finite batch mean or variance sets bad[0] = 1 and leaves the running statistics alone,
+///   else they move by `momentum` (the variance unbiased by `unbias` = N / (N - 1), PyTorch's
+///   update); in evaluation mean and var are read from the running statistics. Then
+///   inv_std = 1 / sqrt(var + eps), scale = gamma inv_std, shift = beta - mean scale.
+///
 /// Determinism: each channel is reduced by one task, in a fixed order (samples in order, each
 /// sample's `spatial` run summed in 8 lanes added pairwise), so the results are the same bits for
 /// any thread count. Tasks take blocks of channels and walk them sample by sample, so [B, C]
@@ -26,6 +32,7 @@
 /// read of x and dy, as long as one channel (N values) fits in that budget.
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <vector>
 
@@ -199,6 +206,33 @@ void batch_norm_backward(index_t batch, index_t channels, index_t spatial, const
               q[j] = static_cast<T>(ady * double(g[j]) + axc * (double(p[j]) - m) + a0);
           }
       });
+}
+
+template <class T>
+void batch_norm_finish(index_t channels, bool training, double momentum, double unbias, double epsilon, double* mean,
+                       double* var, T* running_mean, T* running_var, const T* gamma, const T* beta, double* inv_std,
+                       T* scale, T* shift, unsigned char* bad) {
+  bad[0] = 0;
+  if (training) {
+    for (index_t c = 0; c < channels; ++c)
+      if (!std::isfinite(mean[c]) || !std::isfinite(var[c])) bad[0] = 1;
+    if (!bad[0])
+      for (index_t c = 0; c < channels; ++c) {
+        running_mean[c] = static_cast<T>((1 - momentum) * double(running_mean[c]) + momentum * mean[c]);
+        running_var[c] = static_cast<T>((1 - momentum) * double(running_var[c]) + momentum * var[c] * unbias);
+      }
+  } else {
+    for (index_t c = 0; c < channels; ++c) {
+      mean[c] = double(running_mean[c]);
+      var[c] = double(running_var[c]);
+    }
+  }
+  for (index_t c = 0; c < channels; ++c) {
+    inv_std[c] = 1.0 / std::sqrt(var[c] + epsilon);
+    const double a = (gamma ? double(gamma[c]) : 1.0) * inv_std[c];
+    scale[c] = static_cast<T>(a);
+    shift[c] = static_cast<T>((beta ? double(beta[c]) : 0.0) - mean[c] * a);
+  }
 }
 
 }  // namespace invar::cpu

@@ -136,7 +136,8 @@ void euclid_gram_pair_sums(index_t rows, index_t cols, const T* x, const T* gram
       const double ca = detail::pair_weight(ids_a, wa, i, j);
       const double cb = detail::pair_weight(ids_b, wb, i, j);
       if (ca == 0.0 && cb == 0.0) continue;
-      const double d = std::sqrt(std::max(0.0, detail::euclid_gram_distance2(i, j, cols, x, gram, r, rows, near).first));
+      const double d2 = detail::euclid_gram_distance2(i, j, cols, x, gram, r, rows, near).first;
+      const double d = std::sqrt(d2 < 0.0 ? 0.0 : d2);  // rounding below 0 clamped; NaN kept (a non-finite row)
       const double mult = set == PairSet::ordered_with_self ? 2.0 : 1.0;
       sa += mult * ca * d;
       sb += mult * cb * d;

@@ -3,7 +3,8 @@
 /// Group-wise statistics on the CPU, the two passes behind the linear-time invariance losses.
 ///
 /// group_sums (one read of x), with s_i = x_i - shift (shift: one row, e.g. x_0):
-///   sums[k, :] = sum of s_i over the rows of group k,   sq[k] = ||sums[k, :]||^2,   row_sq[i] = ||s_i||^2
+///   sums[k, :] = sum of s_i over the rows of group k,   sq[k] = ||sums[k, :]||^2,
+///   group_sq[k] = sum of ||s_i||^2 over the rows of group k
 ///   where `order` lists the rows group by group (group k: positions offsets[k] .. offsets[k+1]),
 ///   then the rows in no group.
 /// group_centered_combination (one read of x, one write of out), with mu = sums * inv_n:
@@ -141,40 +142,39 @@ inline void shifted_rows4_pass(const T* const* xs, const double* sh, index_t col
 
 template <class T>
 void group_sums(index_t rows, index_t cols, const T* x, const T* shift, const index_t* order, const index_t* offsets,
-                index_t groups, double* sums, double* sq, double* row_sq) {
+                index_t groups, double* sums, double* sq, double* group_sq) {
+  (void)rows;
   std::vector<double> shift_d(static_cast<std::size_t>(cols));
   for (index_t j = 0; j < cols; ++j) shift_d[static_cast<std::size_t>(j)] = double(shift[j]);
   const double* sh = shift_d.data();
-  // Task k < groups sums the rows of group k into sums[k] (its first row is stored, the others
-  // added: the row of sums stays in L2 while the group's rows stream by); task `groups` takes
-  // the rows in no group (norms only). Every sum has one owner and a fixed order.
-  parallel_for(groups + 1, (rows / (groups + 1) + 1) * cols, [&](index_t k0, index_t k1) {
+  // Task k sums the rows of group k into sums[k] (its first row is stored, the others added:
+  // the row of sums stays in L2 while the group's rows stream by) and their squared norms into
+  // group_sq[k], in `order`. Every sum has one owner and a fixed order.
+  const index_t grouped = offsets[groups];
+  parallel_for(groups, (grouped / (groups + 1) + 1) * cols, [&](index_t k0, index_t k1) {
     for (index_t k = k0; k < k1; ++k) {
-      const index_t p0 = offsets[k], p1 = k < groups ? offsets[k + 1] : rows;
-      double* g = k < groups ? sums + k * cols : nullptr;
+      const index_t p0 = offsets[k], p1 = offsets[k + 1];
+      double* g = sums + k * cols;
+      double norm_sum = 0;
       index_t p = p0;
-      if (g)  // rows four at a time (the group's sums are read and written once per four rows)
-        for (; p + 4 <= p1; p += 4) {
-          const T* xs[4] = {x + order[p] * cols, x + order[p + 1] * cols, x + order[p + 2] * cols,
-                            x + order[p + 3] * cols};
-          double norms[4];
-          detail::shifted_rows4_pass(xs, sh, cols, g, p == p0, norms);
-          for (int q = 0; q < 4; ++q) row_sq[order[p + q]] = norms[q];
-        }
+      for (; p + 4 <= p1; p += 4) {  // rows four at a time (the group's sums are read and written once per four rows)
+        const T* xs[4] = {x + order[p] * cols, x + order[p + 1] * cols, x + order[p + 2] * cols,
+                          x + order[p + 3] * cols};
+        double norms[4];
+        detail::shifted_rows4_pass(xs, sh, cols, g, p == p0, norms);
+        for (int q = 0; q < 4; ++q) norm_sum += norms[q];
+      }
       for (; p < p1; ++p) {
-        const index_t i = order[p];
-        const T* xi = x + i * cols;
-        if (p + 1 < rows) detail::prefetch_row(x + order[p + 1] * cols, cols);
-        const int mode = !g ? 0 : (p == p0 ? 1 : 2);  // norms only / store the first row / add
-        row_sq[i] = detail::shifted_row_pass(xi, sh, cols, g, mode);
+        const T* xi = x + order[p] * cols;
+        if (p + 1 < p1) detail::prefetch_row(x + order[p + 1] * cols, cols);
+        norm_sum += detail::shifted_row_pass(xi, sh, cols, g, p == p0 ? 1 : 2);  // store the first row / add
       }
-      if (g) {
-        if (p1 == p0) std::fill(g, g + cols, 0.0);
-        double n2 = 0;
-        INVAR_SIMD_REDUCTION(+, n2)
-        for (index_t j = 0; j < cols; ++j) n2 += g[j] * g[j];
-        sq[k] = n2;
-      }
+      if (p1 == p0) std::fill(g, g + cols, 0.0);
+      double n2 = 0;
+      INVAR_SIMD_REDUCTION(+, n2)
+      for (index_t j = 0; j < cols; ++j) n2 += g[j] * g[j];
+      sq[k] = n2;
+      group_sq[k] = norm_sum;
     }
   });
 }

@@ -14,7 +14,7 @@
 #include "invar/core/random.hpp"
 #include "invar/core/tensor.hpp"
 #include "invar/data/batch_rows.hpp"
-#include "invar/losses/grouping.hpp"
+#include "invar/core/no_group.hpp"
 
 namespace invar::data::detail {
 

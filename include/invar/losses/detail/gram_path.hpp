@@ -13,6 +13,7 @@
 /// Values agree with the pairwise path to float rounding of the GEMM (tested); nearly parallel
 /// and equal rows are exact (the chord form), so an all-equal batch has a zero denominator.
 
+#include <cmath>
 #include <vector>
 
 #include "invar/backend/ops.hpp"
@@ -42,7 +43,12 @@ template <class T, Device D>
 LossValue euclidean_gram_path(const char* loss, TensorView<const T, D> x, const Grouping& groups,
                               const Grouping& reference, const PairWeights& weights, T* grad,
                               const GroupLossOptions& o) {
+  using Kernels = ops::detail::backend<D>;  // loss-internal kernels: arguments built here from validated groupings
   const index_t rows = x.dim(0), cols = x.dim(1);
+  Upload<D> up;  // one transfer of ids and weights
+  const std::size_t ids_a = up.add(groups.dense()), ids_b = up.add(reference.dense());
+  const std::size_t wa = up.add(weights.a), wb = up.add(weights.b);
+  up.send();
   Tensor<T, D> mean(Shape{cols});
   ops::col_sums(x, mean);
   ops::scale(mean, 1.0 / double(rows));
@@ -50,27 +56,31 @@ LossValue euclidean_gram_path(const char* loss, TensorView<const T, D> x, const 
   ops::broadcast_cols(y, x, mean, fn::Subtract{});
   Tensor<T, D> r(Shape{rows});
   ops::row_squared_norms(y, r);
-  for (const T v : to_host(r))
-    if (!std::isfinite(double(v))) throw_non_finite(loss, x);
   auto gram = Tensor<T, D>::uninitialized(Shape{rows, rows});
   ops::gemm(y, y, gram, ops::GemmOptions{}.transpose_b());
 
+  // A non-finite row (or an overflowing norm) makes its pair distances NaN or Inf, so the check
+  // of the sums below catches it: no separate pass and no transfer.
   const PairSet set = pair_set_of(o.convention);
-  const DeviceArray<index_t, D> ids_a(groups.dense()), ids_b(reference.dense());
-  const DeviceArray<double, D> wa(weights.a), wb(weights.b);
   LossValue v;
-  Backend<D>::euclid_gram_pair_sums(rows, cols, x.data(), gram.data(), r.data(), euclid_near, set, ids_a.data(),
-                                    wa.data(), ids_b.data(), wb.data(), &v.numerator, &v.denominator);
+  Kernels::euclid_gram_pair_sums(rows, cols, x.data(), gram.data(), r.data(), euclid_near, set,
+                                 up.template get<index_t>(ids_a), up.template get<double>(wa),
+                                 up.template get<index_t>(ids_b), up.template get<double>(wb), &v.numerator,
+                                 &v.denominator);
   if (!std::isfinite(v.numerator) || !std::isfinite(v.denominator)) throw_non_finite(loss, x);
   finish_value(v, o);
   if (!grad) return v;
 
   const PairCoefficients c = pair_coefficients(weights, v, o);
-  const DeviceArray<double, D> ca_d(c.a), cb_d(c.b);
+  Upload<D> coefficients;
+  const std::size_t ca = coefficients.add(c.a), cb = coefficients.add(c.b);
+  coefficients.send();
   auto kc = Tensor<T, D>::uninitialized(Shape{rows, rows});
   auto g = Tensor<T, D>::uninitialized(x.shape());
-  Backend<D>::euclid_gram_coefficients(rows, cols, x.data(), gram.data(), r.data(), euclid_near, set, ids_a.data(),
-                                       ca_d.data(), ids_b.data(), cb_d.data(), kc.data(), g.data());
+  Kernels::euclid_gram_coefficients(rows, cols, x.data(), gram.data(), r.data(), euclid_near, set,
+                                    up.template get<index_t>(ids_a), coefficients.template get<double>(ca),
+                                    up.template get<index_t>(ids_b), coefficients.template get<double>(cb), kc.data(),
+                                    g.data());
   ops::gemm(kc, y, g, ops::GemmOptions{}.with_beta(1));  // near-pair terms + K y
   TensorView<T, D> out(grad, x.shape());
   if (o.accumulate) ops::axpby(1.0, g, 1.0, out);
@@ -81,20 +91,46 @@ LossValue euclidean_gram_path(const char* loss, TensorView<const T, D> x, const 
 /// 1 - G_ij below this is recomputed from the rows: cos > 0.99, where 1 - G has lost two of its digits.
 inline constexpr double gram_exact_below = 1e-2;
 
+/// 1 / sqrt(v), 0 for a zero row, NaN for a non-finite norm (so that the pair sums, and the
+/// loss's check of them, see it).
+struct InverseNormOrZero {
+  template <class T>
+  INVAR_HOST_DEVICE T operator()(T v) const {
+    if (v == T(0)) return T(0);
+    if (!(v - v == T(0))) return v - v;  // Inf or NaN: NaN
+    return static_cast<T>(1.0 / std::sqrt(static_cast<double>(v)));
+  }
+};
+struct IsZero {
+  template <class T>
+  INVAR_HOST_DEVICE unsigned char operator()(T v) const {
+    return v == T(0) ? 1 : 0;
+  }
+};
+
 template <class M, class T, Device D>
 LossValue cosine_gram_path(const char* loss, TensorView<const T, D> x, const Grouping& groups,
                            const Grouping& reference, const PairWeights& weights, T* grad, const GroupLossOptions& o) {
+  using Kernels = ops::detail::backend<D>;  // loss-internal kernels: arguments built here from validated groupings
   const index_t rows = x.dim(0), cols = x.dim(1);
-  auto y = Tensor<T, D>::uninitialized(x.shape());
-  if constexpr (std::is_same_v<M, CorrelationDistance>) {
-    // y = (x - x_i0) - mean_k(x_ik - x_i0): a constant row becomes exactly 0.
-    std::vector<index_t> first_index(static_cast<std::size_t>(rows));
+  constexpr bool correlation = std::is_same_v<M, CorrelationDistance>;
+  std::vector<index_t> first_index;  // flat index of each row's first element (correlation)
+  if constexpr (correlation) {
+    first_index.resize(static_cast<std::size_t>(rows));
     for (index_t i = 0; i < rows; ++i) first_index[std::size_t(i)] = i * cols;
-    const DeviceArray<index_t, D> first_index_d(first_index);
+  }
+  Upload<D> up;  // one transfer of ids, weights and row starts
+  const std::size_t ids_a = up.add(groups.dense()), ids_b = up.add(reference.dense());
+  const std::size_t wa = up.add(weights.a), wb = up.add(weights.b);
+  const std::size_t first_s = up.add(first_index);
+  up.send();
+
+  auto y = Tensor<T, D>::uninitialized(x.shape());
+  if constexpr (correlation) {
+    // y = (x - x_i0) - mean_k(x_ik - x_i0): a constant row becomes exactly 0.
     auto first = Tensor<T, D>::uninitialized(Shape{rows, 1});
     Tensor<T, D> mean(Shape{rows});
-    ops::gather_rows(x.reshape(Shape{rows * cols, 1}), TensorView<const index_t, D>(first_index_d.data(), Shape{rows}),
-                     first);
+    Kernels::gather_rows(rows, 1, x.data(), up.template get<index_t>(first_s), first.data());
     first.reshape(Shape{rows});
     ops::broadcast_rows(y, x, first, fn::Subtract{});
     ops::row_sums(y, mean);
@@ -105,41 +141,36 @@ LossValue cosine_gram_path(const char* loss, TensorView<const T, D> x, const Gro
   }
   Tensor<T, D> norm2(Shape{rows});
   ops::row_squared_norms(y, norm2);
-  auto n2 = to_host(norm2);
-  std::vector<T> inv_n(static_cast<std::size_t>(rows));
-  std::vector<unsigned char> zero(static_cast<std::size_t>(rows));
-  for (index_t i = 0; i < rows; ++i) {
-    const double v = double(n2[std::size_t(i)]);
-    if (!std::isfinite(v)) throw_non_finite(loss, x);
-    zero[std::size_t(i)] = v == 0.0;
-    inv_n[std::size_t(i)] = v == 0.0 ? T(0) : static_cast<T>(1.0 / std::sqrt(v));
-  }
-  const DeviceArray<T, D> inv_n_d(inv_n);
-  const DeviceArray<unsigned char, D> zero_d(zero);
-  ops::broadcast_rows(y, y, TensorView<const T, D>(inv_n_d.data(), Shape{rows}), fn::Multiply{});
+  auto inv_n = Tensor<T, D>::uninitialized(Shape{rows});
+  auto zero = Tensor<unsigned char, D>::uninitialized(Shape{rows});
+  ops::map(inv_n, InverseNormOrZero{}, norm2);
+  ops::map(zero, IsZero{}, norm2);
+  ops::broadcast_rows(y, y, inv_n, fn::Multiply{});
   auto gram = Tensor<T, D>::uninitialized(Shape{rows, rows});
   ops::gemm(y, y, gram, ops::GemmOptions{}.transpose_b());
 
   const PairSet set = pair_set_of(o.convention);
-  const DeviceArray<index_t, D> ids_a(groups.dense()), ids_b(reference.dense());
-  const DeviceArray<double, D> wa(weights.a), wb(weights.b);
   LossValue v;
-  Backend<D>::gram_pair_sums(rows, cols, y.data(), gram.data(), zero_d.data(), gram_exact_below, set, ids_a.data(),
-                             wa.data(), ids_b.data(), wb.data(), &v.numerator, &v.denominator);
+  Kernels::gram_pair_sums(rows, cols, y.data(), gram.data(), zero.data(), gram_exact_below, set,
+                          up.template get<index_t>(ids_a), up.template get<double>(wa),
+                          up.template get<index_t>(ids_b), up.template get<double>(wb), &v.numerator, &v.denominator);
   if (!std::isfinite(v.numerator) || !std::isfinite(v.denominator)) throw_non_finite(loss, x);
   finish_value(v, o);
   if (!grad) return v;
 
   const PairCoefficients c = pair_coefficients(weights, v, o);
-  const DeviceArray<double, D> ca_d(c.a), cb_d(c.b);
+  Upload<D> coefficients;
+  const std::size_t ca = coefficients.add(c.a), cb = coefficients.add(c.b);
+  coefficients.send();
   auto kc = Tensor<T, D>::uninitialized(Shape{rows, rows});
-  Backend<D>::gram_pair_coefficients(rows, cols, y.data(), gram.data(), zero_d.data(), gram_exact_below, set,
-                                     ids_a.data(), ca_d.data(), ids_b.data(), cb_d.data(), kc.data());
+  Kernels::gram_pair_coefficients(rows, cols, y.data(), gram.data(), zero.data(), gram_exact_below, set,
+                                  up.template get<index_t>(ids_a), coefficients.template get<double>(ca),
+                                  up.template get<index_t>(ids_b), coefficients.template get<double>(cb), kc.data());
   TensorView<T, D> g(grad, x.shape());
   // dL/dx_i = (K y)_i / n_i, added to beta * grad.
   auto ky = Tensor<T, D>::uninitialized(x.shape());
   ops::gemm(kc, y, ky);
-  ops::broadcast_rows(ky, ky, TensorView<const T, D>(inv_n_d.data(), Shape{rows}), fn::Multiply{});
+  ops::broadcast_rows(ky, ky, inv_n, fn::Multiply{});
   if (o.accumulate) ops::axpby(1.0, ky, 1.0, g);
   else ops::copy(ky, g);
   return v;

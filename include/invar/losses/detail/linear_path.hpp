@@ -10,7 +10,9 @@
 /// vanish before anything is squared (float32 features near 1e3 that differ by 1e-2 keep their
 /// digits); double keeps the remaining cancellation to ~1e-16 of the batch's spread.
 /// Memory traffic: x is read twice (sums, gradient) and dL/dx written once; extra memory is
-/// K x D doubles per grouping, never a B x B matrix.
+/// K x D doubles per grouping, never a B x B matrix. On a device the call makes three transfers:
+/// one upload of ids and orders, one download of the 2 (K_a + K_b) per-group norms, one upload
+/// of the coefficients; everything of size D stays on the device.
 
 #include <optional>
 #include <vector>
@@ -44,50 +46,58 @@ inline std::optional<std::vector<index_t>> nested_parent(const Grouping& groups,
 template <class M, class T, Device D>
 LossValue linear_path(const char* loss, TensorView<const T, D> x, const Grouping& groups, const Grouping& reference,
                       const PairWeights& weights, T* grad, const GroupLossOptions& o) {
+  using Kernels = ops::detail::backend<D>;  // loss-internal kernels: arguments built here from validated groupings
   const index_t rows = x.dim(0), cols = x.dim(1);
   const double wd = M::template squared_difference_weight<double>(cols);
   const double f = o.convention == PairConvention::paper ? 2.0 : 1.0;
   const index_t ka = groups.groups(), kb = reference.groups();
 
-  const DeviceArray<index_t, D> ids_a(groups.dense()), ids_b(reference.dense());
-  const auto sums_a = workspace<double, D>(0, Shape{ka, cols});
-  const auto sums_b = workspace<double, D>(1, Shape{kb, cols});
-  const auto sq_a = workspace<double, D>(2, Shape{ka});
-  const auto sq_b = workspace<double, D>(3, Shape{kb});
-  const auto row_sq = workspace<double, D>(4, Shape{rows});
+  // Everything the kernels need from the host, in one transfer.
+  const auto parent = nested_parent(groups, reference);
+  Upload<D> up;
+  const std::size_t order_a = up.add(groups.order()), offsets_a = up.add(groups.offsets());
+  const std::size_t ids_a = up.add(groups.dense()), ids_b = up.add(reference.dense());
+  const std::size_t parent_s = parent ? up.add(*parent) : 0;
+  const std::size_t order_b = parent ? 0 : up.add(reference.order());
+  const std::size_t offsets_b = parent ? 0 : up.add(reference.offsets());
+  up.send();
+
+  const Scratch<double, D> sums_a(0, Shape{ka, cols}), sums_b(1, Shape{kb, cols});
+  // [sq_a | group_sq_a | sq_b | group_sq_b] side by side, so that they come back in one transfer.
+  const Scratch<double, D> stats(2, Shape{2 * (ka + kb)});
+  double* const sq_a = stats.data();
+  double* const gsq_a = sq_a + ka;
+  double* const sq_b = gsq_a + ka;
+  double* const gsq_b = sq_b + kb;
   const T* shift = x.data();  // row 0
-  auto sum_groups = [&](const Grouping& g, TensorView<double, D> sums, TensorView<double, D> sq) {
-    const DeviceArray<index_t, D> order(g.order()), offsets(g.offsets());
-    Backend<D>::group_sums(rows, cols, x.data(), shift, order.data(), offsets.data(), g.groups(), sums.data(),
-                           sq.data(), row_sq.data());
-  };
-  sum_groups(groups, sums_a, sq_a);
+  Kernels::group_sums(rows, cols, x.data(), shift, up.template get<index_t>(order_a),
+                      up.template get<index_t>(offsets_a), ka, sums_a.data(), sq_a, gsq_a);
   // When every group lies inside one reference group (seeds inside classes, or the all-pairs
   // reference), the reference sums are sums of group sums (K x D work); otherwise a second pass.
-  if (const auto parent = nested_parent(groups, reference)) {
-    ops::fill(sums_b, 0);
-    const DeviceArray<index_t, D> parent_d(*parent);
-    ops::scatter_add_rows(sums_a, TensorView<const index_t, D>(parent_d.data(), Shape{ka}), sums_b);
-    ops::row_squared_norms(sums_b, sq_b);
+  if (parent) {
+    const TensorView<double, D> sb = sums_b.view();
+    ops::fill(sb, 0);
+    ops::fill(TensorView<double, D>(gsq_b, Shape{kb}), 0);
+    Kernels::scatter_add_rows(ka, cols, sums_a.data(), up.template get<index_t>(parent_s), 1.0, sb.data());
+    Kernels::scatter_add_rows(ka, 1, gsq_a, up.template get<index_t>(parent_s), 1.0, gsq_b);
+    ops::row_squared_norms(sb, TensorView<double, D>(sq_b, Shape{kb}));
   } else {
-    sum_groups(reference, sums_b, sq_b);
+    Kernels::group_sums(rows, cols, x.data(), shift, up.template get<index_t>(order_b),
+                        up.template get<index_t>(offsets_b), kb, sums_b.data(), sq_b, gsq_b);
   }
 
   // Per-group scatter W_k = sum ||s_i||^2 - ||sum s_i||^2 / n_k (>= 0 up to rounding).
-  const auto sq = to_host(row_sq);
-  auto scatter = [&](const Grouping& g, TensorView<double, D> norms) {
-    const auto n2 = to_host(norms);
-    std::vector<double> w(static_cast<std::size_t>(g.groups()), 0.0);
-    for (index_t i = 0; i < g.rows(); ++i)
-      if (g.of(i) >= 0) w[static_cast<std::size_t>(g.of(i))] += sq[static_cast<std::size_t>(i)];
+  const auto st = to_host(TensorView<const double, D>(stats.data(), stats.view().shape()));
+  auto scatter = [&](const Grouping& g, std::size_t sq_at, std::size_t gsq_at) {
+    std::vector<double> w(static_cast<std::size_t>(g.groups()));
     for (std::size_t k = 0; k < w.size(); ++k) {
-      w[k] -= n2[k] / double(g.sizes()[k]);
+      w[k] = st[gsq_at + k] - st[sq_at + k] / double(g.sizes()[k]);
       if (w[k] < 0) w[k] = 0;  // rounding; NaN is kept (std::max would turn it into 0)
     }
     return w;
   };
-  const auto wa = scatter(groups, sq_a);
-  const auto wb = scatter(reference, sq_b);
+  const auto wa = scatter(groups, 0, std::size_t(ka));
+  const auto wb = scatter(reference, std::size_t(2 * ka), std::size_t(2 * ka + kb));
 
   LossValue v;
   for (index_t k = 0; k < ka; ++k)
@@ -113,11 +123,16 @@ LossValue linear_path(const char* loss, TensorView<const T, D> x, const Grouping
     return inv;
   };
   const auto inv_a = inverse_sizes(groups), inv_b = inverse_sizes(reference);
-  const DeviceArray<double, D> ca_d(ca), cb_d(cb), inv_a_d(inv_a), inv_b_d(inv_b);
-  const DeviceArray<index_t, D> order(groups.order());
-  Backend<D>::group_centered_combination(rows, cols, x.data(), shift, order.data(), ids_a.data(), ca_d.data(),
-                                         sums_a.data(), inv_a_d.data(), ids_b.data(), cb_d.data(), sums_b.data(),
-                                         inv_b_d.data(), T(o.accumulate ? 1 : 0), grad);
+  Upload<D> coefficients;  // the second and last transfer to the device
+  const std::size_t ca_s = coefficients.add(ca), cb_s = coefficients.add(cb);
+  const std::size_t inv_a_s = coefficients.add(inv_a), inv_b_s = coefficients.add(inv_b);
+  coefficients.send();
+  Kernels::group_centered_combination(rows, cols, x.data(), shift, up.template get<index_t>(order_a),
+                                      up.template get<index_t>(ids_a), coefficients.template get<double>(ca_s),
+                                      sums_a.data(), coefficients.template get<double>(inv_a_s),
+                                      up.template get<index_t>(ids_b), coefficients.template get<double>(cb_s),
+                                      sums_b.data(), coefficients.template get<double>(inv_b_s),
+                                      T(o.accumulate ? 1 : 0), grad);
   return v;
 }
 

@@ -18,19 +18,26 @@ LossValue pairwise_path(const char* loss, const M& metric, TensorView<const T, D
                         const Grouping& reference, const PairWeights& weights, T* grad, const GroupLossOptions& o) {
   const index_t rows = x.dim(0), cols = x.dim(1);
   const PairSet set = pair_set_of(o.convention);
-  const DeviceArray<index_t, D> ids_a(groups.dense()), ids_b(reference.dense());
-  const DeviceArray<double, D> wa(weights.a), wb(weights.b);
+  using Kernels = ops::detail::backend<D>;  // loss-internal kernels: arguments built here from validated groupings
+  Upload<D> up;  // one transfer
+  const std::size_t ids_a = up.add(groups.dense()), ids_b = up.add(reference.dense());
+  const std::size_t wa = up.add(weights.a), wb = up.add(weights.b);
+  up.send();
   LossValue v;
-  Backend<D>::group_pair_sums(metric, rows, cols, x.data(), set, ids_a.data(), wa.data(), ids_b.data(), wb.data(),
-                              &v.numerator, &v.denominator);
+  Kernels::group_pair_sums(metric, rows, cols, x.data(), set, up.template get<index_t>(ids_a),
+                           up.template get<double>(wa), up.template get<index_t>(ids_b), up.template get<double>(wb),
+                           &v.numerator, &v.denominator);
   if (!std::isfinite(v.numerator) || !std::isfinite(v.denominator)) throw_non_finite(loss, x);
   finish_value(v, o);
   if (!grad) return v;
 
   const PairCoefficients c = pair_coefficients(weights, v, o);
-  const DeviceArray<double, D> ca_d(c.a), cb_d(c.b);
-  Backend<D>::group_pair_gradient(metric, rows, cols, x.data(), set, ids_a.data(), ca_d.data(), ids_b.data(),
-                                  cb_d.data(), T(o.accumulate ? 1 : 0), grad);
+  Upload<D> coefficients;
+  const std::size_t ca = coefficients.add(c.a), cb = coefficients.add(c.b);
+  coefficients.send();
+  Kernels::group_pair_gradient(metric, rows, cols, x.data(), set, up.template get<index_t>(ids_a),
+                               coefficients.template get<double>(ca), up.template get<index_t>(ids_b),
+                               coefficients.template get<double>(cb), T(o.accumulate ? 1 : 0), grad);
   return v;
 }
 

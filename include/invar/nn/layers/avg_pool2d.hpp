@@ -28,10 +28,8 @@ class AvgPool2d final : public Layer<T, D> {
   TensorView<const T, D> forward(TensorView<const T, D> x) override {
     detail::check_pool2d_input("AvgPool2d", name_, o_, x.shape());
     in_shape_ = x.shape();
-    const index_t b = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3), ho = output_size(h), wo = output_size(w);
-    detail::ensure_shape(y_, Shape{b, c, ho, wo});
-    Backend<D>::avg_pool2d(b * c, h, w, o_.kernel, o_.effective_stride(), o_.padding, ho, wo, o_.count_padding,
-                           x.data(), y_.data());
+    detail::ensure_shape(y_, Shape{x.dim(0), x.dim(1), output_size(x.dim(2)), output_size(x.dim(3))});
+    ops::avg_pool2d(x, y_, ops::PoolWindow{o_.kernel, o_.effective_stride(), o_.padding}, o_.count_padding);
     return y_;
   }
 
@@ -39,9 +37,8 @@ class AvgPool2d final : public Layer<T, D> {
     check(dy.shape() == y_.shape(), "AvgPool2d ", name_, ": dy has shape ", dy.shape(), ", expected ", y_.shape());
     if (!this->input_gradient()) return {};
     detail::ensure_shape(dx_, in_shape_);
-    Backend<D>::avg_pool2d_backward(in_shape_.dim(0) * in_shape_.dim(1), in_shape_.dim(2), in_shape_.dim(3),
-                                    o_.kernel, o_.effective_stride(), o_.padding, y_.dim(2), y_.dim(3),
-                                    o_.count_padding, dy.data(), dx_.data());
+    ops::avg_pool2d_backward(dy, dx_, ops::PoolWindow{o_.kernel, o_.effective_stride(), o_.padding},
+                             o_.count_padding);
     return dx_;
   }
   [[nodiscard]] std::string name() const override { return name_; }

@@ -26,12 +26,14 @@
 /// in eval the affine map's dx = dy gamma inv_std_running; in both dgamma += sum dy xhat and
 /// dbeta += sum dy (xhat from the statistics that forward used).
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "invar/backend/ops.hpp"
+#include "invar/backend/ops/batch_norm.hpp"
 #include "invar/nn/layer.hpp"
 
 namespace invar::nn {
@@ -68,56 +70,28 @@ class BatchNorm final : public Layer<T, D> {
     check((x.rank() == 2 || x.rank() == 4) && x.dim(1) == channels_, "BatchNorm ", name_, ": expected input [B, ",
           channels_, "] or [B, ", channels_, ", H, W], got ", x.shape());
     const index_t b = x.dim(0), s = x.rank() == 4 ? x.dim(2) * x.dim(3) : 1, n = b * s;
-    const auto c = static_cast<std::size_t>(channels_);
     forward_training_ = this->training();
     forwarded_ = false;  // until this forward has succeeded
-    std::vector<double> mean(c), inv_std(c);
-    if (forward_training_) {
+    if (forward_training_)
       check(n > 1, "BatchNorm ", name_, ": needs more than one value per channel in training, got input ", x.shape());
-      detail::ensure_shape(mean_, Shape{channels_});
-      detail::ensure_shape(var_, Shape{channels_});
-      Backend<D>::batch_norm_statistics(b, channels_, s, x.data(), mean_.data(), var_.data());
-      mean = to_host(mean_);
-      const auto var = to_host(var_);
-      for (std::size_t k = 0; k < c; ++k)
-        check(std::isfinite(mean[k]) && std::isfinite(var[k]), "BatchNorm ", name_,
-              ": the batch statistics of channel ", k, " are not finite (mean ", mean[k], ", variance ", var[k],
-              ") for input ", x.shape(), ": NaN or Inf in the input? The running statistics are left unchanged");
-      for (std::size_t k = 0; k < c; ++k) inv_std[k] = 1.0 / std::sqrt(var[k] + o_.epsilon);
-      // Running statistics: PyTorch's update, the variance unbiased.
-      auto rm = to_host(running_mean_), rv = to_host(running_var_);
-      const double m = o_.momentum, unbias = double(n) / double(n - 1);
-      for (std::size_t k = 0; k < c; ++k) {
-        rm[k] = static_cast<T>((1 - m) * double(rm[k]) + m * mean[k]);
-        rv[k] = static_cast<T>((1 - m) * double(rv[k]) + m * var[k] * unbias);
-      }
-      upload(rm, running_mean_);
-      upload(rv, running_var_);
-    } else {
-      const auto rm = to_host(running_mean_), rv = to_host(running_var_);
-      for (std::size_t k = 0; k < c; ++k) {
-        mean[k] = double(rm[k]);
-        inv_std[k] = 1.0 / std::sqrt(double(rv[k]) + o_.epsilon);
-      }
-      upload(mean, mean_);
+    for (auto* t : {&mean_, &var_, &inv_std_}) detail::ensure_shape(*t, Shape{channels_});
+    for (auto* t : {&scale_, &shift_}) detail::ensure_shape(*t, Shape{channels_});
+    detail::ensure_shape(bad_, Shape{1});
+    if (forward_training_) ops::batch_norm_statistics(x, mean_, var_);
+    // Running statistics, inv_std and the folded scale and shift, all on the device; the one
+    // value read back is the flag of non-finite statistics (training only).
+    ops::batch_norm_finish(ops::BatchNormFinish{forward_training_, o_.momentum, double(n) / double(std::max<index_t>(n - 1, 1)),
+                                                o_.epsilon},
+                           mean_, var_, running_mean_, running_var_,
+                           o_.affine ? weight_.value.view() : TensorView<T, D>{},
+                           o_.affine ? bias_.value.view() : TensorView<T, D>{}, inv_std_, scale_, shift_, bad_);
+    if (forward_training_) {
+      unsigned char bad = 0;
+      D::copy_to_host(&bad, bad_.data(), 1);
+      if (bad) throw_non_finite_statistics(x.shape());
     }
-    upload(inv_std, inv_std_);
-    // y = gamma (x - mean) inv_std + beta = x scale + shift.
-    std::vector<T> scale(c), shift(c);
-    std::vector<T> gamma, beta;
-    if (o_.affine) {
-      gamma = to_host(weight_.value);
-      beta = to_host(bias_.value);
-    }
-    for (std::size_t k = 0; k < c; ++k) {
-      const double a = (o_.affine ? double(gamma[k]) : 1.0) * inv_std[k];
-      scale[k] = static_cast<T>(a);
-      shift[k] = static_cast<T>((o_.affine ? double(beta[k]) : 0.0) - mean[k] * a);
-    }
-    upload(scale, scale_);
-    upload(shift, shift_);
     detail::ensure_shape(y_, x.shape());
-    Backend<D>::batch_norm_forward(b, channels_, s, x.data(), scale_.data(), shift_.data(), y_.data());
+    ops::batch_norm_forward(x, scale_, shift_, y_);
     x_ = x;
     batch_ = b;
     spatial_ = s;
@@ -128,22 +102,19 @@ class BatchNorm final : public Layer<T, D> {
   TensorView<const T, D> backward(TensorView<const T, D> dy) override {
     check(forwarded_, "BatchNorm ", name_, ": backward() without a successful forward()");
     check(dy.shape() == y_.shape(), "BatchNorm ", name_, ": dy has shape ", dy.shape(), ", expected ", y_.shape());
-    const T* gamma = o_.affine ? weight_.value.data() : nullptr;
-    T* dgamma = o_.affine ? weight_.grad.data() : nullptr;
-    T* dbeta = o_.affine ? bias_.grad.data() : nullptr;
+    const TensorView<const T, D> gamma = o_.affine ? weight_.value.view() : TensorView<T, D>{};
+    const TensorView<T, D> dgamma = o_.affine ? weight_.grad.view() : TensorView<T, D>{};
+    const TensorView<T, D> dbeta = o_.affine ? bias_.grad.view() : TensorView<T, D>{};
     const bool want_dx = this->input_gradient();
     if (want_dx) detail::ensure_shape(dx_, x_.shape());
     if (forward_training_) {
-      Backend<D>::batch_norm_backward(batch_, channels_, spatial_, dy.data(), x_.data(), mean_.data(), inv_std_.data(),
-                                      gamma, dgamma, dbeta, want_dx ? dx_.data() : nullptr);
+      ops::batch_norm_backward(dy, x_, mean_, inv_std_, gamma, dgamma, dbeta, want_dx ? dx_.view() : TensorView<T, D>{});
     } else {
       // Parameter sums with the running statistics (dx == null), then dx = dy gamma inv_std: the
       // forward's scale, without the shift.
-      Backend<D>::batch_norm_backward(batch_, channels_, spatial_, dy.data(), x_.data(), mean_.data(), inv_std_.data(),
-                                      gamma, dgamma, dbeta, static_cast<T*>(nullptr));
+      ops::batch_norm_backward(dy, x_, mean_, inv_std_, gamma, dgamma, dbeta, TensorView<T, D>{});
       if (want_dx)
-        Backend<D>::batch_norm_forward(batch_, channels_, spatial_, dy.data(), scale_.data(),
-                                       static_cast<const T*>(nullptr), dx_.data());
+        ops::batch_norm_forward(dy, scale_, TensorView<const T, D>{}, dx_);
     }
     if (!want_dx) return {};
     return dx_;
@@ -166,16 +137,16 @@ class BatchNorm final : public Layer<T, D> {
   Tensor<T, D>& running_var() { return running_var_; }
 
  private:
-  template <class U>
-  static std::vector<U> to_host(const Tensor<U, D>& t) {
-    std::vector<U> out(static_cast<std::size_t>(t.numel()));
-    D::copy_to_host(out.data(), t.data(), t.bytes());
-    return out;
-  }
-  template <class U>
-  static void upload(const std::vector<U>& host, Tensor<U, D>& t) {
-    detail::ensure_shape(t, Shape{static_cast<index_t>(host.size())});
-    D::copy_from_host(t.data(), host.data(), t.bytes());
+  // Which channel is bad is read back only now, on the error path (the statistics are kept).
+  [[noreturn]] void throw_non_finite_statistics(const Shape& input) const {
+    std::vector<double> mean(static_cast<std::size_t>(channels_)), var(mean.size());
+    D::copy_to_host(mean.data(), mean_.data(), mean_.bytes());
+    D::copy_to_host(var.data(), var_.data(), var_.bytes());
+    std::size_t k = 0;
+    while (k + 1 < mean.size() && std::isfinite(mean[k]) && std::isfinite(var[k])) ++k;
+    throw Error(invar::detail::concat("BatchNorm ", name_, ": the batch statistics of channel ", k,
+                               " are not finite (mean ", mean[k], ", variance ", var[k], ") for input ", input,
+                               ": NaN or Inf in the input? The running statistics are left unchanged"));
   }
 
   std::string name_;
@@ -190,6 +161,7 @@ class BatchNorm final : public Layer<T, D> {
   index_t batch_ = 0, spatial_ = 0;
   Tensor<double, D> mean_, var_, inv_std_;
   Tensor<T, D> scale_, shift_, y_, dx_;
+  Tensor<unsigned char, D> bad_;
 };
 
 }  // namespace invar::nn

@@ -2,7 +2,7 @@
 /// \file conv2d.hpp
 /// Conv2d on NCHW tensors: y[b, o] = sum_c W[o, c] * x[b, c] + bias[o] (cross-correlation, as
 /// every framework), square kernel, stride, zero padding. The algorithm is the backend's
-/// (Backend<D>::conv2d_forward / conv2d_backward): on the CPU im2col + GEMM over chunks of
+/// (ops::conv2d_forward / conv2d_backward): on the CPU im2col + GEMM over chunks of
 /// images, one chunk per thread (backend/cpu/conv2d.hpp).
 
 #include <string>
@@ -56,16 +56,15 @@ class Conv2d final : public Layer<T, D> {
     x_ = x;
     geometry_ = Conv2dGeometry{x.dim(0), in_, x.dim(2), x.dim(3), out_, o_.kernel, o_.stride, o_.padding};
     detail::ensure_shape(y_, Shape{x.dim(0), out_, geometry_.out_h(), geometry_.out_w()});
-    Backend<D>::conv2d_forward(geometry_, x.data(), weight_.value.data(), o_.bias ? bias_.value.data() : nullptr,
-                               y_.data());
+    ops::conv2d_forward(geometry_, x, weight_.value, o_.bias ? bias_.value.view() : TensorView<T, D>{}, y_);
     return y_;
   }
 
   TensorView<const T, D> backward(TensorView<const T, D> dy) override {
     check(dy.shape() == y_.shape(), "Conv2d ", name_, ": dy has shape ", dy.shape(), ", expected ", y_.shape());
     if (this->input_gradient()) detail::ensure_shape(dx_, x_.shape());
-    Backend<D>::conv2d_backward(geometry_, x_.data(), weight_.value.data(), dy.data(), weight_.grad.data(),
-                                o_.bias ? bias_.grad.data() : nullptr, this->input_gradient() ? dx_.data() : nullptr);
+    ops::conv2d_backward(geometry_, x_, weight_.value, dy, weight_.grad, o_.bias ? bias_.grad.view() : TensorView<T, D>{},
+                         this->input_gradient() ? dx_.view() : TensorView<T, D>{});
     if (!this->input_gradient()) return {};
     return dx_;
   }

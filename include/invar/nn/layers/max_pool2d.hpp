@@ -28,11 +28,10 @@ class MaxPool2d final : public Layer<T, D> {
   TensorView<const T, D> forward(TensorView<const T, D> x) override {
     detail::check_pool2d_input("MaxPool2d", name_, o_, x.shape());
     in_shape_ = x.shape();
-    const index_t b = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3), ho = output_size(h), wo = output_size(w);
-    detail::ensure_shape(y_, Shape{b, c, ho, wo});
-    detail::ensure_shape(argmax_, Shape{b, c, ho, wo});
-    Backend<D>::max_pool2d(b * c, h, w, o_.kernel, o_.effective_stride(), o_.padding, ho, wo, x.data(), y_.data(),
-                           argmax_.data());
+    const Shape out{x.dim(0), x.dim(1), output_size(x.dim(2)), output_size(x.dim(3))};
+    detail::ensure_shape(y_, out);
+    detail::ensure_shape(argmax_, out);
+    ops::max_pool2d(x, y_, argmax_, ops::PoolWindow{o_.kernel, o_.effective_stride(), o_.padding});
     return y_;
   }
 
@@ -40,8 +39,7 @@ class MaxPool2d final : public Layer<T, D> {
     check(dy.shape() == y_.shape(), "MaxPool2d ", name_, ": dy has shape ", dy.shape(), ", expected ", y_.shape());
     if (!this->input_gradient()) return {};
     detail::ensure_shape(dx_, in_shape_);
-    Backend<D>::max_pool2d_backward(in_shape_.dim(0) * in_shape_.dim(1), in_shape_.dim(2), in_shape_.dim(3),
-                                    y_.dim(2), y_.dim(3), dy.data(), argmax_.data(), dx_.data());
+    ops::max_pool2d_backward(dy, argmax_, dx_);
     return dx_;
   }
   [[nodiscard]] std::string name() const override { return name_; }

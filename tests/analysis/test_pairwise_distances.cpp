@@ -6,8 +6,9 @@
 #include <cmath>
 #include <string>
 
-#include "invar/metrics/pairwise.hpp"
-#include "metric_test_support.hpp"
+#include "invar/cpu.hpp"
+#include "invar/analysis/pairwise_distances.hpp"
+#include "metrics/metric_test_support.hpp"
 
 using namespace invar;
 using namespace invar::test;

@@ -11,7 +11,7 @@
 ///     TensorView<float> tap_grad(const std::string& name);          // its gradient buffer, zero after forward
 ///     void backward(TensorView<const float> dlogits);               // adds dL/dθ, including the tap gradients
 ///     void backward_from_taps();                                    // the same without a loss on the output
-///     std::vector<nn::Parameter<float>*> parameters();              // trainable tensors, stable names
+///     std::vector<Parameter<float>*> parameters();              // trainable tensors, stable names
 ///     void set_training(bool);                                      // batch norm, dropout...
 ///   };
 ///
@@ -22,9 +22,9 @@
 #include <vector>
 
 #include "invar/core/tensor.hpp"
-#include "invar/nn/parameter.hpp"
+#include "invar/core/parameter.hpp"
 
-namespace invar::train {
+namespace invar::nn {
 
 template <class M, class T, class D = Cpu>
 concept TrainableModel = requires(M& m, const M& cm, TensorView<const T, D> x, const std::string& tap, bool flag) {
@@ -34,7 +34,7 @@ concept TrainableModel = requires(M& m, const M& cm, TensorView<const T, D> x, c
   { m.tap_grad(tap) } -> std::convertible_to<TensorView<T, D>>;
   m.backward(x);
   m.backward_from_taps();
-  { m.parameters() } -> std::convertible_to<std::vector<nn::Parameter<T, D>*>>;
+  { m.parameters() } -> std::convertible_to<std::vector<Parameter<T, D>*>>;
   m.set_training(flag);
 };
 
@@ -48,4 +48,4 @@ void zero_grad(M& model) {
   }
 }
 
-}  // namespace invar::train
+}  // namespace invar::nn

@@ -5,11 +5,12 @@
 
 #include <cmath>
 
+#include "invar/cpu.hpp"
 #include "invar/metrics/mean_squared_difference.hpp"
 #include "invar/nn/models/mlp.hpp"
 #include "invar/nn/parameter_io.hpp"
 #include "invar/objective/objective.hpp"
-#include "invar/train/model.hpp"
+#include "invar/nn/model.hpp"
 #include "support/gradcheck.hpp"
 #include "support/random.hpp"
 #include "support/temp_dir.hpp"
@@ -20,7 +21,7 @@ namespace {
 // x [B, 4] -> h = tanh(x W1^T) [B, 3] (tap "hidden") -> logits = h W2^T [B, 2]. Plain loops.
 template <class T>
 struct TinyNet {
-  nn::Parameter<T> w1{"w1", Shape{3, 4}}, w2{"w2", Shape{2, 3}};
+  Parameter<T> w1{"w1", Shape{3, 4}}, w2{"w2", Shape{2, 3}};
   Tensor<T> x, h, y, dh_tap;
   bool training = true, tap_used = false;
 
@@ -57,7 +58,7 @@ struct TinyNet {
   }
   void backward(TensorView<const T> dy) { backward_impl(&dy); }
   void backward_from_taps() { backward_impl(nullptr); }
-  std::vector<nn::Parameter<T>*> parameters() { return {&w1, &w2}; }
+  std::vector<Parameter<T>*> parameters() { return {&w1, &w2}; }
   void set_training(bool t) { training = t; }
 
  private:
@@ -81,10 +82,10 @@ struct TinyNet {
 };
 }  // namespace
 
-static_assert(train::TrainableModel<nn::Sequential<float>, float>);
-static_assert(train::TrainableModel<nn::Sequential<double>, double>);
-static_assert(train::TrainableModel<TinyNet<double>, double>);
-static_assert(!train::TrainableModel<Tensor<float>, float>);
+static_assert(nn::TrainableModel<nn::Sequential<float>, float>);
+static_assert(nn::TrainableModel<nn::Sequential<double>, double>);
+static_assert(nn::TrainableModel<TinyNet<double>, double>);
+static_assert(!nn::TrainableModel<Tensor<float>, float>);
 
 TEST_SUITE_BEGIN("train");
 
@@ -104,7 +105,7 @@ TEST_CASE("a hand-written model trains with the objective: gradients by central 
     Tensor<double> dlogits;
     net.forward(x);
     obj.evaluate(net, seeds, labels, &dlogits);
-    train::zero_grad(net);
+    nn::zero_grad(net);
     obj.backward(net, dlogits);
     auto loss = [&] {
       net.forward(x);

@@ -1,0 +1,54 @@
+#pragma once
+/// \file device.hpp
+/// invar::Cuda, the GPU as an invar Device (core/device.hpp): `Tensor<T, Cuda>` lives in device
+/// memory of the current cuda::Context (backend/cuda/context.hpp).
+///
+/// - allocate / deallocate: the context's caching allocator (cudaMalloc only, never managed
+///   memory). A block freed while another context is current goes back to the allocator it
+///   came from.
+/// - copy: cudaMemcpyAsync device -> device on the context's stream (ordered with the kernels;
+///   the host does not wait).
+/// - copy_to_host: returns when the data is on the host (the stream is synchronised).
+/// - copy_from_host: the host buffer may be freed or changed as soon as the call returns, also
+///   when it is pageable memory the caller frees at once (Tensor::copy_of, packed uploads):
+///   small copies go through the context's pinned staging memory and do not make the host wait;
+///   large ones use cudaMemcpyAsync, which returns only after it has read a pageable source, and
+///   wait for the stream when the source is pinned (Context::upload).
+/// - set_zero: cudaMemsetAsync on the context's stream (no host buffer of zeros).
+///
+/// Plain host code: compiles with g++ as well as nvcc (no kernels), so host-side code that only
+/// moves tensors can live in .cpp files; link the invar::cuda target.
+
+#include <cstddef>
+
+#include "invar/backend/cuda/context.hpp"
+#include "invar/core/device.hpp"
+
+namespace invar {
+
+struct Cuda {
+  static constexpr const char* name = "cuda";
+  static constexpr bool host_accessible = false;
+
+  static void* allocate(std::size_t bytes) { return cuda::Context::current().allocator().allocate(bytes); }
+  static void deallocate(void* p) noexcept { cuda::detail::deallocate_anywhere(p); }
+  static void copy(void* dst, const void* src, std::size_t bytes) {
+    if (bytes == 0 || dst == src) return;
+    INVAR_CUDA_CHECK(
+        cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, cuda::Context::current().stream()));
+  }
+  static void copy_to_host(void* host, const void* src, std::size_t bytes) {
+    cuda::Context::current().download(host, src, bytes);
+  }
+  static void copy_from_host(void* dst, const void* host, std::size_t bytes) {
+    cuda::Context::current().upload(dst, host, bytes);
+  }
+  static void set_zero(void* p, std::size_t bytes) {
+    if (bytes == 0) return;
+    INVAR_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, cuda::Context::current().stream()));
+  }
+};
+
+static_assert(Device<Cuda>);
+
+}  // namespace invar

@@ -10,6 +10,10 @@
 //   <out>/<objective>/result.json     the final evaluation
 //   <out>/summary.json                every run's result
 // --resume continues each run from its checkpoint; the result equals an uninterrupted run's.
+// A run folder that already holds a run is refused unless --resume or --overwrite says what to do
+// with it, and <out>/invar-train.lock (flock, held while the process runs) refuses a second process
+// into the same folder (common/run_folder.hpp). --config <run>/config.json trains a run again
+// (options on the command line win). Exit status: 0 done, 1 failed, 2 usage error (common/cli.hpp).
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -23,11 +27,14 @@
 #include <string>
 #include <vector>
 
+#include "common/cli.hpp"
+#include "common/config_file.hpp"
 #include "common/datasets.hpp"
 #include "common/json_file.hpp"
 #include "common/metric_by_name.hpp"
 #include "common/model_zoo.hpp"
 #include "common/run_config.hpp"
+#include "common/run_folder.hpp"
 #include "common/run_setup.hpp"
 #include "invar/cpu.hpp"
 #include "invar/analysis/features.hpp"
@@ -214,21 +221,24 @@ class Run {
 };
 
 void add_options(CLI::App& app, RunConfig& c) {
+  using apps::integer_in;
+  using apps::real_at_least;
+  using apps::real_in;
   auto* data = app.add_option_group("data");
   data->add_option("--dataset", c.dataset, "fashion-mnist, cifar10 or cifar100 (default: from --data's files, else fashion-mnist)")
       ->check(CLI::IsMember({"fashion-mnist", "cifar10", "cifar100"}));
   data->add_option("--data", c.data_dir,
                    "folder of the data set (Fashion-MNIST IDX files, or CIFAR-10/100 binary files); default: "
                    "/usr/share/datasets/fashion-mnist, $INVAR_CIFAR10_DIR or ../shared/data/cifar-10-batches-bin");
-  data->add_option("--train-images", c.train_images, "use the first N training images (0: all)")->check(CLI::NonNegativeNumber);
-  data->add_option("--test-images", c.test_images, "use the first N test images (0: all)")->check(CLI::NonNegativeNumber);
+  data->add_option("--train-images", c.train_images, "use the first N training images (0: all)")->check(integer_in(0));
+  data->add_option("--test-images", c.test_images, "use the first N test images (0: all)")->check(integer_in(0));
   data->add_option("--labels-per-class", c.labels_per_class,
                    "keep N labelled training images per class, the rest unlabelled (0: all labelled); "
                    "cross-entropy and L_C see labelled rows only")
-      ->check(CLI::NonNegativeNumber);
+      ->check(integer_in(0));
   data->add_option("--classes", c.classes,
                    "train on these classes only, relabelled 0..k-1 in the order given: indices or names, "
-                   "comma-separated (the paper's binary task: automobile,dog)");
+                   "comma-separated (the paper's binary task: automobile,dog); default: all");
   data->add_option("--augmentation", c.augmentation, "none, light (flip + translation) or heavier (method.md)")
       ->check(CLI::IsMember({"none", "light", "heavier"}));
   data->add_option("--draw", c.draw, "augmentation draws: normal (truncated, the authors' code) or uniform (the thesis)")
@@ -237,24 +247,28 @@ void add_options(CLI::App& app, RunConfig& c) {
   auto* model = app.add_option_group("model");
   model->add_option("--model", c.model, "mlp, all-cnn or wrn")->check(CLI::IsMember({"mlp", "all-cnn", "wrn"}));
   model->add_option("--mlp-hidden", c.mlp_hidden, "MLP hidden widths, comma-separated");
-  model->add_option("--width", c.width, "All-CNN width multiplier (0.25: a slim All-CNN)")->check(CLI::PositiveNumber);
+  model->add_option("--width", c.width, "All-CNN width multiplier (0.25: a slim All-CNN)")
+      ->check(real_in(0, 64, /*lo_open=*/true));
   model->add_option("--top-padding", c.top_padding, "All-CNN's seventh conv: same (authors' code) or valid (original)")
       ->check(CLI::IsMember({"same", "valid"}));
-  model->add_option("--depth", c.depth, "WRN depth d = 6 n + 4")->check(CLI::PositiveNumber);
-  model->add_option("--widen", c.widen, "WRN widening factor k")->check(CLI::PositiveNumber);
+  model->add_option("--depth", c.depth, "WRN depth d = 6 n + 4")->check(integer_in(1, 1000));
+  model->add_option("--widen", c.widen, "WRN widening factor k")->check(integer_in(1, 64));
   model->add_option("--shortcut", c.shortcut, "WRN shortcut: zero-pad (authors) or projection (1x1 conv)")
       ->check(CLI::IsMember({"zero-pad", "projection"}));
 
   auto* obj = app.add_option_group("objective (Eq. 1)");
-  obj->add_option("--alpha", c.alpha, "sum of the L_DA weights (default: the preset's)")->check(CLI::Range(0.0, 1.0));
+  obj->add_option("--alpha", c.alpha, "sum of the L_DA weights (default: the preset's)")
+      ->check(real_in(0, 1))
+      ->default_str("preset");
   obj->add_option("--beta", c.beta, "sum of the L_C weights (default: the preset's); cross-entropy gets 1 - alpha - beta")
-      ->check(CLI::Range(0.0, 1.0));
+      ->check(real_in(0, 1))
+      ->default_str("preset");
   obj->add_option("--taps", c.taps, "comma-separated taps of the invariance terms, or all (MLP hidden layers, "
                                     "All-CNN conv1..conv9, WRN block1..block3n)");
   obj->add_option("--weights", c.weights,
                   "per-layer weights: a profile, uniform, linear (1..r) or exponential (r^(i/(L-1))), or given "
                   "shares, one per tap, comma-separated (normalised to the totals)");
-  obj->add_option("--ratio", c.ratio, "r of the linear and exponential profiles")->check(CLI::PositiveNumber);
+  obj->add_option("--ratio", c.ratio, "r of the linear and exponential profiles")->check(real_at_least(0, /*open=*/true));
   obj->add_option("--metric", c.metric, std::string("distance metric: ") + apps::metric_names)
       ->check(CLI::IsMember({"mse", "squared-euclidean", "euclidean", "manhattan", "cosine", "correlation"}));
   obj->add_option("--convention", c.convention, "pair convention: pooled (authors' code) or paper (Eq. 2/3 as printed)")
@@ -265,42 +279,45 @@ void add_options(CLI::App& app, RunConfig& c) {
   obj->add_option("--schedule", c.schedule, "weights over training: constant, ramp (beta from 0 up) or curriculum "
                                             "(the authors' step curriculum)")
       ->check(CLI::IsMember({"constant", "ramp", "curriculum"}));
-  obj->add_option("--ramp-epochs", c.ramp_epochs, "epochs of the beta ramp (0: half the run)")->check(CLI::NonNegativeNumber);
+  obj->add_option("--ramp-epochs", c.ramp_epochs, "epochs of the beta ramp (0: half the run)")->check(integer_in(0));
 
   auto* batches = app.add_option_group("batches");
   batches->add_option("--sampler", c.sampler, "kxm (K seeds x M augmentations) or balanced (P classes x Q seeds x M)")
       ->check(CLI::IsMember({"kxm", "balanced"}));
-  batches->add_option("-K,--seeds", c.k, "K: seed images per batch (kxm)")->check(CLI::PositiveNumber);
+  batches->add_option("-K,--seeds", c.k, "K: seed images per batch (kxm)")->check(integer_in(1));
   batches->add_option("-M,--augmentations", c.m, "M: augmentations per seed image (1: plain batches)")
-      ->check(CLI::PositiveNumber);
-  batches->add_option("-P,--classes-per-batch", c.p, "P: classes per batch (balanced)")->check(CLI::PositiveNumber);
-  batches->add_option("-Q,--seeds-per-class", c.q, "Q: seed images per class (balanced)")->check(CLI::PositiveNumber);
+      ->check(integer_in(1));
+  batches->add_option("-P,--classes-per-batch", c.p, "P: classes per batch (balanced)")->check(integer_in(1));
+  batches->add_option("-Q,--seeds-per-class", c.q, "Q: seed images per class (balanced)")->check(integer_in(1));
   batches->add_option("--epoch-length", c.epoch_length,
                       "paper (N / (K M) steps, N / M distinct images per epoch) or every-image (N / K steps)")
       ->check(CLI::IsMember({"paper", "every-image"}));
 
   auto* opt = app.add_option_group("optimisation");
-  opt->add_option("--epochs", c.epochs, "epochs per run")->check(CLI::Range(1L, 100000L));
-  opt->add_option("--lr", c.lr, "SGD learning rate (0: 0.05 for mlp, 0.01 for all-cnn, 0.1 for wrn)")
-      ->check(CLI::NonNegativeNumber);
-  opt->add_option("--momentum", c.momentum, "Nesterov momentum (0: plain SGD)")->check(CLI::Range(0.0, 0.999));
-  opt->add_option("--weight-decay", c.weight_decay, "L2 weight decay")->check(CLI::NonNegativeNumber);
+  opt->add_option("--epochs", c.epochs, "epochs per run")->check(integer_in(1, 100000));
+  opt->add_option("--lr", c.lr, "SGD learning rate (0: the model's default, 0.05 for mlp, 0.01 for all-cnn, 0.1 for wrn)")
+      ->check(real_in(0, 10));
+  opt->add_option("--momentum", c.momentum, "Nesterov momentum (0: plain SGD)")->check(real_in(0, 0.999));
+  opt->add_option("--weight-decay", c.weight_decay, "L2 weight decay")->check(real_in(0, 1));
   opt->add_option("--lr-schedule", c.lr_schedule, "constant, cosine (to 0 at the last epoch) or step")
       ->check(CLI::IsMember({"constant", "cosine", "step"}));
-  opt->add_option("--lr-milestones", c.lr_milestones, "step schedule: comma-separated epochs, e.g. 200,250,300");
-  opt->add_option("--lr-factor", c.lr_factor, "step schedule: factor at each milestone")->check(CLI::PositiveNumber);
-  opt->add_option("--seed", c.seed, "seed of initialisation, batches, augmentations and label subsets");
+  opt->add_option("--lr-milestones", c.lr_milestones, "step schedule: comma-separated epochs, e.g. 200,250,300")
+      ->check(apps::list_of_reals_at_least(0));
+  opt->add_option("--lr-factor", c.lr_factor, "step schedule: factor at each milestone")
+      ->check(real_at_least(0, /*open=*/true));
+  opt->add_option("--seed", c.seed, "seed of initialisation, batches, augmentations and label subsets")
+      ->check(apps::seed_value());
 
   auto* eval = app.add_option_group("evaluation");
   eval->add_option("--score-images", c.score_images,
                    "test images of the invariance score (the first ones, one held-out augmentation each)")
-      ->check(CLI::Range(2L, 100000L));
+      ->check(integer_in(2, 100000));
   eval->add_option("--probe", c.probe,
                    "linear probe on the frozen top features: auto (when the model's classifier was not trained), "
                    "always or never")
       ->check(CLI::IsMember({"auto", "always", "never"}));
   eval->add_option("--probe-images", c.probe_images, "training images the probe is fitted on (the first ones)")
-      ->check(CLI::PositiveNumber);
+      ->check(integer_in(1));
 }
 
 void print_table(const RunConfig& c, const std::vector<RunResult>& results) {
@@ -318,27 +335,41 @@ void print_table(const RunConfig& c, const std::vector<RunResult>& results) {
               "eval mode;\n1 = augmentations do not move the features, 0 = they move them as far as another image.\n");
 }
 
+/// The run folders of this command: checked before anything is loaded or written (a refused
+/// command changes no file), and again under the output folder's lock.
+void check_run_folders(const std::string& out, const RunConfig& c, const std::vector<std::string>& names,
+                       apps::ExistingRun mode) {
+  for (const auto& n : names) {
+    RunConfig rc = c;
+    rc.objective = n;
+    apps::check_run_folder(fs::path(out) / n, rc, mode);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"invar-train: train networks with the paper's group-wise invariance objective (Eq. 1) and compare\n"
                "objectives on test accuracy and the top layer's invariance score. Default: an MLP on Fashion-MNIST,\n"
                "baseline and mixed, a few minutes on 2 cores."};
+  apps::setup_app(app, "invar-train");
   app.set_help_all_flag("--help-all", "every option, with its group");
   RunConfig c;
   std::string objectives = "baseline,mixed", out = "runs/invar-train";
-  bool resume = false, quiet = false;
+  bool resume = false, overwrite = false, quiet = false;
   int threads = 0;
   app.add_option("-o,--objective", objectives,
                  "comma-separated presets, one run each: baseline (cross-entropy), invariance (alpha 0.1, beta 0.9, "
                  "no cross-entropy), mixed (alpha 0.01, beta 0.09, cross-entropy 0.9), authors (alpha 0.1, "
                  "cross-entropy 0.9)");
   app.add_option("--out", out, "output folder; one sub-folder per objective");
-  app.add_flag("--resume", resume, "continue every run from its checkpoint in --out (exactly)");
-  app.add_option("--threads", threads, "threads (0: OMP_NUM_THREADS or every core)")->check(CLI::Range(0, 1024));
+  apps::add_config_option(app);
+  auto* resume_flag = app.add_flag("--resume", resume, "continue every run from its checkpoint in --out (exactly)");
+  app.add_flag("--overwrite", overwrite, "replace the runs that --out already holds")->excludes(resume_flag);
+  app.add_option("--threads", threads, "threads (0: OMP_NUM_THREADS or every core)")->check(apps::integer_in(0, 1024));
   app.add_flag("-q,--quiet", quiet, "no progress bar");
   add_options(app, c);
-  CLI11_PARSE(app, argc, argv);
+  if (const int status = apps::parse_command_line(app, "invar-train", argc, argv); status >= 0) return status;
 
   try {
     if (threads > 0) set_num_threads(threads);
@@ -347,11 +378,21 @@ int main(int argc, char** argv) {
       check(!detected.empty(), "--data '", c.data_dir, "': no CIFAR-10, CIFAR-100 or Fashion-MNIST files found there");
       c.dataset = detected;
     }
-    const auto names = apps::split_list(objectives, "--objective");
-    for (const auto& n : names) (void)objective::parse_preset(n);  // fail before loading anything
+    std::vector<std::string> names;
+    for (const auto& n : apps::split_list(objectives, "--objective"))  // fail before loading anything
+      names.push_back(objective::to_string(objective::parse_preset(n)));
+    const auto mode = overwrite ? apps::ExistingRun::overwrite : resume ? apps::ExistingRun::resume : apps::ExistingRun::refuse;
+    if (std::string holder; apps::OutputLock::held_by_another(out, &holder))
+      throw Error(apps::OutputLock::in_use_message(out, holder));
+    check_run_folders(out, c, names, mode);
 
     const auto t0 = std::chrono::steady_clock::now();
     const apps::Datasets d = apps::load_datasets(c);
+    for (const auto& w : d.warnings) std::fprintf(stderr, "invar-train: warning: %s\n", w.c_str());
+    const apps::OutputLock lock(out);  // held until the end: no second process writes here meanwhile
+    check_run_folders(out, c, names, mode);  // again, now that nobody else can write
+    if (overwrite)
+      for (const auto& n : names) apps::remove_run_files(fs::path(out) / n);
     std::fprintf(stderr, "invar-train: %s from %s: %ld training, %ld test images; %s; %d threads; output %s\n",
                  c.dataset.c_str(), d.dir.c_str(), long(d.train.size()), long(d.test.size()), c.model.c_str(),
                  num_threads(), out.c_str());
@@ -359,7 +400,7 @@ int main(int argc, char** argv) {
     nlohmann::json summary = {{"config", c}, {"runs", nlohmann::json::array()}};
     for (const auto& n : names) {
       RunConfig rc = c;
-      rc.objective = objective::to_string(objective::parse_preset(n));
+      rc.objective = n;
       Run run(rc, d, (fs::path(out) / rc.objective).string(), resume, !quiet);
       results.push_back(run());
       apps::write_json_file((fs::path(out) / rc.objective / "result.json").string(), to_json(results.back()));
@@ -369,7 +410,7 @@ int main(int argc, char** argv) {
     apps::write_json_file((fs::path(out) / "summary.json").string(), summary);
     print_table(c, results);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "invar-train: %s\n", e.what());
+    apps::print_error("invar-train", e);
     return 1;
   }
   return 0;

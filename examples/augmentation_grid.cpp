@@ -5,6 +5,7 @@
 //   build/release/examples/augmentation_grid [--data fashion-mnist|cifar10] [--dir DIR]
 //       [--scheme light|heavier] [--draw truncated_normal|uniform] [--no-flip]
 //       [--images 8] [--augmentations 8] [--scale 3] [--seed 1] [--out augmentation_grid.png]
+// Without the data set it exits 77 (skipped; an error under INVAR_REQUIRE_DATA=1).
 #include <cstdio>
 #include <string>
 
@@ -14,6 +15,8 @@
 #include <invar/data/cifar.hpp>
 #include <invar/data/idx.hpp>
 #include <invar/io/png.hpp>
+
+#include "data_or_skip.hpp"
 
 int main(int argc, char** argv) {
   using namespace invar;
@@ -34,12 +37,14 @@ int main(int argc, char** argv) {
   app.add_option("--seed", seed, "seed of the draws");
   app.add_option("--out", out, "output PNG file");
   CLI11_PARSE(app, argc, argv);
+  const bool cifar = data == "cifar10";
+  if (dir.empty()) dir = cifar ? data::default_cifar10_dir() : data::default_fashion_mnist_dir();
+  if (cifar ? !example::has_file(dir, "test_batch.bin") : !example::has_file(dir, "t10k-images-idx3-ubyte", true))
+    return example::missing_data("augmentation_grid", cifar ? "CIFAR-10 (binary version)" : "Fashion-MNIST", dir);
 
   try {
-    const data::ImageSet set = data == "cifar10"
-                                   ? data::load_cifar10(dir.empty() ? data::default_cifar10_dir() : dir, false, images)
-                                   : data::load_fashion_mnist(dir.empty() ? data::default_fashion_mnist_dir() : dir,
-                                                              false, images);
+    const data::ImageSet set =
+        cifar ? data::load_cifar10(dir, false, images) : data::load_fashion_mnist(dir, false, images);
     const auto how = draw == "uniform" ? data::augment::Draw::uniform : data::augment::Draw::truncated_normal;
     const auto aug = scheme == "light"
                          ? data::augment::light(data::augment::LightOptions{}.with_draw(how))

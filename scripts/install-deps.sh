@@ -5,16 +5,18 @@
 # Works as root on a fresh Debian 12; as another user it uses sudo when sudo exists.
 set -euo pipefail
 
+# What needs what (CMakeLists.txt declares the same per target; README "Use invar in your project"):
 packages=(
   cmake g++ ninja-build git
-  libeigen3-dev          # the one required dependency of the library
+  libeigen3-dev          # invar::invar (the library): Eigen 3.4
+  zlib1g-dev             # invar::invar: gzipped IDX files (Fashion-MNIST), checksums of parameter files
+  nlohmann-json3-dev     # invar::train (the trainer's logs), and the command-line tools' configs
+  libstb-dev             # invar::report: PNG writing (invar/io/png.hpp, the report's figures)
+  libcli11-dev           # the command-line tools (invar-train, invar-report) and examples
   doctest-dev            # tests
   libtinyxml2-dev        # tests: parsing the report's SVG figures
   libbenchmark-dev       # benchmarks
-  zlib1g-dev             # gzipped IDX files (Fashion-MNIST)
-  libcli11-dev           # example command lines
-  nlohmann-json3-dev     # configs and logs
-  libstb-dev             # PNG writing (invar/io/png.hpp) and its test
+  doxygen                # the API reference (the `docs` target)
   dataset-fashion-mnist  # the data: /usr/share/datasets/fashion-mnist
 )
 packages+=("$@")

@@ -20,7 +20,8 @@ namespace invar::apps {
 
 struct Datasets {
   data::ImageSet train, test;
-  std::string dir;  ///< where they were read from
+  std::string dir;                    ///< where they were read from
+  std::vector<std::string> warnings;  ///< about the files (a CIFAR file of another size than the standard); the tools print them
 };
 
 /// The data set a folder holds, from its files: "cifar10" (data_batch_1.bin), "cifar100"
@@ -82,11 +83,11 @@ inline Datasets load_datasets(const RunConfig& c) {
     d.train = data::load_fashion_mnist(d.dir, true, train_limit);
     d.test = data::load_fashion_mnist(d.dir, false, test_limit);
   } else if (c.dataset == "cifar10") {
-    d.train = data::load_cifar10(d.dir, true, train_limit);
-    d.test = data::load_cifar10(d.dir, false, test_limit);
+    d.train = data::load_cifar10(d.dir, true, train_limit, &d.warnings);
+    d.test = data::load_cifar10(d.dir, false, test_limit, &d.warnings);
   } else if (c.dataset == "cifar100") {
-    d.train = data::load_cifar100(d.dir, true, train_limit);
-    d.test = data::load_cifar100(d.dir, false, test_limit);
+    d.train = data::load_cifar100(d.dir, true, train_limit, &d.warnings);
+    d.test = data::load_cifar100(d.dir, false, test_limit, &d.warnings);
   } else {
     throw Error("unknown data set '" + c.dataset + "' (expected fashion-mnist, cifar10 or cifar100)");
   }

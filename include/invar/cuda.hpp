@@ -8,6 +8,10 @@
 /// Host-only code that just holds or moves device tensors can include
 /// <invar/backend/cuda/device.hpp> instead, which compiles with a plain C++ compiler.
 
+#if !defined(INVAR_COMPONENT_CUDA)
+#error "invar: <invar/cuda.hpp> is part of the component invar::cuda: find_package(invar COMPONENTS cuda) and link the target invar::cuda"
+#endif
+
 #if !defined(__CUDACC__)
 #error "<invar/cuda.hpp> contains CUDA kernels: compile this translation unit as CUDA (a .cu file, or set_source_files_properties(... LANGUAGE CUDA)) with nvcc and link the invar::cuda CMake target. Host-only code that only holds device tensors may include <invar/backend/cuda/device.hpp>."
 #endif

@@ -1,6 +1,9 @@
 #pragma once
 /// \file invar.hpp
-/// The umbrella header: everything invar offers on the CPU. Including single headers
+/// The umbrella header: everything invar offers on the CPU that the target invar::invar covers
+/// (core, backend, metrics, losses, nn, optim, objective, data, io, analysis, attacks), and the
+/// checkpoints of train/ where the target invar::train is linked too. The report figures
+/// (invar::report) and the trainer are included by name. Including single headers
 /// (e.g. invar/metrics/euclidean.hpp) keeps compile times down where that matters.
 
 #include "invar/core/config.hpp"
@@ -34,11 +37,11 @@
 #include "invar/nn/models/mlp.hpp"
 #include "invar/nn/models/wide_resnet.hpp"
 #include "invar/nn/parameter_io.hpp"
+#include "invar/nn/safetensors_export.hpp"
 #include "invar/nn/sequential.hpp"
 
 #include "invar/objective/objective.hpp"
 #include "invar/objective/presets.hpp"
-#include "invar/train/checkpoint.hpp"
 #include "invar/nn/model.hpp"
 #include "invar/optim/adam.hpp"
 #include "invar/optim/schedule.hpp"
@@ -54,7 +57,9 @@
 #include "invar/data/sampler.hpp"
 #include "invar/io/archive.hpp"
 #include "invar/io/npy.hpp"
+#include "invar/io/safetensors.hpp"
 #include "invar/analysis/cka.hpp"
+#include "invar/analysis/classifier_accuracy.hpp"
 #include "invar/analysis/dissimilarity.hpp"
 #include "invar/analysis/features.hpp"
 #include "invar/analysis/invariance_score.hpp"
@@ -62,6 +67,7 @@
 #include "invar/analysis/linear_probe.hpp"
 #include "invar/analysis/mlp_probe.hpp"
 #include "invar/analysis/pca.hpp"
+#include "invar/analysis/probe.hpp"
 #include "invar/analysis/standardize.hpp"
 #include "invar/analysis/tsne.hpp"
 #include "invar/attacks/attack_loss.hpp"
@@ -71,3 +77,8 @@
 #include "invar/attacks/robustness.hpp"
 #include "invar/attacks/target.hpp"
 #include "invar/data/class_subset.hpp"
+
+// Components beyond invar::invar, only where their target is linked (it defines the macro).
+#if defined(INVAR_COMPONENT_TRAIN)
+#include "invar/train/checkpoint.hpp"
+#endif

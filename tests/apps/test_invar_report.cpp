@@ -15,6 +15,7 @@
 #include <fstream>
 #include <iterator>
 #include <regex>
+#include <utility>
 #include <set>
 #include <string>
 #include <vector>
@@ -204,7 +205,7 @@ TEST_CASE("invar-report: bad input ends with exit status 1 and a message naming 
     std::vector<std::string> argv = {report_exe};
     argv.insert(argv.end(), args.begin(), args.end());
     const std::string log = dir.file("log.txt");
-    CHECK(invar::test::run_process(argv, log) != 0);
+    CHECK(invar::test::run_process(argv, log) == 1);
     const std::string output = report_read_file(log);
     INFO(output);
     CHECK(output.find(text) != std::string::npos);
@@ -229,6 +230,49 @@ TEST_CASE("invar-report: bad input ends with exit status 1 and a message naming 
   std::ofstream(dir.file("odd") + "/config.json") << "{\"epochs\": \"many\"}";
   fs::copy_file(checkpoint, dir.file("odd") + "/checkpoint.invar");
   expect_failure({dir.file("odd"), "--out", dir.file("out")}, "is not a run configuration");
+}
+
+TEST_CASE("invar-report: --version, defaults in --help, usage errors exit 2 with one readable line") {
+  if (report_exe.empty()) {
+    MESSAGE("skipped: invar-report is not built in this configuration (apps off)");
+    return;
+  }
+  invar::test::TempDir dir("invar-report-usage");
+  REQUIRE(invar::test::run_process({report_exe, "--version"}, dir.file("version.txt")) == 0);
+  const std::string version = report_read_file(dir.file("version.txt"));
+  INFO(version);
+  CHECK(std::regex_search(version, std::regex(R"(^invar-report \d+\.\d+\.\d+ \(git ([0-9a-f]{4,40}|unknown)\)\n$)")));
+
+  REQUIRE(invar::test::run_process({report_exe, "--help"}, dir.file("help.txt")) == 0);
+  const std::string help = report_read_file(dir.file("help.txt"));
+  INFO(help);
+  for (const char* shown : {"--out TEXT (default runs/invar-report)", "--per-class INT [2, 100000] (default 100)",
+                            "--pgd-step FLOAT > 0 (default 0.01)", "--rdm-metric TEXT {correlation,squared-euclidean} "
+                                                                   "(default correlation)"})
+    CHECK_MESSAGE(help.find(shown) != std::string::npos, shown);
+  CHECK(help.find("{false}") == std::string::npos);
+
+  fs::create_directories(dir.file("runs"));
+  for (const auto& [args, text] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{}, "runs is required"},
+           {{dir.file("runs"), "--pgd-step", "nan"}, "--pgd-step: nan is not a finite number"},
+           {{dir.file("runs"), "--pgd-step", "0"}, "--pgd-step: 0 is not > 0"},
+           {{dir.file("runs"), "--transfer-epsilon", "inf"}, "--transfer-epsilon: inf is not a finite number"},
+           {{dir.file("runs"), "--per-class", "1"}, "--per-class: 1 is not in [2, 100000]"},
+           {{dir.file("runs"), "--fgsm-epsilons", "0.1,-1"}, "--fgsm-epsilons: -1 in '0.1,-1' is not >= 0"},
+           {{dir.file("runs"), "--frobnicate"}, "--frobnicate"}}) {
+    std::vector<std::string> argv = {report_exe, "--out", dir.file("out")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const int rc = invar::test::run_process(argv, dir.file("log.txt"));
+    const std::string output = report_read_file(dir.file("log.txt"));
+    fs::remove(dir.file("log.txt"));
+    INFO(output);
+    CHECK(rc == 2);
+    CHECK(output.rfind("invar-report: ", 0) == 0);
+    CHECK(output.find(text) != std::string::npos);
+    CHECK(std::count(output.begin(), output.end(), '\n') == 1);
+  }
+  CHECK_FALSE(fs::exists(dir.file("out")));
 }
 
 TEST_SUITE_END();

@@ -7,16 +7,22 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
+#include <regex>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "invar/cpu.hpp"
+#include "invar/core/config.hpp"
 #include "invar/data/idx.hpp"
 #include "support/subprocess.hpp"
 #include "support/temp_dir.hpp"
@@ -56,6 +62,42 @@ long count_lines(const std::string& path) {
 }
 
 nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(read_all(path)); }
+
+/// Every file under `dir` with its contents and modification time: equal snapshots mean that
+/// nothing was written there.
+std::map<std::string, std::pair<std::string, std::filesystem::file_time_type>> snapshot(const std::string& dir) {
+  std::map<std::string, std::pair<std::string, std::filesystem::file_time_type>> files;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) files[e.path().string()] = {read_all(e.path().string()), e.last_write_time()};
+  return files;
+}
+
+/// result.json without its timings: the numbers a rerun must reproduce.
+nlohmann::json result_numbers(const std::string& path) {
+  auto j = read_json(path);
+  j.erase("train_seconds");
+  j.erase("seconds_per_epoch");
+  return j;
+}
+
+/// A small CIFAR-10 folder: `per_batch` records in each training batch, 3 in the test batch.
+void write_small_cifar10(const std::string& dir, long per_batch) {
+  std::filesystem::create_directories(dir);
+  auto write = [](const std::string& path, long n, long first) {
+    std::string bytes;
+    std::uint32_t state = 12345u + static_cast<std::uint32_t>(first);
+    for (long i = 0; i < n; ++i) {
+      bytes.push_back(static_cast<char>((first + i) % 10));
+      for (long j = 0; j < 3072; ++j) {
+        state = state * 1664525u + 1013904223u;  // varied pixels: images with features of their own
+        bytes.push_back(static_cast<char>(state >> 24));
+      }
+    }
+    std::ofstream(path, std::ios::binary) << bytes;
+  };
+  for (int b = 1; b <= 5; ++b) write(dir + "/data_batch_" + std::to_string(b) + ".bin", per_batch, b * per_batch);
+  write(dir + "/test_batch.bin", 20, 0);
+}
 
 std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& b) {
   a.insert(a.end(), b.begin(), b.end());
@@ -132,12 +174,11 @@ TEST_CASE("invar-train: bad input ends with exit status 1 and a message naming t
     const int rc = invar::test::run_process(with({exe, "--out", dir.file("out"), "-q"}, args), log);
     const std::string output = read_all(log);
     INFO("output: " << output);
-    CHECK(rc != 0);
+    CHECK(rc == 1);  // failed while running (a wrong command line is status 2: the usage test below)
     CHECK(output.find(text) != std::string::npos);
   };
   fails_with({"--data", dir.file("nowhere")}, "no CIFAR-10, CIFAR-100 or Fashion-MNIST files found");
   fails_with({"--objective", "baseline,supervised"}, "unknown objective preset 'supervised'");
-  fails_with({"--model", "resnet"}, "--model");
   fails_with({"--mlp-hidden", "64,x"}, "'x' is not a positive width");
   fails_with({"--taps", "conv1"}, "no tap 'conv1'");
   fails_with({"--dataset", "cifar10", "--data", dir.path.string()}, "CIFAR-10");
@@ -184,4 +225,209 @@ TEST_CASE("invar-train: resuming under another configuration is refused") {
   const int rc = invar::test::run_process(with(args, {"--resume", "--lr", "0.3"}), dir.file("third.txt"));
   CHECK(rc == 1);
   CHECK(read_all(dir.file("third.txt")).find("another configuration") != std::string::npos);
+}
+
+TEST_CASE("invar-train: --version names the library version and the git commit, --help shows the defaults") {
+  if (!can_run(/*need_data=*/false)) return;
+  invar::test::TempDir dir("invar-train-version");
+  REQUIRE(invar::test::run_process({exe, "--version"}, dir.file("version.txt")) == 0);
+  const std::string version = read_all(dir.file("version.txt"));
+  INFO(version);
+  const std::string expected = "invar-train " + std::to_string(INVAR_VERSION_MAJOR) + "." +
+                               std::to_string(INVAR_VERSION_MINOR) + "." + std::to_string(INVAR_VERSION_PATCH) + " (git ";
+  CHECK(version.rfind(expected, 0) == 0);
+  CHECK(std::regex_search(version, std::regex(R"(\(git ([0-9a-f]{4,40}|unknown)\)\n$)")));
+
+  REQUIRE(invar::test::run_process({exe, "--help-all"}, dir.file("help.txt")) == 0);
+  const std::string help = read_all(dir.file("help.txt"));
+  INFO(help);
+  for (const char* shown : {"--objective TEXT (default baseline,mixed)", "--out TEXT (default runs/invar-train)",
+                            "--epochs INT [1, 100000] (default 20)", "--momentum FLOAT [0, 0.999] (default 0.9)",
+                            "--mlp-hidden TEXT (default 512,256)", "--alpha FLOAT [0, 1] (default preset)",
+                            "--model TEXT {mlp,all-cnn,wrn} (default mlp)", "--config FILE", "--overwrite"})
+    CHECK_MESSAGE(help.find(shown) != std::string::npos, shown);
+}
+
+TEST_CASE("invar-train: usage errors exit 2 with one line that states the valid range readably") {
+  if (!can_run(/*need_data=*/false)) return;
+  invar::test::TempDir dir("invar-train-usage");
+  const std::string out = dir.file("out");
+  for (const auto& [args, text] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--lr", "nan"}, "--lr: nan is not a finite number"},
+           {{"--lr", "inf"}, "--lr: inf is not a finite number"},
+           {{"--lr", "-1"}, "--lr: -1 is not in [0, 10]"},
+           {{"--lr", "0.1x"}, "--lr: '0.1x' is not a number"},
+           {{"--alpha", "1.5"}, "--alpha: 1.5 is not in [0, 1]"},
+           {{"--momentum", "1"}, "--momentum: 1 is not in [0, 0.999]"},
+           {{"--weight-decay", "-1e-300"}, "--weight-decay: -1e-300 is not in [0, 1]"},
+           {{"--ratio", "0"}, "--ratio: 0 is not > 0"},
+           {{"--width", "1e309"}, "--width: 1e309 is not a finite number"},
+           {{"--epochs", "0"}, "--epochs: 0 is not in [1, 100000]"},
+           {{"--epochs", "2.5"}, "--epochs: '2.5' is not a whole number"},
+           {{"-K", "0"}, "--seeds: 0 is not >= 1"},
+           {{"--train-images", "-5"}, "--train-images: -5 is not >= 0"},
+           {{"--seed", "-1"}, "--seed: '-1' is not a whole number >= 0"},
+           {{"--lr-milestones", "10,nan"}, "--lr-milestones: 'nan' in '10,nan' is not a finite number"},
+           {{"--model", "resnet"}, "--model"},
+           {{"--no-such-option"}, "--no-such-option"},
+           {{"--resume", "--overwrite"}, "--resume excludes --overwrite"},
+           {{"--config", dir.file("missing.json")}, "missing.json' is not a file"}}) {
+    std::vector<std::string> argv = {exe, "--out", out};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const std::string log = dir.file("log.txt");
+    std::filesystem::remove(log);
+    const int rc = invar::test::run_process(argv, log);
+    const std::string output = read_all(log);
+    INFO(args.front() << ": " << output);
+    CHECK(rc == 2);
+    CHECK(output.find(text) != std::string::npos);
+    CHECK(std::count(output.begin(), output.end(), '\n') == 1);  // one line
+    std::string without_paths = output;  // the temporary folder's name has long numbers
+    for (std::size_t at; (at = without_paths.find(dir.path.string())) != std::string::npos;)
+      without_paths.erase(at, dir.path.string().size());
+    CHECK_FALSE(std::regex_search(without_paths, std::regex("[0-9]{20}")));  // no 300-digit doubles
+  }
+  CHECK_FALSE(std::filesystem::exists(out));  // nothing was written
+}
+
+TEST_CASE("invar-train: --config <run>/config.json reruns the run exactly, options on the command line win") {
+  if (!can_run()) return;
+  invar::test::TempDir dir("invar-train-rerun");
+  const std::string first = dir.file("first"), again = dir.file("again"), longer = dir.file("longer");
+  REQUIRE(invar::test::run_process({exe, "--objective", "mixed", "--train-images", "1024", "--test-images", "200",
+                                    "--mlp-hidden", "32", "--epochs", "1", "--score-images", "50", "--lr", "0.07",
+                                    "-K", "8", "-M", "4", "--seed", "7", "--threads", "2", "-q", "--out", first},
+                                   dir.file("first.txt")) == 0);
+  const std::string config = first + "/mixed/config.json";
+  INFO(read_all(dir.file("first.txt")));
+  REQUIRE(invar::test::run_process({exe, "--config", config, "--out", again, "--threads", "2", "-q"},
+                                   dir.file("again.txt")) == 0);
+  INFO(read_all(dir.file("again.txt")));
+  CHECK(result_numbers(again + "/mixed/result.json") == result_numbers(first + "/mixed/result.json"));
+  CHECK(read_all(again + "/mixed/checkpoint.invar") == read_all(first + "/mixed/checkpoint.invar"));
+  CHECK(read_json(again + "/mixed/config.json") == read_json(config));
+  CHECK_FALSE(std::filesystem::exists(again + "/baseline"));  // the run's objective only, not the default list
+
+  // A run folder names its config.json; a flag on the command line wins over the file.
+  REQUIRE(invar::test::run_process({exe, "--config", first + "/mixed", "--epochs", "2", "--out", longer, "--threads",
+                                    "2", "-q"},
+                                   dir.file("longer.txt")) == 0);
+  const auto longer_config = read_json(longer + "/mixed/config.json");
+  CHECK(longer_config["epochs"] == 2);
+  CHECK(longer_config["lr"] == 0.07);
+  CHECK(longer_config["k"] == 8);
+  CHECK(longer_config["seed"] == 7);
+  CHECK(count_lines(longer + "/mixed/log.jsonl") == 2);
+
+  // A configuration file is checked as the command line is.
+  std::ofstream(dir.file("bad-lr.json")) << R"({"lr": -5, "epochs": 1})";
+  std::ofstream(dir.file("bad-key.json")) << R"({"learning_rate": 0.1})";
+  std::ofstream(dir.file("bad-json.json")) << "{ epochs: 1";
+  for (const auto& [file, text] : std::vector<std::pair<std::string, std::string>>{
+           {"bad-lr.json", "--lr: -5 is not in [0, 10]"},
+           {"bad-key.json", "unknown key 'learning_rate'"},
+           {"bad-json.json", "is not valid JSON"}}) {
+    INFO(file);
+    CHECK(invar::test::run_process({exe, "--config", dir.file(file), "--out", dir.file("bad")}, dir.file("bad.txt")) == 2);
+    CHECK(read_all(dir.file("bad.txt")).find(text) != std::string::npos);
+  }
+}
+
+TEST_CASE("invar-train: a folder that holds a run is refused without --resume or --overwrite, and left as it was") {
+  if (!can_run()) return;
+  invar::test::TempDir dir("invar-train-refuse");
+  const std::string out = dir.file("out");
+  const std::vector<std::string> args = {exe, "--objective", "baseline", "--train-images", "512", "--test-images",
+                                         "100", "--mlp-hidden", "16", "--epochs", "1", "--score-images", "20",
+                                         "--threads", "2", "-q", "--out", out};
+  REQUIRE(invar::test::run_process(args, dir.file("first.txt")) == 0);
+  const auto before = snapshot(out);
+  REQUIRE(before.size() >= 6);  // 4 run files, summary.json, the lock file
+
+  CHECK(invar::test::run_process(args, dir.file("second.txt")) == 1);
+  const std::string second = read_all(dir.file("second.txt"));
+  INFO(second);
+  CHECK(second.find("'" + out + "/baseline' already holds a run") != std::string::npos);
+  CHECK(second.find("--resume") != std::string::npos);
+  CHECK(second.find("--overwrite") != std::string::npos);
+  CHECK(std::count(second.begin(), second.end(), '\n') == 1);
+  CHECK(snapshot(out) == before);
+
+  // --resume of another configuration: refused before anything is written.
+  CHECK(invar::test::run_process(with(args, {"--resume", "--epochs", "2", "--lr", "0.2"}), dir.file("third.txt")) == 1);
+  const std::string third = read_all(dir.file("third.txt"));
+  INFO(third);
+  CHECK(third.find("another configuration") != std::string::npos);
+  CHECK(third.find("epochs: 2 given, 1 there") != std::string::npos);
+  CHECK(third.find("lr: 0.2 given, 0.0 there") != std::string::npos);
+  CHECK(snapshot(out) == before);
+
+  // --overwrite replaces the run: one run's log, not two mixed.
+  REQUIRE(invar::test::run_process(with(args, {"--overwrite", "--epochs", "2"}), dir.file("fourth.txt")) == 0);
+  CHECK(count_lines(out + "/baseline/log.jsonl") == 2);
+  CHECK(read_json(out + "/baseline/result.json")["epochs"] == 2);
+  CHECK(read_json(out + "/baseline/config.json")["epochs"] == 2);
+}
+
+TEST_CASE("invar-train: a second process into a folder in use is refused, and the lock goes with its process") {
+  if (!can_run()) return;
+  invar::test::TempDir dir("invar-train-lock");
+  const std::string out = dir.file("out"), lock = out + "/invar-train.lock";
+  // A run long enough to be running still when the second process comes (killed below).
+  invar::test::Subprocess first({exe, "--objective", "baseline", "--train-images", "20000", "--test-images", "200",
+                                 "--epochs", "1000", "--score-images", "20", "--threads", "2", "-q", "--out", out},
+                                dir.file("first.txt"));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(2);
+  while (!(std::filesystem::exists(out + "/baseline/config.json") && read_all(lock).rfind("pid ", 0) == 0) &&
+         first.running() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  INFO("first: " << read_all(dir.file("first.txt")));
+  REQUIRE(first.running());
+  const std::string holder = read_all(lock).substr(0, read_all(lock).find('\n'));  // "pid <first's pid>"
+
+  for (const auto& extra : std::vector<std::vector<std::string>>{{}, {"--resume"}, {"--overwrite"}}) {
+    const int rc = invar::test::run_process(
+        with({exe, "--objective", "baseline", "--train-images", "200", "--epochs", "1", "-q", "--out", out}, extra),
+        dir.file("second.txt"));
+    const std::string second = read_all(dir.file("second.txt"));
+    INFO(second);
+    CHECK(rc == 1);
+    CHECK(second.find("'" + out + "' is in use by another invar-train (" + holder + ")") != std::string::npos);
+    std::filesystem::remove(dir.file("second.txt"));
+  }
+  CHECK(first.running());
+  CHECK(read_json(out + "/baseline/config.json")["epochs"] == 1000);  // still the first's run
+
+  // Killed for real, the first process leaves no lock behind: the folder is free again.
+  first.kill_now();
+  CHECK(first.exit_code() == -SIGKILL);
+  REQUIRE(invar::test::run_process({exe, "--objective", "baseline", "--train-images", "200", "--test-images", "100",
+                                    "--epochs", "1", "--score-images", "20", "--threads", "2", "-q", "--overwrite",
+                                    "--out", out},
+                                   dir.file("third.txt")) == 0);
+  CHECK(count_lines(out + "/baseline/log.jsonl") == 1);
+}
+
+TEST_CASE("invar-train: a CIFAR file of another size than the standard is named in a warning, an empty one fails") {
+  if (!can_run(/*need_data=*/false)) return;
+  invar::test::TempDir dir("invar-train-cifar");
+  const std::string data = dir.file("cifar");
+  write_small_cifar10(data, 8);  // 8 records a batch instead of 10000
+  const std::vector<std::string> args = {exe, "--data", data, "--model", "mlp", "--mlp-hidden", "8", "--objective",
+                                         "baseline", "-K", "4", "-M", "2", "--epochs", "1", "--score-images", "4",
+                                         "--threads", "2", "-q"};
+  const int rc = invar::test::run_process(with(args, {"--out", dir.file("out")}), dir.file("log.txt"));
+  const std::string output = read_all(dir.file("log.txt"));
+  INFO(output);
+  REQUIRE(rc == 0);
+  for (const char* f : {"data_batch_1.bin", "data_batch_5.bin", "test_batch.bin"})
+    CHECK(output.find("invar-train: warning: CIFAR-10 file '" + data + "/" + f + "' holds") != std::string::npos);
+  CHECK(output.find("data_batch_3.bin' holds 8 records, not the standard 10000") != std::string::npos);
+
+  std::ofstream(data + "/data_batch_2.bin", std::ios::trunc).flush();  // empty
+  CHECK(invar::test::run_process(with(args, {"--out", dir.file("out2")}), dir.file("log2.txt")) == 1);
+  const std::string failed = read_all(dir.file("log2.txt"));
+  INFO(failed);
+  CHECK(failed.find("CIFAR-10 file '" + data + "/data_batch_2.bin' is empty (0 records)") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir.file("out2")));  // refused before anything was written
 }

@@ -17,6 +17,7 @@
 #include "invar/data/idx.hpp"
 #include "invar/nn/models/mlp.hpp"
 #include "invar/optim/sgd.hpp"
+#include "support/skip.hpp"
 #include "support/train_classifier.hpp"
 
 using namespace invar;
@@ -27,10 +28,8 @@ namespace {
 
 bool trained_have_fashion_mnist(const std::string& dir) {
   namespace fs = std::filesystem;
-  if (fs::exists(fs::path(dir) / "train-images-idx3-ubyte.gz") || fs::exists(fs::path(dir) / "train-images-idx3-ubyte"))
-    return true;
-  MESSAGE("skipped: Fashion-MNIST not found in " << dir);
-  return false;
+  if (fs::exists(fs::path(dir) / "train-images-idx3-ubyte")) return true;
+  return INVAR_REQUIRE_FILE(dir + "/train-images-idx3-ubyte.gz", "Fashion-MNIST (Debian package dataset-fashion-mnist)");
 }
 
 double trained_seconds_since(std::chrono::steady_clock::time_point t0) {

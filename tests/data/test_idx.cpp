@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "support/error_message.hpp"
+#include "support/skip.hpp"
 #include "support/temp_dir.hpp"
 #include "invar/cpu.hpp"
 #include "invar/data/idx.hpp"
@@ -265,10 +266,8 @@ TEST_SUITE("data") {
 
   TEST_CASE("load_fashion_mnist reads the installed test set") {
     const std::string dir = "/usr/share/datasets/fashion-mnist";
-    if (!fs::exists(fs::path(dir) / "t10k-images-idx3-ubyte.gz")) {
-      MESSAGE("Fashion-MNIST is not installed in ", dir, " (package dataset-fashion-mnist): skipped");
+    if (!INVAR_REQUIRE_FILE(dir + "/t10k-images-idx3-ubyte.gz", "Fashion-MNIST (Debian package dataset-fashion-mnist)"))
       return;
-    }
     const auto set = invar::data::load_fashion_mnist(dir, false);
     REQUIRE(set.images.shape() == invar::Shape{10000, 1, 28, 28});
     REQUIRE(set.labels.shape() == invar::Shape{10000});

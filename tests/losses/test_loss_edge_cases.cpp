@@ -63,10 +63,66 @@ TEST_CASE("all rows equal: zero denominator gives L = 0 and a zero, finite gradi
       CHECK(all_finite(g));
       for (auto e : g) CHECK(e == 0.0);
     });
-  // epsilon = 0 too: 0 / 0 is defined as 0 only through epsilon; with epsilon 0 the value is NaN-free?
   const auto v = augmentation_invariance(MeanSquaredDifference{}, x, seeds, no_gradient,
                                          GroupLossOptions{}.with_epsilon(1e-6));
   CHECK(v.value == 0.0);
+}
+
+TEST_CASE("epsilon = 0 with all rows equal: N = R = 0 gives L = 0 and a zero gradient, as any epsilon > 0") {
+  Tensor<double> x(Shape{6, 3});
+  for (index_t i = 0; i < 6; ++i)
+    for (index_t j = 0; j < 3; ++j) x(i, j) = 0.5 + j;
+  const auto seeds = test::id_tensor({0, 0, 1, 1, 2, 2});
+  for (auto conv : {PairConvention::paper, PairConvention::pooled})
+    for (auto path : {LossPath::automatic, LossPath::pairwise})
+      test::for_each_metric([&](auto m) {
+        CAPTURE(decltype(m)::name);
+        CAPTURE(to_string(conv));
+        const auto o = GroupLossOptions{}.with_convention(conv).with_path(path);
+        Tensor<double> g0(x.shape()), g1(x.shape());
+        for (auto& e : g0) e = 7.0;  // overwritten, not left as it was
+        const auto zero = augmentation_invariance(m, x, seeds, g0, GroupLossOptions{o}.with_epsilon(0));
+        const auto tiny = augmentation_invariance(m, x, seeds, g1, o);
+        CHECK(zero.numerator == 0.0);
+        CHECK(zero.denominator == 0.0);
+        CHECK(zero.value == 0.0);
+        CHECK(zero.value == tiny.value);
+        for (index_t i = 0; i < x.numel(); ++i) {
+          CHECK(g0[i] == 0.0);
+          CHECK(g0[i] == g1[i]);
+        }
+        // class_invariance and a same-class reference take the same rule
+        const auto classes = test::id_tensor({0, 0, 0, 1, 1, 1});
+        CHECK(class_invariance(m, x, classes, no_gradient, GroupLossOptions{o}.with_epsilon(0)).value == 0.0);
+        CHECK(augmentation_invariance(m, x, seeds, same_class(classes), no_gradient, GroupLossOptions{o}.with_epsilon(0))
+                  .value == 0.0);
+      });
+}
+
+TEST_CASE("epsilon = 0, zero denominator but a nonzero numerator: invar::Error (L would be infinite)") {
+  // Rows 0, 1 equal and rows 2, 3 equal: the reference groups {0, 1} and {2, 3} have distance 0,
+  // the groups {0, 2} and {1, 3} do not.
+  Tensor<double> x(Shape{4, 2});
+  x(0, 0) = x(1, 0) = 1;
+  x(2, 1) = x(3, 1) = 1;
+  const auto groups = test::id_tensor({0, 1, 0, 1});
+  const auto reference_ids = test::id_tensor({5, 5, 6, 6});
+  const auto reference = same_group(reference_ids);
+  for (auto path : {LossPath::automatic, LossPath::pairwise})
+    test::for_each_metric([&](auto m) {
+      CAPTURE(decltype(m)::name);
+      Tensor<double> g(x.shape());
+      CHECK_THROWS_WITH_AS(
+          group_invariance(m, x, groups, reference, g, GroupLossOptions{}.with_epsilon(0).with_path(path)),
+          doctest::Contains("the denominator is 0 (every reference pair has distance 0) and epsilon is 0, but the "
+                            "numerator is"),
+          Error);
+      // with the default epsilon the value is finite (and huge)
+      const auto v = group_invariance(m, x, groups, reference, g, GroupLossOptions{}.with_path(path));
+      CHECK(v.denominator == 0.0);
+      CHECK(v.numerator > 0.0);
+      CHECK(std::isfinite(v.value));
+    });
 }
 
 TEST_CASE("NaN or Inf in X: invar::Error naming the row and column") {

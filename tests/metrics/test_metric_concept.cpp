@@ -1,5 +1,6 @@
-// The Metric and SquaredDifferenceMetric concepts: which types satisfy them and which do not,
-// and the declared properties of each built-in metric.
+// The Metric and SquaredDifferenceMetric concepts: which types satisfy them and which do not
+// (translation_invariant, homogeneity and gram_kind are optional), the declared properties of
+// each built-in metric, and which metrics declare a Gram path.
 
 #include <doctest/doctest.h>
 
@@ -86,6 +87,43 @@ struct DoubleOnly {
   void accumulate_gradient(const double*, const double*, index_t, double, double*, double*) const {}
 };
 
+// Only the required members: translation_invariant, homogeneity and gram_kind are optional.
+struct RequiredOnly {
+  static constexpr const char* name = "required_only";
+  static constexpr bool symmetric = true;
+  template <class T>
+  T value(const T*, const T*, index_t) const {
+    return T(0);
+  }
+  template <class T>
+  void accumulate_gradient(const T*, const T*, index_t, T, T*, T*) const {}
+};
+
+// An optional member that is present must have its documented type.
+struct BadHomogeneity {
+  static constexpr const char* name = "bad_homogeneity";
+  static constexpr bool symmetric = true;
+  static constexpr const char* homogeneity = "two";
+  template <class T>
+  T value(const T*, const T*, index_t) const {
+    return T(0);
+  }
+  template <class T>
+  void accumulate_gradient(const T*, const T*, index_t, T, T*, T*) const {}
+};
+
+struct BadGramKind {
+  static constexpr const char* name = "bad_gram_kind";
+  static constexpr bool symmetric = true;
+  static constexpr int gram_kind = 1;  // not an invar::GramKind
+  template <class T>
+  T value(const T*, const T*, index_t) const {
+    return T(0);
+  }
+  template <class T>
+  void accumulate_gradient(const T*, const T*, index_t, T, T*, T*) const {}
+};
+
 template <class M>
 constexpr bool metric_for_both = Metric<M, float> && Metric<M, double>;
 
@@ -114,6 +152,18 @@ static_assert(!Metric<MissingName, float>);
 static_assert(!Metric<NonConstValue, float>);
 static_assert(Metric<DoubleOnly, double> && !Metric<DoubleOnly, float>);
 static_assert(!Metric<Euclidean, int>);  // T must be floating point
+static_assert(metric_for_both<RequiredOnly> && assert_metric<RequiredOnly, double>());
+static_assert(!Metric<BadHomogeneity, float>);
+static_assert(!Metric<BadGramKind, float>);
+
+// The Gram path is chosen by a trait: the built-in cosine, correlation and Euclidean declare
+// their kind; everything else (a user's metric that says nothing included) has none.
+static_assert(gram_path_traits<CosineDistance>::kind == GramKind::cosine);
+static_assert(gram_path_traits<CorrelationDistance>::kind == GramKind::correlation);
+static_assert(gram_path_traits<Euclidean>::kind == GramKind::euclidean);
+static_assert(gram_path_traits<MeanSquaredDifference>::kind == GramKind::none);
+static_assert(gram_path_traits<Manhattan>::kind == GramKind::none);
+static_assert(gram_path_traits<RequiredOnly>::kind == GramKind::none && !has_gram_path<Complete>);
 
 TEST_CASE("built-in metrics declare the documented properties") {
   CHECK(std::string(MeanSquaredDifference::name) == "mean_squared_difference");

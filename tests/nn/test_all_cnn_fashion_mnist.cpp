@@ -9,6 +9,7 @@
 #include "invar/losses/softmax_cross_entropy.hpp"
 #include "invar/nn/models/all_cnn.hpp"
 #include "invar/optim/sgd.hpp"
+#include "support/skip.hpp"
 #include "support/train_classifier.hpp"
 
 using namespace invar;
@@ -29,10 +30,8 @@ constexpr bool kSanitized = false;
 
 TEST_CASE("a slim All-CNN-C on a few thousand Fashion-MNIST images drives the loss down and learns") {
   const std::string dir = data::default_fashion_mnist_dir();
-  if (!std::filesystem::exists(dir + "/train-images-idx3-ubyte.gz")) {
-    MESSAGE("Fashion-MNIST not found in " << dir << " (Debian package dataset-fashion-mnist): skipped");
+  if (!INVAR_REQUIRE_FILE(dir + "/train-images-idx3-ubyte.gz", "Fashion-MNIST (Debian package dataset-fashion-mnist)"))
     return;
-  }
   const auto t0 = std::chrono::steady_clock::now();
   const auto train = data::load_fashion_mnist(dir, true, kTrainImages);
   const auto test = data::load_fashion_mnist(dir, false, kTestImages);

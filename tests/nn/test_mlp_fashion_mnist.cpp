@@ -9,6 +9,7 @@
 #include "invar/losses/softmax_cross_entropy.hpp"
 #include "invar/nn/models/mlp.hpp"
 #include "invar/optim/sgd.hpp"
+#include "support/skip.hpp"
 #include "support/train_classifier.hpp"
 
 using namespace invar;
@@ -17,10 +18,8 @@ TEST_SUITE_BEGIN("nn");
 
 TEST_CASE("an MLP trained on 6000 Fashion-MNIST images reaches at least 80 % test accuracy") {
   const std::string dir = data::default_fashion_mnist_dir();
-  if (!std::filesystem::exists(dir + "/train-images-idx3-ubyte.gz")) {
-    MESSAGE("Fashion-MNIST not found in " << dir << " (Debian package dataset-fashion-mnist): skipped");
+  if (!INVAR_REQUIRE_FILE(dir + "/train-images-idx3-ubyte.gz", "Fashion-MNIST (Debian package dataset-fashion-mnist)"))
     return;
-  }
   const auto t0 = std::chrono::steady_clock::now();
   const auto train = data::load_fashion_mnist(dir, true, 6000);
   const auto test = data::load_fashion_mnist(dir, false, 2000);

@@ -4,7 +4,8 @@
 /// with bias), fitted in double precision by a deterministic L-BFGS (analysis/lbfgs.hpp).
 ///
 /// Model and objective. Features are standardised first (analysis/standardize.hpp, fitted on the
-/// labelled training rows; the probe keeps the standardiser and applies it in predict). With x_i
+/// labelled training rows; the probe keeps the standardiser and applies it in predict: the
+/// shell shared with the MLP probe is analysis/probe.hpp). With x_i
 /// the standardised features (D), y_i the label of row i mapped to 0..C-1 (the C distinct labels
 /// >= 0 of the training set, in increasing order) and n the labelled rows,
 ///
@@ -38,144 +39,17 @@
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
-#include <limits>
-#include <string>
 #include <utility>
 #include <vector>
 
 #include "invar/cpu.hpp"
 #include "invar/analysis/lbfgs.hpp"
-#include "invar/analysis/standardize.hpp"
+#include "invar/analysis/probe.hpp"
 #include "invar/backend/ops.hpp"
 #include "invar/core/error.hpp"
 #include "invar/core/tensor.hpp"
 
 namespace invar::analysis {
-
-// --------------------------------------------------------------------------------------------
-// Shared by the probes
-// --------------------------------------------------------------------------------------------
-
-namespace detail {
-
-/// Mean softmax cross-entropy of the rows of z (n x c) against labels in [0, c), in double;
-/// when `gradient`, z is overwritten by dL/dz = (softmax(z) - onehot(y)) / n.
-inline double softmax_cross_entropy_rows(Tensor<double>& z, const std::vector<index_t>& labels, bool gradient) {
-  const index_t n = z.dim(0), c = z.dim(1);
-  double total = 0;
-  for (index_t i = 0; i < n; ++i) {
-    double* zi = z.data() + i * c;
-    double mx = zi[0];
-    for (index_t k = 1; k < c; ++k) mx = std::max(mx, zi[k]);
-    double sum = 0;
-    for (index_t k = 0; k < c; ++k) sum += std::exp(zi[k] - mx);
-    const index_t y = labels[std::size_t(i)];
-    total += std::log(sum) - (zi[y] - mx);
-    if (gradient) {
-      for (index_t k = 0; k < c; ++k) zi[k] = std::exp(zi[k] - mx) / sum / double(n);
-      zi[y] -= 1.0 / double(n);
-    }
-  }
-  return total / double(n);
-}
-
-/// The labelled training rows of a probe: standardised features, labels mapped to 0..C-1.
-struct ProbeData {
-  Standardizer standardizer;
-  std::vector<index_t> classes;  ///< the distinct labels >= 0, increasing
-  Tensor<double> x;              ///< n x D standardised (labelled rows only)
-  std::vector<index_t> y;        ///< in [0, classes.size())
-};
-
-template <class T>
-std::pair<index_t, index_t> probe_extents(TensorView<const T> features, const char* who) {
-  check(features.rank() >= 2, who, ": features must be N x D (rows x features), got shape ", features.shape());
-  return {features.dim(0), features.row_size()};
-}
-
-inline void check_labels_shape(TensorView<const index_t> labels, index_t n, const Shape& features, const char* who) {
-  check(labels.rank() == 1 && labels.dim(0) == n, who, ": need one label per row of the features ", features,
-        ", got labels of shape ", labels.shape());
-}
-
-template <class T>
-void check_finite_features(TensorView<const T> x, index_t d, const char* who) {
-  for (index_t i = 0; i < x.numel(); ++i)
-    check(std::isfinite(double(x[i])), who, ": feature ", i % d, " of row ", i / d, " is not finite (", double(x[i]),
-          ")");
-}
-
-template <class T>
-ProbeData prepare_probe_data(TensorView<const T> features, TensorView<const index_t> labels, const char* who) {
-  const auto [n, d] = probe_extents(features, who);
-  check_labels_shape(labels, n, features.shape(), who);
-  check(d >= 1, who, ": the features have no columns (shape ", features.shape(), ")");
-  check_finite_features(features, d, who);
-  ProbeData p;
-  std::vector<index_t> rows;
-  for (index_t i = 0; i < n; ++i)
-    if (labels[i] >= 0) {
-      rows.push_back(i);
-      p.classes.push_back(labels[i]);
-    }
-  std::sort(p.classes.begin(), p.classes.end());
-  p.classes.erase(std::unique(p.classes.begin(), p.classes.end()), p.classes.end());
-  check(p.classes.size() >= 2, who, ": need at least 2 classes among the labelled rows, got ", p.classes.size(),
-        " (", rows.size(), " labelled rows of ", n, ")");
-  const auto m = static_cast<index_t>(rows.size());
-  Tensor<T> kept = Tensor<T>::uninitialized(Shape{m, d});
-  p.y.resize(rows.size());
-  for (index_t r = 0; r < m; ++r) {
-    const index_t i = rows[std::size_t(r)];
-    std::copy(features.data() + i * d, features.data() + (i + 1) * d, kept.data() + r * d);
-    p.y[std::size_t(r)] =
-        std::lower_bound(p.classes.begin(), p.classes.end(), labels[i]) - p.classes.begin();
-  }
-  p.standardizer = Standardizer::fit(kept);
-  p.x = p.standardizer.apply(kept);
-  return p;
-}
-
-/// Standardised features for prediction, checked against the fitted width.
-template <class T>
-Tensor<double> probe_inputs(const Standardizer& s, TensorView<const T> features, const char* who) {
-  const auto [n, d] = probe_extents(features, who);
-  (void)n;
-  check(d == s.features(), who, ": the features have ", d, " columns (shape ", features.shape(),
-        "), the probe was fitted on ", s.features());
-  check_finite_features(features, d, who);
-  return s.apply(features.as_matrix());
-}
-
-/// argmax of every row of logits (the first on ties), as the original labels.
-inline Tensor<index_t> argmax_labels(const Tensor<double>& logits, const std::vector<index_t>& classes) {
-  const index_t n = logits.dim(0), c = logits.dim(1);
-  Tensor<index_t> out(Shape{n});
-  for (index_t i = 0; i < n; ++i) {
-    const double* zi = logits.data() + i * c;
-    index_t best = 0;
-    for (index_t k = 1; k < c; ++k)
-      if (zi[k] > zi[best]) best = k;
-    out[i] = classes[std::size_t(best)];
-  }
-  return out;
-}
-
-/// Fraction of rows labelled >= 0 whose prediction is the label.
-inline double labelled_accuracy(const Tensor<index_t>& predicted, TensorView<const index_t> labels, const Shape& features,
-                                const char* who) {
-  check_labels_shape(labels, predicted.dim(0), features, who);
-  index_t labelled = 0, correct = 0;
-  for (index_t i = 0; i < labels.numel(); ++i) {
-    if (labels[i] < 0) continue;
-    ++labelled;
-    correct += predicted[i] == labels[i];
-  }
-  check(labelled > 0, who, ": no labelled rows (every label is < 0)");
-  return double(correct) / double(labelled);
-}
-
-}  // namespace detail
 
 // --------------------------------------------------------------------------------------------
 // The linear probe
@@ -189,14 +63,8 @@ class LinearProbeObjective {
   /// x: n x D features (n >= 1), labels: n values in [0, classes), classes >= 1, l2 >= 0.
   LinearProbeObjective(TensorView<const double> x, TensorView<const index_t> labels, index_t classes, double l2)
       : x_(x), classes_(classes), l2_(l2) {
-    check(x.rank() == 2 && x.dim(0) >= 1, "LinearProbeObjective: x must be n x D with n >= 1, got ", x.shape());
-    check(classes >= 1, "LinearProbeObjective: classes must be >= 1, got ", classes);
-    check(std::isfinite(l2) && l2 >= 0, "LinearProbeObjective: l2 must be finite and >= 0, got ", l2);
-    detail::check_labels_shape(labels, x.dim(0), x.shape(), "LinearProbeObjective");
+    detail::check_objective_inputs(x, labels, classes, l2, "LinearProbeObjective");
     labels_.assign(labels.begin(), labels.end());
-    for (index_t i = 0; i < x.dim(0); ++i)
-      check(labels_[std::size_t(i)] >= 0 && labels_[std::size_t(i)] < classes, "LinearProbeObjective: label ",
-            labels_[std::size_t(i)], " of row ", i, " is outside [0, ", classes, ")");
     z_ = Tensor<double>(Shape{x.dim(0), classes});
   }
 
@@ -244,22 +112,30 @@ struct LinearProbeOptions {
   LinearProbeOptions& with_tolerance(double v) { tolerance = v; return *this; }
   LinearProbeOptions& with_max_iterations(index_t v) { max_iterations = v; return *this; }
   LinearProbeOptions& with_memory(index_t v) { memory = v; return *this; }
+  /// The solver's options (memory, tolerance, max_iterations).
+  [[nodiscard]] LbfgsOptions solver() const {
+    return LbfgsOptions{}.with_memory(memory).with_tolerance(tolerance).with_max_iterations(max_iterations);
+  }
   void validate() const {
     check(std::isfinite(l2) && l2 >= 0, "LinearProbeOptions: l2 must be finite and >= 0, got ", l2);
-    LbfgsOptions{}.with_memory(memory).with_tolerance(tolerance).with_max_iterations(max_iterations)
-        .validate("LinearProbeOptions");
+    solver().validate("LinearProbeOptions");
   }
 };
 
 /// A fitted linear probe: standardiser, weights and bias (in standardised feature space), the
-/// class labels, and the solver's report.
-class LinearProbe {
+/// class labels, and the solver's report. logits / predict / accuracy / classes / class_labels /
+/// features / standardizer / report / options come from the shared shell (analysis/probe.hpp).
+class LinearProbe : public Probe<LinearProbe, LinearProbeOptions> {
  public:
-  /// N x C scores (column k is classes()[k]) of N x D features (float or double).
-  template <Viewable X>
-  [[nodiscard]] Tensor<double> logits(X&& features) const {
-    using T = typename view_t<X>::value_type;
-    const Tensor<double> xs = detail::probe_inputs<T>(standardizer_, to_view(features), "LinearProbe");
+  static constexpr const char* probe_name = "LinearProbe";  ///< names the probe in messages
+
+  /// D x C, acting on standardised features.
+  [[nodiscard]] const Tensor<double>& weights() const { return weights_; }
+  /// C, the bias of the logits.
+  [[nodiscard]] const Tensor<double>& bias() const { return bias_; }
+
+  /// N x C logits of N x D standardised features: xs W + b.
+  [[nodiscard]] Tensor<double> standardized_logits(const Tensor<double>& xs) const {
     const index_t n = xs.dim(0), c = classes();
     Tensor<double> z(Shape{n, c});
     ops::gemm(xs, weights_, z);
@@ -268,62 +144,30 @@ class LinearProbe {
     return z;
   }
 
-  /// The predicted label of every row (argmax of the logits; the smaller label on ties).
-  template <Viewable X>
-  [[nodiscard]] Tensor<index_t> predict(X&& features) const {
-    return detail::argmax_labels(logits(features), classes_);
-  }
-
-  /// The fraction of rows with a label >= 0 that are predicted right (rows labelled < 0 are
-  /// skipped; a label the probe never saw is always wrong). Throws when no row is labelled.
-  template <Viewable X, Viewable Y>
-  [[nodiscard]] double accuracy(X&& features, Y&& labels) const {
-    const auto x = to_view(features);
-    return detail::labelled_accuracy(predict(x), to_view(labels), x.shape(), "LinearProbe::accuracy");
-  }
-
-  [[nodiscard]] index_t classes() const { return static_cast<index_t>(classes_.size()); }
-  /// The labels of the classes, increasing: class k of the logits is class_labels()[k].
-  [[nodiscard]] const std::vector<index_t>& class_labels() const { return classes_; }
-  [[nodiscard]] index_t features() const { return standardizer_.features(); }
-  [[nodiscard]] const Standardizer& standardizer() const { return standardizer_; }
-  /// D x C, acting on standardised features.
-  [[nodiscard]] const Tensor<double>& weights() const { return weights_; }
-  [[nodiscard]] const Tensor<double>& bias() const { return bias_; }
-  [[nodiscard]] const LbfgsReport& report() const { return report_; }
-  [[nodiscard]] const LinearProbeOptions& options() const { return options_; }
-
  private:
   template <class T>
   friend LinearProbe fit_linear_probe_impl(TensorView<const T>, TensorView<const index_t>, const LinearProbeOptions&);
 
-  Standardizer standardizer_;
-  std::vector<index_t> classes_;
   Tensor<double> weights_, bias_;
-  LbfgsReport report_;
-  LinearProbeOptions options_;
 };
 
 template <class T>
 LinearProbe fit_linear_probe_impl(TensorView<const T> features, TensorView<const index_t> labels,
                                   const LinearProbeOptions& o) {
   o.validate();
-  detail::ProbeData data = detail::prepare_probe_data(features, labels, "fit_linear_probe");
-  const index_t d = data.x.dim(1), c = static_cast<index_t>(data.classes.size());
-  const TensorView<const index_t> y(data.y.data(), Shape{static_cast<index_t>(data.y.size())});
-  LinearProbeObjective objective(data.x, y, c, o.l2);
-  Eigen::VectorXd theta = Eigen::VectorXd::Zero(objective.parameters());
+  detail::ProbeFit fit = detail::fit_probe(
+      features, labels, o.solver(), "fit_linear_probe",
+      [&](TensorView<const double> x, TensorView<const index_t> y, index_t classes) {
+        return LinearProbeObjective(x, y, classes, o.l2);
+      },
+      [](const LinearProbeObjective& objective, index_t, index_t) {
+        return Eigen::VectorXd::Zero(objective.parameters()).eval();  // W = 0, b = 0
+      });
+  const index_t d = fit.data.x.dim(1), c = static_cast<index_t>(fit.data.classes.size());
   LinearProbe probe;
-  probe.report_ = minimize_lbfgs(objective, theta,
-                                 LbfgsOptions{}.with_memory(o.memory).with_tolerance(o.tolerance).with_max_iterations(
-                                     o.max_iterations));
-  probe.weights_ = Tensor<double>(Shape{d, c});
-  probe.bias_ = Tensor<double>(Shape{c});
-  std::copy(theta.data(), theta.data() + d * c, probe.weights_.data());
-  std::copy(theta.data() + d * c, theta.data() + d * c + c, probe.bias_.data());
-  probe.standardizer_ = std::move(data.standardizer);
-  probe.classes_ = std::move(data.classes);
-  probe.options_ = o;
+  probe.weights_ = detail::theta_block(fit.theta, 0, Shape{d, c});
+  probe.bias_ = detail::theta_block(fit.theta, d * c, Shape{c});
+  probe.set_fit(std::move(fit), o);
   return probe;
 }
 

@@ -1,7 +1,8 @@
 #pragma once
 /// \file mlp_probe.hpp
 /// MLP probe on frozen features: one hidden ReLU layer, then softmax, fitted in double precision
-/// by full-batch L-BFGS (the solver of linear_probe.hpp). It measures what a small non-linear
+/// by full-batch L-BFGS (the solver of linear_probe.hpp; the shell shared with it, from the
+/// labelled rows and their standardisation to predict and accuracy, is analysis/probe.hpp). It measures what a small non-linear
 /// read-out can get from a layer, where the linear probe measures linear separability.
 ///
 /// Model and objective, on standardised features x_i (the probe keeps the standardiser, fitted on
@@ -33,7 +34,9 @@
 #include <vector>
 
 #include "invar/cpu.hpp"
-#include "invar/analysis/linear_probe.hpp"
+#include "invar/analysis/linear_probe.hpp"  // not needed here; includers of this header have always had it
+#include "invar/analysis/probe.hpp"
+#include "invar/backend/ops.hpp"
 #include "invar/core/random.hpp"
 
 namespace invar::analysis {
@@ -45,15 +48,9 @@ class MlpProbeObjective {
   MlpProbeObjective(TensorView<const double> x, TensorView<const index_t> labels, index_t classes, index_t hidden,
                     double l2)
       : x_(x), classes_(classes), hidden_(hidden), l2_(l2) {
-    check(x.rank() == 2 && x.dim(0) >= 1, "MlpProbeObjective: x must be n x D with n >= 1, got ", x.shape());
-    check(classes >= 1, "MlpProbeObjective: classes must be >= 1, got ", classes);
     check(hidden >= 1, "MlpProbeObjective: hidden must be >= 1, got ", hidden);
-    check(std::isfinite(l2) && l2 >= 0, "MlpProbeObjective: l2 must be finite and >= 0, got ", l2);
-    detail::check_labels_shape(labels, x.dim(0), x.shape(), "MlpProbeObjective");
+    detail::check_objective_inputs(x, labels, classes, l2, "MlpProbeObjective");
     labels_.assign(labels.begin(), labels.end());
-    for (index_t i = 0; i < x.dim(0); ++i)
-      check(labels_[std::size_t(i)] >= 0 && labels_[std::size_t(i)] < classes, "MlpProbeObjective: label ",
-            labels_[std::size_t(i)], " of row ", i, " is outside [0, ", classes, ")");
     const index_t n = x.dim(0);
     pre_ = Tensor<double>(Shape{n, hidden});
     act_ = Tensor<double>(Shape{n, hidden});
@@ -144,96 +141,77 @@ struct MlpProbeOptions {
   MlpProbeOptions& with_max_iterations(index_t v) { max_iterations = v; return *this; }
   MlpProbeOptions& with_memory(index_t v) { memory = v; return *this; }
   MlpProbeOptions& with_seed(std::uint64_t v) { seed = v; return *this; }
+  /// The solver's options (memory, tolerance, max_iterations).
+  [[nodiscard]] LbfgsOptions solver() const {
+    return LbfgsOptions{}.with_memory(memory).with_tolerance(tolerance).with_max_iterations(max_iterations);
+  }
   void validate() const {
     check(hidden >= 1, "MlpProbeOptions: hidden must be >= 1, got ", hidden);
     check(std::isfinite(l2) && l2 >= 0, "MlpProbeOptions: l2 must be finite and >= 0, got ", l2);
-    LbfgsOptions{}.with_memory(memory).with_tolerance(tolerance).with_max_iterations(max_iterations)
-        .validate("MlpProbeOptions");
+    solver().validate("MlpProbeOptions");
   }
 };
 
 /// A fitted MLP probe: standardiser, the two layers (on standardised features), the class labels
-/// and the solver's report.
-class MlpProbe {
+/// and the solver's report. logits / predict / accuracy / classes / class_labels / features /
+/// standardizer / report / options come from the shared shell (analysis/probe.hpp).
+class MlpProbe : public Probe<MlpProbe, MlpProbeOptions> {
  public:
-  /// N x C scores (column k is class_labels()[k]) of N x D features (float or double).
-  template <Viewable X>
-  [[nodiscard]] Tensor<double> logits(X&& features) const {
-    using T = typename view_t<X>::value_type;
-    const Tensor<double> xs = detail::probe_inputs<T>(standardizer_, to_view(features), "MlpProbe");
+  static constexpr const char* probe_name = "MlpProbe";  ///< names the probe in messages
+
+  /// H, the width of the hidden layer.
+  [[nodiscard]] index_t hidden() const { return w1_.dim(1); }
+  /// W1, D x H (on standardised features).
+  [[nodiscard]] const Tensor<double>& w1() const { return w1_; }
+  /// b1, H.
+  [[nodiscard]] const Tensor<double>& b1() const { return b1_; }
+  /// W2, H x C.
+  [[nodiscard]] const Tensor<double>& w2() const { return w2_; }
+  /// b2, C.
+  [[nodiscard]] const Tensor<double>& b2() const { return b2_; }
+
+  /// N x C logits of N x D standardised features: relu(xs W1 + b1) W2 + b2.
+  [[nodiscard]] Tensor<double> standardized_logits(const Tensor<double>& xs) const {
     const index_t n = xs.dim(0);
     Tensor<double> pre(Shape{n, w1_.dim(1)}), act(Shape{n, w1_.dim(1)}), z(Shape{n, classes()});
     MlpProbeObjective::forward(w1_, b1_.data(), w2_, b2_.data(), xs, pre, act, z);
     return z;
   }
 
-  /// The predicted label of every row (argmax of the logits; the smaller label on ties).
-  template <Viewable X>
-  [[nodiscard]] Tensor<index_t> predict(X&& features) const {
-    return detail::argmax_labels(logits(features), classes_);
-  }
-
-  /// The fraction of rows with a label >= 0 that are predicted right (rows labelled < 0 are
-  /// skipped). Throws when no row is labelled.
-  template <Viewable X, Viewable Y>
-  [[nodiscard]] double accuracy(X&& features, Y&& labels) const {
-    const auto x = to_view(features);
-    return detail::labelled_accuracy(predict(x), to_view(labels), x.shape(), "MlpProbe::accuracy");
-  }
-
-  [[nodiscard]] index_t classes() const { return static_cast<index_t>(classes_.size()); }
-  [[nodiscard]] const std::vector<index_t>& class_labels() const { return classes_; }
-  [[nodiscard]] index_t features() const { return standardizer_.features(); }
-  [[nodiscard]] index_t hidden() const { return w1_.dim(1); }
-  [[nodiscard]] const Standardizer& standardizer() const { return standardizer_; }
-  /// D x H, H, H x C, C (on standardised features).
-  [[nodiscard]] const Tensor<double>& w1() const { return w1_; }
-  [[nodiscard]] const Tensor<double>& b1() const { return b1_; }
-  [[nodiscard]] const Tensor<double>& w2() const { return w2_; }
-  [[nodiscard]] const Tensor<double>& b2() const { return b2_; }
-  [[nodiscard]] const LbfgsReport& report() const { return report_; }
-  [[nodiscard]] const MlpProbeOptions& options() const { return options_; }
-
  private:
   template <class T>
   friend MlpProbe fit_mlp_probe_impl(TensorView<const T>, TensorView<const index_t>, const MlpProbeOptions&);
 
-  Standardizer standardizer_;
-  std::vector<index_t> classes_;
   Tensor<double> w1_, b1_, w2_, b2_;
-  LbfgsReport report_;
-  MlpProbeOptions options_;
 };
 
 template <class T>
 MlpProbe fit_mlp_probe_impl(TensorView<const T> features, TensorView<const index_t> labels, const MlpProbeOptions& o) {
   o.validate();
-  detail::ProbeData data = detail::prepare_probe_data(features, labels, "fit_mlp_probe");
-  const index_t d = data.x.dim(1), h = o.hidden, c = static_cast<index_t>(data.classes.size());
-  const TensorView<const index_t> y(data.y.data(), Shape{static_cast<index_t>(data.y.size())});
-  MlpProbeObjective objective(data.x, y, c, h, o.l2);
-  const auto l = objective.layout();
-  Eigen::VectorXd theta = Eigen::VectorXd::Zero(l.end);
-  Rng rng(o.seed);
-  const double a1 = std::sqrt(6.0 / double(d + h)), a2 = std::sqrt(6.0 / double(h + c));
-  for (index_t i = 0; i < d * h; ++i) theta[l.w1 + i] = rng.uniform(-a1, a1);
-  for (index_t i = 0; i < h * c; ++i) theta[l.w2 + i] = rng.uniform(-a2, a2);
+  const index_t h = o.hidden;
+  detail::ProbeFit fit = detail::fit_probe(
+      features, labels, o.solver(), "fit_mlp_probe",
+      [&](TensorView<const double> x, TensorView<const index_t> y, index_t classes) {
+        return MlpProbeObjective(x, y, classes, h, o.l2);
+      },
+      [&](const MlpProbeObjective& objective, index_t d, index_t c) {
+        // W1 then W2 Glorot-uniform from the seed, row-major; biases 0.
+        const auto l = objective.layout();
+        Eigen::VectorXd theta = Eigen::VectorXd::Zero(l.end);
+        Rng rng(o.seed);
+        const double a1 = std::sqrt(6.0 / double(d + h)), a2 = std::sqrt(6.0 / double(h + c));
+        for (index_t i = 0; i < d * h; ++i) theta[l.w1 + i] = rng.uniform(-a1, a1);
+        for (index_t i = 0; i < h * c; ++i) theta[l.w2 + i] = rng.uniform(-a2, a2);
+        return theta;
+      });
+  const index_t d = fit.data.x.dim(1), c = static_cast<index_t>(fit.data.classes.size());
+  const MlpProbeObjective::Layout l{0, d * h, d * h + h, d * h + h + h * c, d * h + h + h * c + c};
   MlpProbe probe;
-  probe.report_ = minimize_lbfgs(
-      objective, theta,
-      LbfgsOptions{}.with_memory(o.memory).with_tolerance(o.tolerance).with_max_iterations(o.max_iterations));
-  auto take = [&](index_t offset, const Shape& shape) {
-    Tensor<double> t(shape);
-    std::copy(theta.data() + offset, theta.data() + offset + t.numel(), t.data());
-    return t;
-  };
-  probe.w1_ = take(l.w1, Shape{d, h});
-  probe.b1_ = take(l.b1, Shape{h});
-  probe.w2_ = take(l.w2, Shape{h, c});
-  probe.b2_ = take(l.b2, Shape{c});
-  probe.standardizer_ = std::move(data.standardizer);
-  probe.classes_ = std::move(data.classes);
-  probe.options_ = o;
+  probe.w1_ = detail::theta_block(fit.theta, l.w1, Shape{d, h});
+  probe.b1_ = detail::theta_block(fit.theta, l.b1, Shape{h});
+  probe.w2_ = detail::theta_block(fit.theta, l.w2, Shape{h, c});
+  probe.b2_ = detail::theta_block(fit.theta, l.b2, Shape{c});
+  probe.set_fit(std::move(fit), o);
   return probe;
 }
 

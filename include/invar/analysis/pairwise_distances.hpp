@@ -1,5 +1,5 @@
 #pragma once
-/// \file pairwise.hpp
+/// \file pairwise_distances.hpp
 /// pairwise_distances: the B x B matrix of d(x_i, x_j) between the rows of a feature matrix
 /// (representational dissimilarity matrices, checks of the losses' fast paths, custom metrics).
 

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <vector>
 
+#include "invar/analysis/classifier_accuracy.hpp"
 #include "invar/attacks/target.hpp"
 #include "invar/core/error.hpp"
 #include "invar/core/tensor.hpp"
@@ -86,27 +87,28 @@ std::vector<double> attack_loss(Target& target, TensorView<const float> images, 
   return loss;
 }
 
-/// The fraction of images whose argmax logit is their label (ties: the smaller class).
+/// The fraction of images whose argmax logit is their label (ties: the smaller class): the
+/// counting of analysis::evaluate_logits (analysis/classifier_accuracy.hpp), with every image
+/// labelled (a label outside the target's classes, unlabelled -1 included, is an invar::Error).
 template <AttackTarget Target>
 double accuracy(Target& target, TensorView<const float> images, TensorView<const index_t> labels, index_t batch = 256) {
   check(images.rank() >= 2 && images.dim(0) > 0, "accuracy: images must be N x ... with N > 0, got ", images.shape());
   check(labels.rank() == 1 && labels.dim(0) == images.dim(0), "accuracy: need one label per image (", images.dim(0),
         "), got labels of shape ", labels.shape());
   check(batch >= 1, "accuracy: batch must be >= 1, got ", batch);
-  const index_t n = images.dim(0);
-  index_t correct = 0;
-  for (index_t b0 = 0; b0 < n; b0 += batch) {
-    const index_t b1 = std::min(n, b0 + batch);
-    const TensorView<const float> z = target.logits(images.slice_rows(b0, b1));
-    const index_t k = z.dim(1);
-    for (index_t i = 0; i < b1 - b0; ++i) {
-      check(labels[b0 + i] >= 0 && labels[b0 + i] < k, "accuracy: label ", labels[b0 + i], " of image ", b0 + i,
-            " is not a class of the ", k, " logits");
-      const float* row = z.data() + i * k;
-      correct += (std::max_element(row, row + k) - row) == labels[b0 + i] ? 1 : 0;
-    }
-  }
-  return double(correct) / double(n);
+  index_t first = 0;  // evaluate_logits asks for the batches in order
+  const auto e = analysis::evaluate_logits(
+      [&](TensorView<const float> x) {
+        const TensorView<const float> z = target.logits(x);
+        const index_t k = z.rank() == 2 ? z.dim(1) : 0;
+        for (index_t i = 0; i < x.dim(0); ++i)
+          check(labels[first + i] >= 0 && labels[first + i] < k, "accuracy: label ", labels[first + i], " of image ",
+                first + i, " is not a class of the ", k, " logits");
+        first += x.dim(0);
+        return z;
+      },
+      images, labels, batch, "accuracy");
+  return double(e.correct) / double(e.rows);
 }
 
 }  // namespace invar::attacks

@@ -2,7 +2,7 @@
 /// \file device.hpp
 /// Devices are policy types (as in Eigen's Tensor module): a device says where memory lives
 /// and how to allocate and copy it. The numeric work on a device's memory is done by the
-/// op interface (backend/ops.hpp), specialised per device in backend/<device>/.
+/// op interface (backend/ops.hpp), specialised per device in backend/cpu/, backend/cuda/.
 ///
 /// The contract, checked by the `Device` concept:
 /// \code

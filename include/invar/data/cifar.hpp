@@ -10,14 +10,18 @@
 /// the C x H x W layout of an ImageSet, so conversion is one pass of byte / 255.
 ///
 /// Files are read with std::ifstream in one go (no zlib). Every problem (missing directory or
-/// file, a size that is not a whole number of records, a label out of range, a names file with
-/// the wrong number of names) throws invar::Error naming the file and, for data, the record.
+/// file, an empty file, a size that is not a whole number of records, a label out of range, a
+/// names file with the wrong number of names) throws invar::Error naming the file and, for data,
+/// the record. A file that holds another number of records than the standard one (10000 for
+/// CIFAR-10's six files and CIFAR-100's test.bin, 50000 for CIFAR-100's train.bin) is read, and
+/// named in a warning: into the caller's list when it passes one, else on stderr.
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -121,7 +125,8 @@ inline void check_cifar_dir(const std::string& dir, const CifarFormat& fmt) {
   check(fs::is_directory(status), fmt.dataset, ": '", dir, "' is not a directory");
 }
 
-/// The number of whole records in `path`, which must exist and hold a whole number of records.
+/// The number of whole records in `path`, which must exist and hold a whole number of records,
+/// at least one.
 inline index_t cifar_file_records(const std::string& path, const CifarFormat& fmt) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -132,6 +137,8 @@ inline index_t cifar_file_records(const std::string& path, const CifarFormat& fm
   check(!ec, "cannot read the size of ", fmt.dataset, " file '", path, "': ", ec.message());
   const auto record = static_cast<std::uintmax_t>(fmt.record_bytes());
   const std::uintmax_t whole = size / record, rest = size % record;
+  check(size > 0, fmt.dataset, " file '", path, "' is empty (0 records); it should hold records of ", record,
+        " bytes: download the binary version of ", fmt.dataset, " again");
   check(rest == 0, fmt.dataset, " file '", path, "' is truncated: its ", size, " bytes hold ", whole,
         " whole records of ", record, " bytes, then record ", whole, " is cut after ", rest, " of its ", record,
         " bytes");
@@ -163,14 +170,24 @@ inline std::vector<std::string> read_cifar_names(const std::string& path, std::v
 }
 
 /// Reads the first records of `files` (all of them when limit is -1, else at most `limit` in all)
-/// into an ImageSet. Sizes of all files are checked before anything is read.
-inline ImageSet load_cifar_files(const std::vector<std::string>& files, index_t limit, const CifarFormat& fmt) {
+/// into an ImageSet. Sizes of all files are checked before anything is read; a file that does
+/// not hold `standard_records` is named in a warning (into `warnings`, else on stderr).
+inline ImageSet load_cifar_files(const std::vector<std::string>& files, const std::vector<index_t>& standard_records,
+                                 index_t limit, const CifarFormat& fmt, std::vector<std::string>* warnings) {
   check(limit >= -1, fmt.dataset, ": limit must be -1 (all) or >= 0, got ", limit);
   std::vector<index_t> records;
   index_t total = 0;
   for (const auto& f : files) {
     records.push_back(cifar_file_records(f, fmt));
     total += records.back();
+  }
+  for (std::size_t f = 0; f < files.size(); ++f) {
+    if (records[f] == standard_records[f]) continue;
+    std::string w = std::string(fmt.dataset) + " file '" + files[f] + "' holds " + std::to_string(records[f]) +
+                    " records, not the standard " + std::to_string(standard_records[f]) +
+                    " (a partial or modified copy?)";
+    if (warnings != nullptr) warnings->push_back(std::move(w));
+    else std::cerr << "invar: warning: " << w << '\n';
   }
   const index_t n = limit < 0 ? total : std::min(limit, total);
 
@@ -237,9 +254,13 @@ inline ImageSet load_cifar_files(const std::vector<std::string>& files, index_t 
 ///
 /// `limit` -1 reads everything; `limit >= 0` keeps the first `limit` images and reads only
 /// their bytes; a limit beyond what the files hold returns all of them. Whatever the limit, all
-/// files of the split must exist and hold a whole number of 3073-byte records (a file cut at a
-/// record boundary cannot be told from a smaller one: there is no header).
-inline ImageSet load_cifar10(const std::string& dir = default_cifar10_dir(), bool train = true, index_t limit = -1) {
+/// files of the split must exist and hold a whole number of 3073-byte records, at least one (a
+/// file cut at a record boundary cannot be told from a smaller one: there is no header).
+///
+/// A file that does not hold the standard 10000 records is read all the same and named in a
+/// warning, appended to `warnings` when given, else written to stderr.
+inline ImageSet load_cifar10(const std::string& dir = default_cifar10_dir(), bool train = true, index_t limit = -1,
+                             std::vector<std::string>* warnings = nullptr) {
   namespace fs = std::filesystem;
   const detail::CifarFormat fmt{"CIFAR-10", "INVAR_CIFAR10_DIR", 1, 10, 0};
   detail::check_cifar_dir(dir, fmt);
@@ -252,7 +273,7 @@ inline ImageSet load_cifar10(const std::string& dir = default_cifar10_dir(), boo
   }
   // Names first: a bad names file fails before the images are read.
   auto names = detail::read_cifar_names((fs::path(dir) / "batches.meta.txt").string(), cifar10_class_names(), fmt);
-  ImageSet set = detail::load_cifar_files(files, limit, fmt);
+  ImageSet set = detail::load_cifar_files(files, std::vector<index_t>(files.size(), 10000), limit, fmt, warnings);
   set.class_names = std::move(names);
   return set;
 }
@@ -261,9 +282,10 @@ inline ImageSet load_cifar10(const std::string& dir = default_cifar10_dir(), boo
 /// images N x 3 x 32 x 32 in [0, 1], labels = the fine labels 0-99, coarse_labels = the
 /// superclasses 0-19; class_names / coarse_class_names from fine_label_names.txt /
 /// coarse_label_names.txt when present (they must list 100 / 20), else cifar100_class_names() /
-/// cifar100_coarse_class_names(). `limit` as for load_cifar10 (records are 3074 bytes).
+/// cifar100_coarse_class_names(). `limit` and `warnings` as for load_cifar10 (records are 3074
+/// bytes; the standard train.bin holds 50000, test.bin 10000).
 inline ImageSet load_cifar100(const std::string& dir = default_cifar100_dir(), bool train = true,
-                              index_t limit = -1) {
+                              index_t limit = -1, std::vector<std::string>* warnings = nullptr) {
   namespace fs = std::filesystem;
   const detail::CifarFormat fmt{"CIFAR-100", "INVAR_CIFAR100_DIR", 2, 100, 20};
   detail::check_cifar_dir(dir, fmt);
@@ -271,7 +293,8 @@ inline ImageSet load_cifar100(const std::string& dir = default_cifar100_dir(), b
       detail::read_cifar_names((fs::path(dir) / "fine_label_names.txt").string(), cifar100_class_names(), fmt);
   auto coarse_names =
       detail::read_cifar_names((fs::path(dir) / "coarse_label_names.txt").string(), cifar100_coarse_class_names(), fmt);
-  ImageSet set = detail::load_cifar_files({(fs::path(dir) / (train ? "train.bin" : "test.bin")).string()}, limit, fmt);
+  ImageSet set = detail::load_cifar_files({(fs::path(dir) / (train ? "train.bin" : "test.bin")).string()},
+                                          {train ? index_t{50000} : index_t{10000}}, limit, fmt, warnings);
   set.class_names = std::move(fine_names);
   set.coarse_class_names = std::move(coarse_names);
   return set;

@@ -7,6 +7,10 @@
 /// into each translation unit with static linkage (STB_IMAGE_WRITE_STATIC), so this header-only
 /// use never clashes with another copy of stb in the user's program. Only this header needs it.
 
+#if !defined(INVAR_COMPONENT_REPORT)
+#error "invar: <invar/io/png.hpp> is part of the component invar::report: find_package(invar COMPONENTS report) and link the target invar::report"
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

@@ -15,8 +15,9 @@
 ///   class_invariance(metric, x, class_ids, grad, opts)                          L_C, all-pairs denominator
 ///   group_invariance(metric, x, group_ids, reference, grad, opts)               the general form
 /// Pass `invar::no_gradient` for `grad` to get the value only. Ids live on the host; x and grad
-/// on any device. Squared-difference metrics take the O(B D) linear path, cosine, correlation and
-/// Euclidean the Gram path (GEMMs), others the pairwise path. docs/losses.md has the formulas, scales,
+/// on any device. Squared-difference metrics take the O(B D) linear path, metrics that declare a
+/// Gram kind (cosine, correlation and Euclidean, or yours: invar::gram_path_traits) the Gram path
+/// (GEMMs), others the pairwise path. docs/losses.md has the formulas, scales,
 /// edge cases and numerics.
 
 #include <type_traits>
@@ -100,7 +101,7 @@ LossValue group_invariance_impl(const char* loss, const M& metric, TensorView<co
     if (gram) return gram_path<M>(loss, x, groups, reference, weights, grad, o);
   } else {
     check(!gram, loss, ": LossPath::gram needs cosine, correlation or Euclidean distance; ", M::name,
-          " is none of them");
+          " is none of them (it declares no invar::GramKind: see invar::gram_path_traits)");
   }
   return pairwise_path(loss, metric, x, groups, reference, weights, grad, o);
 }

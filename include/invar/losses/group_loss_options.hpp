@@ -27,9 +27,9 @@ enum class PairConvention {
 
 /// Which way the value and gradient are computed.
 enum class LossPath {
-  automatic,  ///< linear for squared-difference metrics, gram for cosine, correlation, Euclidean, else pairwise
+  automatic,  ///< linear for squared-difference metrics, gram for metrics with a Gram kind, else pairwise
   linear,     ///< O(B D) from per-group sums; squared-difference metrics only
-  gram,       ///< two GEMMs (B^2 D); CosineDistance, CorrelationDistance and Euclidean only
+  gram,       ///< two GEMMs (B^2 D); metrics with a Gram kind only (cosine, correlation, Euclidean: gram_path_traits)
   pairwise,   ///< O(B^2 D) over pairs through the metric's value and gradient; any metric
 };
 
@@ -41,6 +41,9 @@ struct GroupLossOptions {
   /// L = numerator / (denominator + epsilon), in the value and in the gradient alike. It keeps
   /// the loss and its gradient finite when all rows are equal (denominator 0): then L = 0 and
   /// the gradient is the numerator's gradient / epsilon, which is 0 for invar's metrics there.
+  /// epsilon = 0 (exact ratios) is allowed: a zero denominator with a zero numerator then gives
+  /// L = 0 and a zero gradient as well (what every epsilon > 0 gives there), and a zero
+  /// denominator with a nonzero numerator (L infinite) is an invar::Error.
   double epsilon = 1e-12;
   /// The gradient written is gradient_scale * dL/dX (the layer weight alpha_l of Eq. 1).
   double gradient_scale = 1.0;

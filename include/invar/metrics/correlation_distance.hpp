@@ -25,6 +25,7 @@
 #include <cmath>
 
 #include "invar/core/config.hpp"
+#include "invar/metrics/metric.hpp"
 #include "invar/metrics/cosine_distance.hpp"
 
 namespace invar {
@@ -34,6 +35,8 @@ struct CorrelationDistance {
   static constexpr bool symmetric = true;
   static constexpr bool translation_invariant = false;
   static constexpr int homogeneity = 0;
+  /// The losses compute this distance on their Gram path (invar::gram_path_traits).
+  static constexpr GramKind gram_kind = GramKind::correlation;
 
   template <class T>
   INVAR_HOST_DEVICE T value(const T* a, const T* b, index_t d) const {

@@ -21,6 +21,7 @@
 #include <cmath>
 
 #include "invar/core/config.hpp"
+#include "invar/metrics/metric.hpp"
 
 namespace invar {
 
@@ -72,6 +73,8 @@ struct CosineDistance {
   static constexpr bool symmetric = true;
   static constexpr bool translation_invariant = false;
   static constexpr int homogeneity = 0;
+  /// The losses compute this distance on their Gram path (invar::gram_path_traits).
+  static constexpr GramKind gram_kind = GramKind::cosine;
 
   template <class T>
   INVAR_HOST_DEVICE T value(const T* a, const T* b, index_t d) const {

@@ -13,6 +13,7 @@
 #include <cmath>
 
 #include "invar/core/config.hpp"
+#include "invar/metrics/metric.hpp"
 
 namespace invar {
 
@@ -21,6 +22,8 @@ struct Euclidean {
   static constexpr bool symmetric = true;
   static constexpr bool translation_invariant = true;
   static constexpr int homogeneity = 1;
+  /// The losses compute this distance on their Gram path (invar::gram_path_traits).
+  static constexpr GramKind gram_kind = GramKind::euclidean;
 
   template <class T>
   INVAR_HOST_DEVICE T value(const T* a, const T* b, index_t d) const {

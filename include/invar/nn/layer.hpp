@@ -34,28 +34,39 @@
 
 namespace invar::nn {
 
+/// A layer of a network: a forward/backward pair behind a small virtual interface (the contract
+/// is in this file's description). Models (nn::Sequential) are lists of layers.
 template <class T, Device D = Cpu>
 class Layer {
  public:
   virtual ~Layer() = default;
+  /// y = layer(x). Returns a view valid until the next forward(); x must stay alive and unchanged
+  /// until backward().
   virtual TensorView<const T, D> forward(TensorView<const T, D> x) = 0;
+  /// Given dy = dL/dy of the last forward(), adds dL/dθ to every parameter's gradient and returns
+  /// dL/dx (an empty view when input_gradient() is off), valid until the next backward().
   virtual TensorView<const T, D> backward(TensorView<const T, D> dy) = 0;
+  /// The trainable tensors, with stable names (none by default).
   virtual std::vector<Parameter<T, D>*> parameters() { return {}; }
   /// Buffers that are state but not trained (batch norm's running statistics), for parameter files.
   virtual std::vector<std::pair<std::string, Tensor<T, D>*>> buffers() { return {}; }
+  /// Training (true) or evaluation mode: batch norm uses batch or running statistics.
   virtual void set_training(bool training) { training_ = training; }
+  /// Whether the layer is in training mode.
   [[nodiscard]] bool training() const { return training_; }
+  /// The layer's name ("fc1"), the prefix of its parameters' names.
   [[nodiscard]] virtual std::string name() const = 0;
 
   /// Whether backward() must return dL/dx. A model turns it off for its first layer when nobody
   /// needs the input gradient (training): for an MLP on images that saves a third of the backward
   /// GEMM work. backward() then returns an empty view.
   void set_input_gradient(bool needed) { input_gradient_ = needed; }
+  /// Whether backward() returns dL/dx (set_input_gradient).
   [[nodiscard]] bool input_gradient() const { return input_gradient_; }
 
  protected:
-  bool training_ = true;
-  bool input_gradient_ = true;
+  bool training_ = true;        ///< training mode (set_training)
+  bool input_gradient_ = true;  ///< whether backward() returns dL/dx (set_input_gradient)
 };
 
 namespace detail {

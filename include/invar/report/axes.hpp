@@ -4,6 +4,10 @@
 /// values (1, 2, 5 x 10^k steps), tick labels, axes with grid lines, titles and axis labels, and
 /// legends.
 
+#if !defined(INVAR_COMPONENT_REPORT)
+#error "invar: <invar/report/axes.hpp> is part of the component invar::report: find_package(invar COMPONENTS report) and link the target invar::report"
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>

@@ -4,6 +4,10 @@
 /// (classifier, linear probe, MLP probe), each with its value written above it. A NaN value
 /// draws no bar and writes "n/a" (an invariance-only model has no trained classifier).
 
+#if !defined(INVAR_COMPONENT_REPORT)
+#error "invar: <invar/report/bar_chart.hpp> is part of the component invar::report: find_package(invar COMPONENTS report) and link the target invar::report"
+#endif
+
 #include <string>
 #include <vector>
 

@@ -4,6 +4,10 @@
 /// default of matplotlib, so figures look like the paper's), and the viridis colour map for
 /// heatmaps (perceptually uniform, readable in grey and by colour-blind readers).
 
+#if !defined(INVAR_COMPONENT_REPORT)
+#error "invar: <invar/report/colors.hpp> is part of the component invar::report: find_package(invar COMPONENTS report) and link the target invar::report"
+#endif
+
 #include <algorithm>
 #include <array>
 #include <cmath>

@@ -5,6 +5,10 @@
 /// axes, as in the paper's Figure 2; draw_colorbar adds the scale. Several heatmaps side by side
 /// share one value range (lo, hi) so that their colours compare.
 
+#if !defined(INVAR_COMPONENT_REPORT)
+#error "invar: <invar/report/heatmap.hpp> is part of the component invar::report: find_package(invar COMPONENTS report) and link the target invar::report"
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

@@ -6,6 +6,10 @@
 /// archived as a whole; `referenced_files()` lists them so a caller can check they exist.
 /// Every text is escaped.
 
+#if !defined(INVAR_COMPONENT_REPORT)
+#error "invar: <invar/report/html_page.hpp> is part of the component invar::report: find_package(invar COMPONENTS report) and link the target invar::report"
+#endif
+
 #include <string>
 #include <string_view>
 #include <vector>

@@ -10,6 +10,10 @@
 ///   c.series.emplace_back("baseline", std::vector<double>{1, 2, 3}, std::vector<double>{0.5, 0.3, 0.2});
 ///   c.to_svg().save("pca.svg");
 
+#if !defined(INVAR_COMPONENT_REPORT)
+#error "invar: <invar/report/line_chart.hpp> is part of the component invar::report: find_package(invar COMPONENTS report) and link the target invar::report"
+#endif
+
 #include <string>
 #include <utility>
 #include <vector>

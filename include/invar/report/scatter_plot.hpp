@@ -3,6 +3,10 @@
 /// ScatterPlot: 2-d points coloured by class (a t-SNE embedding, say), with a legend of the class
 /// names. Points with a non-finite coordinate are left out.
 
+#if !defined(INVAR_COMPONENT_REPORT)
+#error "invar: <invar/report/scatter_plot.hpp> is part of the component invar::report: find_package(invar COMPONENTS report) and link the target invar::report"
+#endif
+
 #include <string>
 #include <vector>
 

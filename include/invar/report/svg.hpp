@@ -13,6 +13,10 @@
 /// Coordinates must be finite (invar::Error otherwise): a NaN in a chart is the chart's to drop,
 /// never something to write into a file.
 
+#if !defined(INVAR_COMPONENT_REPORT)
+#error "invar: <invar/report/svg.hpp> is part of the component invar::report: find_package(invar COMPONENTS report) and link the target invar::report"
+#endif
+
 #include <cmath>
 #include <cstdint>
 #include <cstdio>

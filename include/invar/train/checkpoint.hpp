@@ -9,6 +9,10 @@
 /// Nothing else is needed for an exact resume: batches and augmentations are pure functions of
 /// (seed, epoch, step) (data/kxm_sampler.hpp, data/assemble_batch.hpp).
 
+#if !defined(INVAR_COMPONENT_TRAIN)
+#error "invar: <invar/train/checkpoint.hpp> is part of the component invar::train: find_package(invar COMPONENTS train) and link the target invar::train"
+#endif
+
 #include <cstdint>
 #include <string>
 

@@ -4,6 +4,10 @@
 /// ten times a second. Quiet when stderr is not a terminal (logs and CI stay clean) or when
 /// disabled; the trainer's JSON-lines log carries the numbers either way.
 
+#if !defined(INVAR_COMPONENT_TRAIN)
+#error "invar: <invar/train/progress.hpp> is part of the component invar::train: find_package(invar COMPONENTS train) and link the target invar::train"
+#endif
+
 #include <unistd.h>
 
 #include <chrono>

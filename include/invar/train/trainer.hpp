@@ -21,6 +21,10 @@
 /// Accuracy is the model's own classifier. For a model trained without cross-entropy that head
 /// is untrained: EpochReport::classifier_trained says so (use a probe on frozen features).
 
+#if !defined(INVAR_COMPONENT_TRAIN)
+#error "invar: <invar/train/trainer.hpp> is part of the component invar::train: find_package(invar COMPONENTS train) and link the target invar::train"
+#endif
+
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -33,6 +37,7 @@
 #include <vector>
 
 #include "invar/cpu.hpp"
+#include "invar/analysis/classifier_accuracy.hpp"
 #include "invar/analysis/invariance_score.hpp"
 #include "invar/data/assemble_batch.hpp"
 #include "invar/data/augment/augmentation.hpp"
@@ -201,21 +206,10 @@ class Trainer {
 
   /// Test accuracy and cross-entropy (eval mode), and the invariance score when configured.
   void evaluate(const data::ImageSet& test, EpochReport& r) {
-    model_.set_training(false);
-    const index_t n = test.images.dim(0);
-    index_t correct = 0, labelled = 0;
-    double ce = 0;
-    for (index_t b0 = 0; b0 < n; b0 += o_.eval_batch) {
-      const index_t b = std::min(o_.eval_batch, n - b0);
-      model_.forward(test.images.view().slice_rows(b0, b0 + b));
-      const auto v = softmax_cross_entropy(model_.output(), test.labels.view().slice_rows(b0, b0 + b), no_gradient);
-      correct += v.correct;
-      labelled += v.labelled;
-      ce += v.loss * double(v.labelled);
-    }
-    if (labelled > 0) {
-      r.test_accuracy = double(correct) / double(labelled);
-      r.test_cross_entropy = ce / double(labelled);
+    const auto e = analysis::evaluate_classifier(model_, test.images, test.labels, o_.eval_batch);
+    if (e.labelled > 0) {
+      r.test_accuracy = e.accuracy();
+      r.test_cross_entropy = e.cross_entropy;
     }
     if (!o_.score_tap.empty() && aug_ != nullptr) r.invariance_score = invariance_score(test);
   }

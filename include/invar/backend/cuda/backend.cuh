@@ -11,6 +11,10 @@
 /// Functors (map, broadcasts, reductions) and metrics are copied into the kernels: they must be
 /// INVAR_HOST_DEVICE and trivially copyable (invar::fn, invar's metrics, a user's metric struct).
 
+#if !defined(INVAR_COMPONENT_CUDA)
+#error "invar: <invar/backend/cuda/backend.cuh> is part of the component invar::cuda: find_package(invar COMPONENTS cuda) and link the target invar::cuda"
+#endif
+
 #include "invar/backend/backend.hpp"
 #include "invar/backend/cuda/batch_norm.cuh"
 #include "invar/backend/cuda/conv2d.cuh"

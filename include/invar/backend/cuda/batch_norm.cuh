@@ -12,6 +12,10 @@
 ///   (a block-wide OR), then each channel's running statistics, inv_std, scale and shift. All on
 ///   the device: the layer needs no host round trip between statistics and normalisation.
 
+#if !defined(INVAR_COMPONENT_CUDA)
+#error "invar: <invar/backend/cuda/batch_norm.cuh> is part of the component invar::cuda: find_package(invar COMPONENTS cuda) and link the target invar::cuda"
+#endif
+
 #include <cmath>
 
 #include "invar/backend/cuda/common.cuh"

@@ -20,9 +20,14 @@
 /// synchronises, so releasing the cache is also safe.) Using a context's memory from another
 /// stream breaks this: synchronise the context first (Context::synchronize).
 
+#if !defined(INVAR_COMPONENT_CUDA)
+#error "invar: <invar/backend/cuda/caching_allocator.hpp> is part of the component invar::cuda: find_package(invar COMPONENTS cuda) and link the target invar::cuda"
+#endif
+
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -75,7 +80,16 @@ class CachingAllocator {
   static constexpr std::size_t large_threshold = std::size_t{1} << 20;
   static constexpr std::size_t large_granularity = std::size_t{2} << 20;
 
-  explicit CachingAllocator(int device) : device_(device) {}
+  explicit CachingAllocator(int device) : device_(device), caching_(!caching_disabled_by_environment()) {}
+
+  /// INVAR_CUDA_NO_CACHING=1 turns the cache off: every block is exactly the size asked for,
+  /// from cudaMalloc, and goes back with cudaFree. Slower; for compute-sanitizer's memcheck, which
+  /// cannot see an access past a request that stays inside a rounded or reused cached block.
+  static bool caching_disabled_by_environment() noexcept {
+    const char* v = std::getenv("INVAR_CUDA_NO_CACHING");
+    return v != nullptr && v[0] != '\0' && v[0] != '0';
+  }
+  [[nodiscard]] bool caching() const noexcept { return caching_; }
   ~CachingAllocator() { release_cached(); }
   CachingAllocator(const CachingAllocator&) = delete;
   CachingAllocator& operator=(const CachingAllocator&) = delete;
@@ -92,8 +106,8 @@ class CachingAllocator {
   /// out of memory even after the cache was released.
   void* allocate(std::size_t bytes) {
     if (bytes == 0) return nullptr;
-    const std::size_t size = round_size(bytes);
-    {
+    const std::size_t size = caching_ ? round_size(bytes) : bytes;
+    if (caching_) {
       const std::lock_guard<std::mutex> lock(mutex_);
       auto it = free_.lower_bound(size);
       if (it != free_.end() && it->first <= size + size / 4) {
@@ -138,6 +152,12 @@ class CachingAllocator {
     if (it == live_.end()) return false;
     const std::size_t size = it->second;
     live_.erase(it);
+    if (!caching_) {  // no cache: straight back to the driver (cudaFree waits for the device)
+      (void)cudaFree(p);
+      (void)cudaGetLastError();
+      stats_.bytes_in_use -= size;
+      return true;
+    }
     try {
       free_.emplace(size, p);
     } catch (...) {  // no memory for the list node: give the block back to the driver instead
@@ -200,6 +220,7 @@ class CachingAllocator {
   }
 
   int device_;
+  bool caching_;
   mutable std::mutex mutex_;
   std::multimap<std::size_t, void*> free_;       // cached blocks by size
   std::unordered_map<void*, std::size_t> live_;  // blocks handed out -> size

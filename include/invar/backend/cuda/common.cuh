@@ -11,6 +11,10 @@
 /// occupancy), so the same inputs give the same bits on every run. No floating-point atomics
 /// anywhere in invar's kernels.
 
+#if !defined(INVAR_COMPONENT_CUDA)
+#error "invar: <invar/backend/cuda/common.cuh> is part of the component invar::cuda: find_package(invar COMPONENTS cuda) and link the target invar::cuda"
+#endif
+
 #include <cuda_runtime.h>
 
 #include <cstddef>

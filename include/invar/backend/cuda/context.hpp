@@ -29,6 +29,10 @@
 ///
 /// Plain host code: compiles with g++ (no kernels); link CUDA::cudart and CUDA::cublas.
 
+#if !defined(INVAR_COMPONENT_CUDA)
+#error "invar: <invar/backend/cuda/context.hpp> is part of the component invar::cuda: find_package(invar COMPONENTS cuda) and link the target invar::cuda"
+#endif
+
 #include <cuda_runtime_api.h>
 #include <cublas_v2.h>
 

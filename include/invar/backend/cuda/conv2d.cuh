@@ -21,6 +21,10 @@
 /// entries in a fixed order): deterministic, slower. Both paths are always compiled (the GEMM
 /// path as cuda::detail::conv2d_*_gemm), so the fallback builds wherever cuDNN does.
 
+#if !defined(INVAR_COMPONENT_CUDA)
+#error "invar: <invar/backend/cuda/conv2d.cuh> is part of the component invar::cuda: find_package(invar COMPONENTS cuda) and link the target invar::cuda"
+#endif
+
 #include <cstddef>
 #include <type_traits>
 

@@ -19,6 +19,10 @@
 /// Plain host code: compiles with g++ as well as nvcc (no kernels), so host-side code that only
 /// moves tensors can live in .cpp files; link the invar::cuda target.
 
+#if !defined(INVAR_COMPONENT_CUDA)
+#error "invar: <invar/backend/cuda/device.hpp> is part of the component invar::cuda: find_package(invar COMPONENTS cuda) and link the target invar::cuda"
+#endif
+
 #include <cstddef>
 
 #include "invar/backend/cuda/context.hpp"

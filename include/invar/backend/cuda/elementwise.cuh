@@ -5,6 +5,10 @@
 /// must be an INVAR_HOST_DEVICE callable (invar::fn, a metric-like struct; not a host lambda).
 /// out may alias an input: each element is read and written by the same thread.
 
+#if !defined(INVAR_COMPONENT_CUDA)
+#error "invar: <invar/backend/cuda/elementwise.cuh> is part of the component invar::cuda: find_package(invar COMPONENTS cuda) and link the target invar::cuda"
+#endif
+
 #include "invar/backend/cuda/common.cuh"
 
 namespace invar::cuda {

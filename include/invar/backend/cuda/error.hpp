@@ -15,6 +15,10 @@
 ///
 /// Plain host code (no kernels): compiles with g++ as well as nvcc.
 
+#if !defined(INVAR_COMPONENT_CUDA)
+#error "invar: <invar/backend/cuda/error.hpp> is part of the component invar::cuda: find_package(invar COMPONENTS cuda) and link the target invar::cuda"
+#endif
+
 #include <cuda_runtime_api.h>
 #include <cublas_v2.h>
 

@@ -12,6 +12,10 @@
 /// Parallelism is the number of columns: a scatter of many rows into few columns is a serial
 /// loop per column (fine for the per-group sums of the losses, K rows of D columns).
 
+#if !defined(INVAR_COMPONENT_CUDA)
+#error "invar: <invar/backend/cuda/gather.cuh> is part of the component invar::cuda: find_package(invar COMPONENTS cuda) and link the target invar::cuda"
+#endif
+
 #include "invar/backend/cuda/common.cuh"
 
 namespace invar::cuda {

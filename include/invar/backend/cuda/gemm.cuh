@@ -10,6 +10,10 @@
 /// Determinism: cuBLAS runs on one stream with the workspace the context owns, which makes its
 /// results the same bits run to run (NVIDIA's documented condition); FP32 never uses TF32.
 
+#if !defined(INVAR_COMPONENT_CUDA)
+#error "invar: <invar/backend/cuda/gemm.cuh> is part of the component invar::cuda: find_package(invar COMPONENTS cuda) and link the target invar::cuda"
+#endif
+
 #include <cublas_v2.h>
 
 #include <type_traits>

@@ -15,6 +15,10 @@
 /// the block tree; the sums over rows are one more block tree over the per-row partials: a
 /// fixed order, the same bits on every run. Sums are copied to the host pointers sum_a, sum_b.
 
+#if !defined(INVAR_COMPONENT_CUDA)
+#error "invar: <invar/backend/cuda/gram_pairs.cuh> is part of the component invar::cuda: find_package(invar COMPONENTS cuda) and link the target invar::cuda"
+#endif
+
 #include <cmath>
 
 #include "invar/backend/backend.hpp"

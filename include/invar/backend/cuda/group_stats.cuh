@@ -14,6 +14,10 @@
 /// rows taken in `order`), the means rounded to T per element exactly as the CPU rounds them
 /// once per group (same value).
 
+#if !defined(INVAR_COMPONENT_CUDA)
+#error "invar: <invar/backend/cuda/group_stats.cuh> is part of the component invar::cuda: find_package(invar COMPONENTS cuda) and link the target invar::cuda"
+#endif
+
 #include "invar/backend/cuda/common.cuh"
 
 namespace invar::cuda {

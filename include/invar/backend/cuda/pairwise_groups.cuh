@@ -17,6 +17,10 @@
 ///   accumulates straight into out_i.
 /// O(B^2 D) work like the CPU path; distances are recomputed in the gradient pass, not stored.
 
+#if !defined(INVAR_COMPONENT_CUDA)
+#error "invar: <invar/backend/cuda/pairwise_groups.cuh> is part of the component invar::cuda: find_package(invar COMPONENTS cuda) and link the target invar::cuda"
+#endif
+
 #include <type_traits>
 
 #include "invar/backend/backend.hpp"

@@ -12,6 +12,10 @@
 /// - avg_pool2d_backward: one thread per input pixel gathers dy / divisor of every window that
 ///   contains it, windows in row-major order (the order in which the CPU's scatter adds them).
 
+#if !defined(INVAR_COMPONENT_CUDA)
+#error "invar: <invar/backend/cuda/pooling.cuh> is part of the component invar::cuda: find_package(invar COMPONENTS cuda) and link the target invar::cuda"
+#endif
+
 #include "invar/backend/cuda/common.cuh"
 
 namespace invar::cuda {

@@ -11,6 +11,10 @@
 /// - reduce_all: at most 1024 blocks (the count depends on n only) of grid-strided partial sums
 ///   and block trees, then one block adds the block sums; the value is copied to the host.
 
+#if !defined(INVAR_COMPONENT_CUDA)
+#error "invar: <invar/backend/cuda/reduce.cuh> is part of the component invar::cuda: find_package(invar COMPONENTS cuda) and link the target invar::cuda"
+#endif
+
 #include "invar/backend/cuda/common.cuh"
 
 namespace invar::cuda {

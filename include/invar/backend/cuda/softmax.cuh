@@ -10,6 +10,10 @@
 /// (nothing compares larger than it in the scan). The sum of exponentials is lane-strided, then
 /// the fixed shuffle tree: the same bits on every run.
 
+#if !defined(INVAR_COMPONENT_CUDA)
+#error "invar: <invar/backend/cuda/softmax.cuh> is part of the component invar::cuda: find_package(invar COMPONENTS cuda) and link the target invar::cuda"
+#endif
+
 #include <cmath>
 #include <cstdint>
 

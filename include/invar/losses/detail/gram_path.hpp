@@ -1,7 +1,9 @@
 #pragma once
 /// \file gram_path.hpp
 /// The Gram paths for cosine, correlation and Euclidean distance: two GEMMs instead of B^2
-/// per-pair loops. Cosine and correlation:
+/// per-pair loops. A metric takes one when gram_path_traits<M>::kind says which distance it is
+/// (metrics/metric.hpp: a `gram_kind` member or a specialisation of the trait); the path then
+/// computes that distance itself and never calls the metric. Cosine and correlation:
 ///
 ///   y_i = t(x_i) / ||t(x_i)||     (t: identity for cosine; for correlation, centring after
 ///                                   subtracting the row's first element, as the metric does)
@@ -20,16 +22,16 @@
 #include "invar/losses/detail/device_buffers.hpp"
 #include "invar/losses/detail/non_finite.hpp"
 #include "invar/losses/detail/pair_weights.hpp"
-#include "invar/metrics/correlation_distance.hpp"
+#include "invar/metrics/correlation_distance.hpp"  // the built-in metrics with a Gram path (kept for includers)
 #include "invar/metrics/cosine_distance.hpp"
 #include "invar/metrics/euclidean.hpp"
+#include "invar/metrics/metric.hpp"
 
 namespace invar::detail {
 
-/// Metrics with a Gram path.
+/// Metrics with a Gram path (their trait names one).
 template <class M>
-inline constexpr bool gram_metric =
-    std::is_same_v<M, CosineDistance> || std::is_same_v<M, CorrelationDistance> || std::is_same_v<M, Euclidean>;
+inline constexpr bool gram_metric = has_gram_path<M>;
 
 /// Euclidean pairs with d^2 below this fraction of r_i + r_j are recomputed from the rows: there
 /// r_i + r_j - 2 G_ij has lost more than a digit and a half to cancellation.
@@ -68,7 +70,7 @@ LossValue euclidean_gram_path(const char* loss, TensorView<const T, D> x, const 
                                  up.template get<index_t>(ids_b), up.template get<double>(wb), &v.numerator,
                                  &v.denominator);
   if (!std::isfinite(v.numerator) || !std::isfinite(v.denominator)) throw_non_finite(loss, x);
-  finish_value(v, o);
+  finish_value(loss, v, o);
   if (!grad) return v;
 
   const PairCoefficients c = pair_coefficients(weights, v, o);
@@ -113,7 +115,8 @@ LossValue cosine_gram_path(const char* loss, TensorView<const T, D> x, const Gro
                            const Grouping& reference, const PairWeights& weights, T* grad, const GroupLossOptions& o) {
   using Kernels = ops::detail::backend<D>;  // loss-internal kernels: arguments built here from validated groupings
   const index_t rows = x.dim(0), cols = x.dim(1);
-  constexpr bool correlation = std::is_same_v<M, CorrelationDistance>;
+  static_assert(gram_path_traits<M>::kind == GramKind::cosine || gram_path_traits<M>::kind == GramKind::correlation);
+  constexpr bool correlation = gram_path_traits<M>::kind == GramKind::correlation;
   std::vector<index_t> first_index;  // flat index of each row's first element (correlation)
   if constexpr (correlation) {
     first_index.resize(static_cast<std::size_t>(rows));
@@ -155,7 +158,7 @@ LossValue cosine_gram_path(const char* loss, TensorView<const T, D> x, const Gro
                           up.template get<index_t>(ids_a), up.template get<double>(wa),
                           up.template get<index_t>(ids_b), up.template get<double>(wb), &v.numerator, &v.denominator);
   if (!std::isfinite(v.numerator) || !std::isfinite(v.denominator)) throw_non_finite(loss, x);
-  finish_value(v, o);
+  finish_value(loss, v, o);
   if (!grad) return v;
 
   const PairCoefficients c = pair_coefficients(weights, v, o);
@@ -176,11 +179,12 @@ LossValue cosine_gram_path(const char* loss, TensorView<const T, D> x, const Gro
   return v;
 }
 
-/// The Gram path of any metric that has one (gram_metric<M>).
+/// The Gram path of any metric that has one (gram_metric<M>), chosen by its kind.
 template <class M, class T, Device D>
 LossValue gram_path(const char* loss, TensorView<const T, D> x, const Grouping& groups, const Grouping& reference,
                     const PairWeights& weights, T* grad, const GroupLossOptions& o) {
-  if constexpr (std::is_same_v<M, Euclidean>) {
+  static_assert(gram_metric<M>, "gram_path: the metric declares no Gram path");
+  if constexpr (gram_path_traits<M>::kind == GramKind::euclidean) {
     return euclidean_gram_path(loss, x, groups, reference, weights, grad, o);
   } else {
     return cosine_gram_path<M>(loss, x, groups, reference, weights, grad, o);

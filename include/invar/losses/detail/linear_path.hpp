@@ -105,7 +105,7 @@ LossValue linear_path(const char* loss, TensorView<const T, D> x, const Grouping
   for (index_t r = 0; r < kb; ++r)
     v.denominator += weights.b[std::size_t(r)] * f * double(reference.size(r)) * wd * wb[std::size_t(r)];
   if (!std::isfinite(v.numerator) || !std::isfinite(v.denominator)) throw_non_finite(loss, x);
-  finish_value(v, o);
+  finish_value(loss, v, o);
   if (!grad) return v;
 
   // dL/dx_i = ca_i (s_i - mu_a) + cb_i (s_i - mu_b): each group's pair coefficient times the

@@ -34,9 +34,20 @@ inline PairWeights pair_weights(const Grouping& groups, const Grouping& referenc
   return w;
 }
 
-/// L = N / (R + epsilon), with the same epsilon the gradient uses.
-inline void finish_value(LossValue& v, const GroupLossOptions& o) {
-  v.value = v.numerator / (v.denominator + o.epsilon);
+/// L = N / (R + epsilon), with the same epsilon the gradient uses. R + epsilon == 0 happens only
+/// with epsilon = 0 and R = 0 (every reference pair at distance 0, e.g. all rows equal): then
+/// N = 0 gives L = 0 (and pair_coefficients a zero gradient), the value every epsilon > 0 gives
+/// there; N > 0 (possible when groups pair rows that no reference group does) would make L
+/// infinite and is an invar::Error.
+inline void finish_value(const char* loss, LossValue& v, const GroupLossOptions& o) {
+  const double den = v.denominator + o.epsilon;
+  if (den == 0) {
+    check(v.numerator == 0, loss, ": the denominator is 0 (every reference pair has distance 0) and epsilon is 0, "
+          "but the numerator is ", v.numerator, ": L would be infinite; use epsilon > 0");
+    v.value = 0;
+    return;
+  }
+  v.value = v.numerator / den;
 }
 
 /// dL/d(pair term) per group, shared by every path: a numerator pair of group k weighs
@@ -45,9 +56,11 @@ struct PairCoefficients {
   std::vector<double> a, b;
 };
 
+/// With R + epsilon == 0 (epsilon = 0, N = R = 0: see finish_value) every coefficient is 0.
 inline PairCoefficients pair_coefficients(const PairWeights& w, const LossValue& v, const GroupLossOptions& o) {
   const double den = v.denominator + o.epsilon;
   PairCoefficients c{std::vector<double>(w.a.size()), std::vector<double>(w.b.size())};
+  if (den == 0) return c;
   for (std::size_t k = 0; k < w.a.size(); ++k) c.a[k] = o.gradient_scale * w.a[k] / den;
   for (std::size_t r = 0; r < w.b.size(); ++r) c.b[r] = -o.gradient_scale * v.numerator * w.b[r] / (den * den);
   return c;

@@ -28,7 +28,7 @@ LossValue pairwise_path(const char* loss, const M& metric, TensorView<const T, D
                            up.template get<double>(wa), up.template get<index_t>(ids_b), up.template get<double>(wb),
                            &v.numerator, &v.denominator);
   if (!std::isfinite(v.numerator) || !std::isfinite(v.denominator)) throw_non_finite(loss, x);
-  finish_value(v, o);
+  finish_value(loss, v, o);
   if (!grad) return v;
 
   const PairCoefficients c = pair_coefficients(weights, v, o);

@@ -43,6 +43,7 @@
 #include "invar/data/class_balanced_sampler.hpp"
 #include "invar/data/kxm_sampler.hpp"
 #include "invar/data/label_subset.hpp"
+#include "invar/nn/safetensors_export.hpp"
 #include "invar/objective/presets.hpp"
 #include "invar/optim/schedule.hpp"
 #include "invar/optim/sgd.hpp"
@@ -113,8 +114,10 @@ double logged_seconds(const std::string& log_path) {
 
 class Run {
  public:
-  Run(const RunConfig& c, const apps::Datasets& d, std::string out_dir, bool resume, bool progress)
-      : c_(c), d_(d), out_(std::move(out_dir)), resume_(resume), progress_(progress) {}
+  Run(const RunConfig& c, const apps::Datasets& d, std::string out_dir, bool resume, bool progress,
+      bool export_safetensors)
+      : c_(c), d_(d), out_(std::move(out_dir)), resume_(resume), progress_(progress),
+        export_safetensors_(export_safetensors) {}
 
   RunResult operator()() {
     const auto& shape = d_.train.images.shape();
@@ -191,6 +194,10 @@ class Run {
     if (result.classifier_trained) result.test_accuracy = final.test_accuracy;
     if (c_.probe == "always" || (c_.probe == "auto" && !result.classifier_trained)) result.probe_accuracy = probe();
     result.train_seconds = logged_seconds(trainer.log_path());
+    // The trained weights in a format PyTorch reads (docs/export.md), written atomically.
+    if (export_safetensors_)
+      nn::save_safetensors(*model_, (fs::path(out_) / "model.safetensors").string(),
+                           {{"objective", c_.objective}, {"config", c_.identity().dump()}});
     return result;
   }
 
@@ -211,7 +218,7 @@ class Run {
   const RunConfig& c_;
   const apps::Datasets& d_;
   std::string out_;
-  bool resume_, progress_;
+  bool resume_, progress_, export_safetensors_;
   std::unique_ptr<nn::Sequential<float>> model_;
   std::vector<std::string> taps_;
   std::string top_;
@@ -368,6 +375,11 @@ int main(int argc, char** argv) {
   app.add_flag("--overwrite", overwrite, "replace the runs that --out already holds")->excludes(resume_flag);
   app.add_option("--threads", threads, "threads (0: OMP_NUM_THREADS or every core)")->check(apps::integer_in(0, 1024));
   app.add_flag("-q,--quiet", quiet, "no progress bar");
+  std::string export_format;
+  app.add_option("--export", export_format,
+                 "also write the trained weights: safetensors (<out>/<objective>/model.safetensors, PyTorch's names "
+                 "and layouts; docs/export.md)")
+      ->check(CLI::IsMember({"safetensors"}));
   add_options(app, c);
   if (const int status = apps::parse_command_line(app, "invar-train", argc, argv); status >= 0) return status;
 
@@ -401,7 +413,7 @@ int main(int argc, char** argv) {
     for (const auto& n : names) {
       RunConfig rc = c;
       rc.objective = n;
-      Run run(rc, d, (fs::path(out) / rc.objective).string(), resume, !quiet);
+      Run run(rc, d, (fs::path(out) / rc.objective).string(), resume, !quiet, export_format == "safetensors");
       results.push_back(run());
       apps::write_json_file((fs::path(out) / rc.objective / "result.json").string(), to_json(results.back()));
       summary["runs"].push_back(to_json(results.back()));

@@ -30,7 +30,8 @@ namespace invar::apps {
 
 /// The files invar-train writes into a run folder.
 inline const std::vector<std::string>& run_files() {
-  static const std::vector<std::string> files{"config.json", "checkpoint.invar", "log.jsonl", "result.json"};
+  static const std::vector<std::string> files{"config.json", "checkpoint.invar", "log.jsonl", "result.json",
+                                                 "model.safetensors"};
   return files;
 }
 

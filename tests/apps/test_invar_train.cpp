@@ -24,6 +24,7 @@
 #include "invar/cpu.hpp"
 #include "invar/core/config.hpp"
 #include "invar/data/idx.hpp"
+#include "invar/io/safetensors.hpp"
 #include "support/subprocess.hpp"
 #include "support/temp_dir.hpp"
 
@@ -430,4 +431,25 @@ TEST_CASE("invar-train: a CIFAR file of another size than the standard is named 
   INFO(failed);
   CHECK(failed.find("CIFAR-10 file '" + data + "/data_batch_2.bin' is empty (0 records)") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(dir.file("out2")));  // refused before anything was written
+}
+
+TEST_CASE("invar-train: --export safetensors writes the trained weights with PyTorch's names, atomically") {
+  if (!can_run()) return;
+  invar::test::TempDir dir("invar-train-export");
+  const std::vector<std::string> base = {exe, "--mlp-hidden", "32", "--train-images", "300", "--test-images", "100",
+                                         "--epochs", "1", "--objective", "baseline", "--score-images", "20",
+                                         "--threads", "2", "-q"};
+  REQUIRE(invar::test::run_process(with(base, {"--export", "safetensors", "--out", dir.file("with")}),
+                                   dir.file("log.txt")) == 0);
+  const auto st = invar::io::Safetensors::load(dir.file("with") + "/baseline/model.safetensors");
+  const auto names = st.names();
+  CHECK(std::find(names.begin(), names.end(), "fc1.weight") != names.end());
+  const auto w = st.get<float>("fc1.weight");
+  CHECK(w.shape() == invar::Shape{32, 784});  // out x in, as torch.nn.Linear
+  for (const float v : w) REQUIRE(std::isfinite(v));
+  CHECK(st.metadata().at("objective") == "baseline");
+  // Without the flag no file; an unknown format is a usage error.
+  REQUIRE(invar::test::run_process(with(base, {"--out", dir.file("without")}), dir.file("log2.txt")) == 0);
+  CHECK(!std::filesystem::exists(dir.file("without") + "/baseline/model.safetensors"));
+  CHECK(invar::test::run_process(with(base, {"--export", "onnx", "--out", dir.file("bad")}), dir.file("log3.txt")) == 2);
 }

@@ -35,8 +35,7 @@ invar::Tensor<float> my_features() {
 // [readme-begin]
 struct HalfSquared {  // d(a, b) = ||a - b||^2 / 2
   static constexpr const char* name = "half_squared";
-  static constexpr bool symmetric = true, translation_invariant = true;
-  static constexpr int homogeneity = 2;
+  static constexpr bool symmetric = true;
   template <class T> T value(const T* a, const T* b, invar::index_t d) const {
     T s = 0;
     for (invar::index_t k = 0; k < d; ++k) s += (a[k] - b[k]) * (a[k] - b[k]) / 2;

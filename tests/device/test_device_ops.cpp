@@ -1,10 +1,11 @@
 // The device boundary, proven without a GPU: every templated device case (device_cases.hpp) runs
 // on SeparateHost, a device whose memory the host cannot touch except through the device
-// interface, and must give the CPU's bits; the losses and batch norm make the few transfers
+// interface, and must give the CPU's results (to rounding: see below); the losses and batch norm make the few transfers
 // they promise; nothing leaks. The same case bodies run on CUDA in tests/cuda.
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <string>
 
 #include "device/device_cases.hpp"
@@ -24,7 +25,7 @@ static_assert(!has_element_access<invar::TensorView<float, SeparateHost>>);
 
 }  // namespace
 
-TEST_CASE("device cases: SeparateHost gives the CPU's bits for every op and loss path") {
+TEST_CASE("device cases: SeparateHost gives the CPU's results for every op and loss path") {
   const auto live = SeparateHost::live_blocks();
   for (const std::string scalar : {"float", "double"})
     for (const auto& name : invar::device_test::case_names()) {
@@ -34,10 +35,23 @@ TEST_CASE("device cases: SeparateHost gives the CPU's bits for every op and loss
       const auto dev = invar::device_test::run_case<SeparateHost>(scalar, name, 1234);
       REQUIRE(cpu.size() == dev.size());
       REQUIRE(!cpu.empty());
-      std::size_t differ = 0;
-      for (std::size_t i = 0; i < cpu.size(); ++i)
-        if (!(cpu[i] == dev[i] || (cpu[i] != cpu[i] && dev[i] != dev[i]))) ++differ;
-      CHECK(differ == 0);
+      // The same kernels run on the same host memory, but the compiler may inline them into the
+      // two devices' callers differently and contract a * b + c into an FMA in one copy only
+      // (seen in CI's unity build): the results agree to rounding, not always to the bit. A
+      // wrong pointer, a missed upload or a stale buffer gives errors of order 1.
+      std::size_t nan_mismatch = 0;
+      double diff2 = 0, ref2 = 0;
+      for (std::size_t i = 0; i < cpu.size(); ++i) {
+        const bool cn = cpu[i] != cpu[i], dn = dev[i] != dev[i];
+        if (cn || dn) {
+          nan_mismatch += cn != dn;
+          continue;
+        }
+        diff2 += (cpu[i] - dev[i]) * (cpu[i] - dev[i]);
+        ref2 += cpu[i] * cpu[i];
+      }
+      CHECK(nan_mismatch == 0);
+      CHECK(std::sqrt(diff2) <= (scalar == "float" ? 1e-5 : 1e-11) * std::sqrt(ref2));
     }
   CHECK(SeparateHost::live_blocks() == live);  // every device block was freed
 }

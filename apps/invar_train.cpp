@@ -1,7 +1,8 @@
 // invar-train: the paper's training, end to end. Trains one model per objective preset (default:
 // baseline and mixed) on Fashion-MNIST, CIFAR-10 or CIFAR-100 with the objective of Eq. 1, and
 // ends with a table: test accuracy, the top layer's invariance score on held-out augmentations,
-// time. `invar-train --help` lists every option; docs/training.md shows runs and their numbers.
+// its PC1 share and effective rank (the collapse monitor), time; with several seeds
+// (--seed 1,2,3), also each objective's mean and spread. `invar-train --help` lists every option; docs/training.md shows runs and their numbers.
 //
 // Output folder (--out, default runs/invar-train), one sub-folder per objective:
 //   <out>/<objective>/config.json     the run's configuration (invar-report rebuilds the model from it)
@@ -9,6 +10,7 @@
 //   <out>/<objective>/log.jsonl       one JSON line per epoch
 //   <out>/<objective>/result.json     the final evaluation
 //   <out>/summary.json                every run's result
+// With several seeds, each run is in <out>/<objective>/seed-<s>/ instead.
 // --resume continues each run from its checkpoint; the result equals an uninterrupted run's.
 // A run folder that already holds a run is refused unless --resume or --overwrite says what to do
 // with it, and <out>/invar-train.lock (flock, held while the process runs) refuses a second process
@@ -17,8 +19,10 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -58,10 +62,13 @@ namespace fs = std::filesystem;
 /// What one run ends with.
 struct RunResult {
   std::string objective;
+  std::uint64_t seed = 1;
   std::string top_tap;  // the layer of the invariance score and the probe
   double test_accuracy = std::nan("");   // the model's own classifier (NaN when it was not trained)
   double probe_accuracy = std::nan("");  // linear probe on the frozen top features (NaN when not run)
   double invariance_score = std::nan("");
+  double pc1_share = std::nan("");       // collapse monitor at top_tap after the last epoch
+  double effective_rank = std::nan("");
   double train_seconds = 0;  // all epochs, including those before a resume
   long epochs = 0;
   bool classifier_trained = false;
@@ -73,12 +80,15 @@ nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::js
 
 nlohmann::json to_json(const RunResult& r) {
   return {{"objective", r.objective},
+          {"seed", r.seed},
           {"test_accuracy", finite_or_null(r.test_accuracy)},
           {"probe_accuracy", finite_or_null(r.probe_accuracy)},
           {"accuracy", finite_or_null(r.accuracy())},
           {"accuracy_from", r.classifier_trained ? "classifier" : "linear probe"},
           {"invariance_score", finite_or_null(r.invariance_score)},
           {"invariance_score_tap", r.top_tap},
+          {"pc1_share", finite_or_null(r.pc1_share)},
+          {"effective_rank", finite_or_null(r.effective_rank)},
           {"classifier_trained", r.classifier_trained},
           {"train_seconds", r.train_seconds},
           {"epochs", r.epochs},
@@ -127,8 +137,10 @@ class Run {
     taps_ = apps::invariance_taps(c_, *model_);
     top_ = apps::top_tap(c_, *model_);
     const auto preset = objective::parse_preset(c_.objective);
+    auto preset_options = apps::preset_options(c_);
+    preset_options.with_penalty_taps(apps::penalty_taps(c_, *model_));
     objective_ = apps::with_metric(c_.metric, [&](auto metric) {
-      return objective::make_objective<float>(preset, taps_, apps::preset_options(c_), metric);
+      return objective::make_objective<float>(preset, taps_, preset_options, metric);
     });
 
     labels_ = c_.labels_per_class > 0 ? data::keep_labels_per_class(d_.train.labels, c_.labels_per_class, c_.seed)
@@ -171,14 +183,20 @@ class Run {
                        .with_resume(resume_)
                        .with_progress(progress_)
                        .with_score(top_, c_.score_images)
+                       .with_monitor(top_, c_.score_images)
                        .with_config(c_.identity().dump())
                        .with_lr_schedule(make_lr_schedule(c_, lr));
     train::Trainer trainer(*model_, sgd, objective_, d_.train, sampler,
                            augmentation_ ? &*augmentation_ : nullptr, options);
+    train::EpochReport last;
     trainer.on_epoch_end([&](const train::EpochReport& r) {
-      std::fprintf(stderr, "  %-10s epoch %3ld/%ld  objective %.4f  CE %.4f  test acc %6.2f%%  score %.3f  %6.0f img/s  %.1fs\n",
+      std::fprintf(stderr,
+                   "  %-10s epoch %3ld/%ld  objective %.4f  CE %.4f  test acc %6.2f%%  score %.3f  PC1 %.3f  erank %.1f"
+                   "  %6.0f img/s  %.1fs\n",
                    c_.objective.c_str(), long(r.epoch + 1), c_.epochs, r.train_objective, r.train_cross_entropy,
-                   100 * r.test_accuracy, r.invariance_score, r.images_per_second, r.seconds);
+                   100 * r.test_accuracy, r.invariance_score, r.pc1_share, r.effective_rank, r.images_per_second,
+                   r.seconds);
+      last = r;
     });
     trainer.fit(&d_.test);
 
@@ -187,9 +205,12 @@ class Run {
     trainer.evaluate(d_.test, final);
     RunResult result;
     result.objective = c_.objective;
+    result.seed = c_.seed;
     result.top_tap = top_;
     result.epochs = c_.epochs;
     result.invariance_score = final.invariance_score;
+    result.pc1_share = last.pc1_share;  // NaN when a resumed run had no epoch left (log.jsonl has it)
+    result.effective_rank = last.effective_rank;
     result.classifier_trained = apps::trains_classifier(c_, taps_);
     if (result.classifier_trained) result.test_accuracy = final.test_accuracy;
     if (c_.probe == "always" || (c_.probe == "auto" && !result.classifier_trained)) result.probe_accuracy = probe();
@@ -227,7 +248,7 @@ class Run {
   std::optional<data::Augmentation> augmentation_;
 };
 
-void add_options(CLI::App& app, RunConfig& c) {
+void add_options(CLI::App& app, RunConfig& c, std::vector<std::uint64_t>& seeds) {
   using apps::integer_in;
   using apps::real_at_least;
   using apps::real_in;
@@ -288,6 +309,27 @@ void add_options(CLI::App& app, RunConfig& c) {
       ->check(CLI::IsMember({"constant", "ramp", "curriculum"}));
   obj->add_option("--ramp-epochs", c.ramp_epochs, "epochs of the beta ramp (0: half the run)")->check(integer_in(0));
 
+  auto* pen = app.add_option_group("anti-collapse penalties (docs/anti_collapse.md)");
+  pen->add_option("--variance", c.variance, "total weight of the variance hinge (default: the preset's; anticollapse 1)")
+      ->check(real_at_least(0))
+      ->default_str("preset");
+  pen->add_option("--covariance", c.covariance,
+                  "total weight of the covariance penalty (default: the preset's; anticollapse 0.04)")
+      ->check(real_at_least(0))
+      ->default_str("preset");
+  pen->add_option("--pc1", c.pc1, "total weight of the PC1-share penalty (default: the preset's; anticollapse 1)")
+      ->check(real_at_least(0))
+      ->default_str("preset");
+  pen->add_option("--penalty-taps", c.penalty_taps,
+                  "taps of the penalties: same (the invariance taps), top (the evaluated top layer) or comma-separated");
+  pen->add_option("--variance-target", c.variance_target, "the variance hinge's target standard deviation")
+      ->check(real_at_least(0, /*open=*/true));
+  pen->add_option("--pc1-threshold", c.pc1_threshold, "the PC1 share above which its penalty acts")
+      ->check(real_in(0, 1, false, /*hi_open=*/true));
+  pen->add_option("--penalty-features", c.penalty_features,
+                  "what the penalties see of a conv tap: automatic (channel means), flat or channel-mean")
+      ->check(CLI::IsMember({"automatic", "flat", "channel-mean"}));
+
   auto* batches = app.add_option_group("batches");
   batches->add_option("--sampler", c.sampler, "kxm (K seeds x M augmentations) or balanced (P classes x Q seeds x M)")
       ->check(CLI::IsMember({"kxm", "balanced"}));
@@ -312,8 +354,12 @@ void add_options(CLI::App& app, RunConfig& c) {
       ->check(apps::list_of_reals_at_least(0));
   opt->add_option("--lr-factor", c.lr_factor, "step schedule: factor at each milestone")
       ->check(real_at_least(0, /*open=*/true));
-  opt->add_option("--seed", c.seed, "seed of initialisation, batches, augmentations and label subsets")
-      ->check(apps::seed_value());
+  opt->add_option("--seed", seeds,
+                  "seed of initialisation, batches, augmentations and label subsets; a comma-separated list "
+                  "trains each objective once per seed, into <out>/<objective>/seed-<s>/")
+      ->delimiter(',')
+      ->check(apps::seed_value())
+      ->default_str("1");
 
   auto* eval = app.add_option_group("evaluation");
   eval->add_option("--score-images", c.score_images,
@@ -333,24 +379,64 @@ void print_table(const RunConfig& c, const std::vector<RunResult>& results) {
               "augmented test images\n\n",
               c.model.c_str(), c.dataset.c_str(), c.epochs, c.k, c.m, c.augmentation.c_str(), top.c_str(),
               c.score_images);
-  std::printf("%-12s %10s  %-12s %12s %12s %10s\n", "objective", "accuracy", "from", "invariance", "s/epoch", "total");
+  std::printf("%-12s %6s %10s  %-12s %10s %6s %6s %9s %9s\n", "objective", "seed", "accuracy", "from", "invariance",
+              "PC1", "erank", "s/epoch", "total");
   for (const auto& r : results)
-    std::printf("%-12s %9.2f%%  %-12s %12.4f %12.1f %9.1fs\n", r.objective.c_str(), 100 * r.accuracy(),
-                r.classifier_trained ? "classifier" : "linear probe", r.invariance_score,
+    std::printf("%-12s %6llu %9.2f%%  %-12s %10.4f %6.3f %6.1f %9.1f %8.1fs\n", r.objective.c_str(),
+                static_cast<unsigned long long>(r.seed), 100 * r.accuracy(),
+                r.classifier_trained ? "classifier" : "linear probe", r.invariance_score, r.pc1_share, r.effective_rank,
                 r.epochs > 0 ? r.train_seconds / double(r.epochs) : 0.0, r.train_seconds);
-  std::printf("\ninvariance: the authors' score S = 1 - N d(x, g(x)) / sum_j d(x, x_j) (mean squared difference), "
+  // Several seeds: mean and sample standard deviation per objective.
+  std::map<std::string, std::vector<const RunResult*>> by_objective;
+  std::vector<std::string> order;
+  for (const auto& r : results) {
+    if (by_objective[r.objective].empty()) order.push_back(r.objective);
+    by_objective[r.objective].push_back(&r);
+  }
+  bool header = false;
+  for (const auto& name : order) {
+    const auto& runs = by_objective[name];
+    if (runs.size() < 2) continue;
+    if (!header) std::printf("\nover seeds: mean +- sample standard deviation\n");
+    header = true;
+    const auto stat = [&](auto get) {
+      double mean = 0, sq = 0;
+      for (const auto* r : runs) mean += get(*r);
+      mean /= double(runs.size());
+      for (const auto* r : runs) sq += (get(*r) - mean) * (get(*r) - mean);
+      return std::pair{mean, std::sqrt(sq / double(runs.size() - 1))};
+    };
+    const auto acc = stat([](const RunResult& r) { return 100 * r.accuracy(); });
+    const auto inv = stat([](const RunResult& r) { return r.invariance_score; });
+    const auto pc1 = stat([](const RunResult& r) { return r.pc1_share; });
+    const auto erank = stat([](const RunResult& r) { return r.effective_rank; });
+    std::printf("%-12s %zu seeds: accuracy %.2f +- %.2f %%, invariance %.4f +- %.4f, PC1 %.3f +- %.3f, erank %.1f +- %.1f\n",
+                name.c_str(), runs.size(), acc.first, acc.second, inv.first, inv.second, pc1.first, pc1.second,
+                erank.first, erank.second);
+  }
+  std::printf("\nPC1, erank: the PC1 share and effective rank of '%s' on the score's test images (collapse: PC1 -> 1, "
+              "erank -> 1).\n", top.c_str());
+  std::printf("invariance: the authors' score S = 1 - N d(x, g(x)) / sum_j d(x, x_j) (mean squared difference), "
               "eval mode;\n1 = augmentations do not move the features, 0 = they move them as far as another image.\n");
+}
+
+/// A run's folder: <out>/<objective> for one seed, <out>/<objective>/seed-<s> for several.
+fs::path run_folder(const std::string& out, const std::string& objective, std::uint64_t seed, std::size_t seeds) {
+  const fs::path p = fs::path(out) / objective;
+  return seeds > 1 ? p / ("seed-" + std::to_string(seed)) : p;
 }
 
 /// The run folders of this command: checked before anything is loaded or written (a refused
 /// command changes no file), and again under the output folder's lock.
 void check_run_folders(const std::string& out, const RunConfig& c, const std::vector<std::string>& names,
-                       apps::ExistingRun mode) {
-  for (const auto& n : names) {
-    RunConfig rc = c;
-    rc.objective = n;
-    apps::check_run_folder(fs::path(out) / n, rc, mode);
-  }
+                       const std::vector<std::uint64_t>& seeds, apps::ExistingRun mode) {
+  for (const auto& n : names)
+    for (const auto seed : seeds) {
+      RunConfig rc = c;
+      rc.objective = n;
+      rc.seed = seed;
+      apps::check_run_folder(run_folder(out, n, seed, seeds.size()), rc, mode);
+    }
 }
 
 }  // namespace
@@ -368,7 +454,7 @@ int main(int argc, char** argv) {
   app.add_option("-o,--objective", objectives,
                  "comma-separated presets, one run each: baseline (cross-entropy), invariance (alpha 0.1, beta 0.9, "
                  "no cross-entropy), mixed (alpha 0.01, beta 0.09, cross-entropy 0.9), authors (alpha 0.1, "
-                 "cross-entropy 0.9)");
+                 "cross-entropy 0.9), anticollapse (invariance + the anti-collapse penalties)");
   app.add_option("--out", out, "output folder; one sub-folder per objective");
   apps::add_config_option(app);
   auto* resume_flag = app.add_flag("--resume", resume, "continue every run from its checkpoint in --out (exactly)");
@@ -380,7 +466,8 @@ int main(int argc, char** argv) {
                  "also write the trained weights: safetensors (<out>/<objective>/model.safetensors, PyTorch's names "
                  "and layouts; docs/export.md)")
       ->check(CLI::IsMember({"safetensors"}));
-  add_options(app, c);
+  std::vector<std::uint64_t> seeds{1};
+  add_options(app, c, seeds);
   if (const int status = apps::parse_command_line(app, "invar-train", argc, argv); status >= 0) return status;
 
   try {
@@ -396,28 +483,37 @@ int main(int argc, char** argv) {
     const auto mode = overwrite ? apps::ExistingRun::overwrite : resume ? apps::ExistingRun::resume : apps::ExistingRun::refuse;
     if (std::string holder; apps::OutputLock::held_by_another(out, &holder))
       throw Error(apps::OutputLock::in_use_message(out, holder));
-    check_run_folders(out, c, names, mode);
+    {  // distinct seeds
+      auto sorted = seeds;
+      std::sort(sorted.begin(), sorted.end());
+      check(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end(), "--seed: a seed is given twice");
+    }
+    check_run_folders(out, c, names, seeds, mode);
 
     const auto t0 = std::chrono::steady_clock::now();
     const apps::Datasets d = apps::load_datasets(c);
     for (const auto& w : d.warnings) std::fprintf(stderr, "invar-train: warning: %s\n", w.c_str());
     const apps::OutputLock lock(out);  // held until the end: no second process writes here meanwhile
-    check_run_folders(out, c, names, mode);  // again, now that nobody else can write
+    check_run_folders(out, c, names, seeds, mode);  // again, now that nobody else can write
     if (overwrite)
-      for (const auto& n : names) apps::remove_run_files(fs::path(out) / n);
+      for (const auto& n : names)
+        for (const auto seed : seeds) apps::remove_run_files(run_folder(out, n, seed, seeds.size()));
     std::fprintf(stderr, "invar-train: %s from %s: %ld training, %ld test images; %s; %d threads; output %s\n",
                  c.dataset.c_str(), d.dir.c_str(), long(d.train.size()), long(d.test.size()), c.model.c_str(),
                  num_threads(), out.c_str());
     std::vector<RunResult> results;
-    nlohmann::json summary = {{"config", c}, {"runs", nlohmann::json::array()}};
-    for (const auto& n : names) {
-      RunConfig rc = c;
-      rc.objective = n;
-      Run run(rc, d, (fs::path(out) / rc.objective).string(), resume, !quiet, export_format == "safetensors");
-      results.push_back(run());
-      apps::write_json_file((fs::path(out) / rc.objective / "result.json").string(), to_json(results.back()));
-      summary["runs"].push_back(to_json(results.back()));
-    }
+    nlohmann::json summary = {{"config", c}, {"seeds", seeds}, {"runs", nlohmann::json::array()}};
+    for (const auto& n : names)
+      for (const auto seed : seeds) {
+        RunConfig rc = c;
+        rc.objective = n;
+        rc.seed = seed;
+        const fs::path folder = run_folder(out, n, seed, seeds.size());
+        Run run(rc, d, folder.string(), resume, !quiet, export_format == "safetensors");
+        results.push_back(run());
+        apps::write_json_file((folder / "result.json").string(), to_json(results.back()));
+        summary["runs"].push_back(to_json(results.back()));
+      }
     summary["wall_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     apps::write_json_file((fs::path(out) / "summary.json").string(), summary);
     print_table(c, results);

@@ -15,9 +15,13 @@
 //             gradients. What is left of da - ce is the backward's addition of the 9 tap
 //             gradients into the gradient flow.
 //   da_c_loss/ the same for da_c/.
+//   da_c_ac/  da_c/ plus the anti-collapse penalties of the anticollapse preset (variance hinge
+//             1.0, covariance 0.04, PC1 share 1.0) at the same 9 taps, on their default features
+//             (channel means of each conv tap): the cost of the anti-collapse terms in a step.
 // Counter: images/s. Every benchmark runs one untimed warm-up step first. The table at the end
 // prints, per width and thread count, time(da)/time(ce) - 1 and time(da_c)/time(ce) - 1 (the
-// overheads, in %), and da_loss and da_c_loss as shares of ce.
+// overheads, in %), da_loss and da_c_loss as shares of ce, and time(da_c_ac)/time(da_c) - 1 (the
+// anti-collapse terms' overhead).
 //
 // Run (docs/performance.md, "Eq. 1 overhead"):
 //   LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp build/bench/benchmarks/bench_objective
@@ -37,6 +41,7 @@
 #include "invar/metrics/mean_squared_difference.hpp"
 #include "invar/nn/models/all_cnn.hpp"
 #include "invar/objective/objective.hpp"
+#include "invar/objective/presets.hpp"
 #include "invar/optim/sgd.hpp"
 
 namespace {
@@ -69,18 +74,24 @@ struct Data {
   }
 };
 
-enum class Case { ce, da, da_c, da_loss, da_c_loss };
+enum class Case { ce, da, da_c, da_loss, da_c_loss, da_c_ac };
 
 obj::Objective<float> make_objective(Case c) {
   const auto pooled = invar::GroupLossOptions{}.with_convention(invar::PairConvention::pooled);
   obj::Objective<float> o;
   o.augmentation(conv_taps(), invar::MeanSquaredDifference{}, obj::WeightProfile::exponential, 10.0, pooled)
       .with_augmentation_reference(obj::AugmentationReference::same_class);
-  if (c == Case::da_c || c == Case::da_c_loss) {
+  if (c == Case::da_c || c == Case::da_c_loss || c == Case::da_c_ac) {
     o.class_wise(conv_taps(), invar::MeanSquaredDifference{}, obj::WeightProfile::exponential, 10.0, pooled)
         .with_schedule(obj::WeightSchedule::constant(0.05, 0.05, 0.9));
   } else {
     o.with_schedule(obj::WeightSchedule::constant(0.1, 0.0, 0.9));
+  }
+  if (c == Case::da_c_ac) {
+    const auto totals = obj::preset_penalties(obj::Preset::anticollapse);
+    o.penalize(obj::Penalty::variance, conv_taps(), totals.variance)
+        .penalize(obj::Penalty::covariance, conv_taps(), totals.covariance)
+        .penalize(obj::Penalty::pc1_share, conv_taps(), totals.pc1);
   }
   return o;
 }
@@ -129,6 +140,7 @@ void run(benchmark::State& state, double width, Case c, int threads) {
       break;
     case Case::da:
     case Case::da_c:
+    case Case::da_c_ac:
       t.step_objective(d);
       for (auto _ : state) t.step_objective(d);
       break;
@@ -163,8 +175,8 @@ class OverheadReporter : public benchmark::ConsoleReporter {
   void Finalize() override {
     benchmark::ConsoleReporter::Finalize();
     std::printf("\nEq. 1 overhead over cross-entropy alone: time(case)/time(ce) - 1 (times in ms)\n");
-    std::printf("%-24s %9s %9s %8s %9s %8s %9s %8s %9s %8s\n", "model/threads", "ce ms", "da ms", "da +%",
-                "da_c ms", "da_c +%", "da_loss", "% of ce", "da_c_loss", "% of ce");
+    std::printf("%-24s %9s %9s %8s %9s %8s %9s %8s %9s %8s %10s %12s\n", "model/threads", "ce ms", "da ms", "da +%",
+                "da_c ms", "da_c +%", "da_loss", "% of ce", "da_c_loss", "% of ce", "da_c_ac ms", "ac +% (da_c)");
     for (const auto& [c, t] : times_) {
       auto get = [&](const char* k) {
         auto it = t.find(k);
@@ -183,6 +195,8 @@ class OverheadReporter : public benchmark::ConsoleReporter {
         if (v > 0) std::printf("%9.1f %7.1f%% ", v * 1e3, 100 * v / ce);
         else std::printf("%9s %8s ", "-", "-");
       }
+      const double dc = get("da_c"), ac = get("da_c_ac");
+      if (dc > 0 && ac > 0) std::printf("%10.1f %11.1f%%", ac * 1e3, 100 * (ac / dc - 1));
       std::printf("\n");
     }
   }
@@ -200,7 +214,7 @@ int main(int argc, char** argv) {
       std::snprintf(model, sizeof model, "all_cnn_w%.2f", width);
       const std::string suffix = std::string(model) + "/threads:" + std::to_string(threads);
       for (auto [c, name] : {std::pair{Case::ce, "ce/"}, {Case::da, "da/"}, {Case::da_c, "da_c/"},
-                             {Case::da_loss, "da_loss/"}, {Case::da_c_loss, "da_c_loss/"}})
+                             {Case::da_loss, "da_loss/"}, {Case::da_c_loss, "da_c_loss/"}, {Case::da_c_ac, "da_c_ac/"}})
         benchmark::RegisterBenchmark((name + suffix).c_str(), run, width, c, threads)
             ->Unit(benchmark::kMillisecond)
             ->UseRealTime();

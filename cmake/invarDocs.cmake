@@ -1,7 +1,7 @@
 # The `docs` target: the HTML API reference of include/invar/ with Doxygen (Debian: doxygen;
 # scripts/install-deps.sh installs it), into <build>/docs/html/index.html. Without Doxygen the
 # target does not exist (a status line says so). Warnings go to <build>/docs/doxygen-warnings.log;
-# the build prints their number (cmake/invarRunDoxygen.cmake). Not part of `all`:
+# the build prints their number and fails when there is any (cmake/invarRunDoxygen.cmake). Not part of `all`:
 #   cmake --build --preset release --target docs
 find_package(Doxygen QUIET)
 if(NOT DOXYGEN_FOUND)

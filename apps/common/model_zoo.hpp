@@ -118,6 +118,20 @@ inline std::string top_tap(const RunConfig& c, const nn::Sequential<float>& mode
   return "pool";
 }
 
+/// The taps of the anti-collapse penalties: --penalty-taps "same" (the invariance taps), "top"
+/// (the evaluated top layer) or a comma-separated list of the model's taps.
+inline std::vector<std::string> penalty_taps(const RunConfig& c, const nn::Sequential<float>& model) {
+  if (c.penalty_taps == "same") return invariance_taps(c, model);
+  if (c.penalty_taps == "top") return {top_tap(c, model)};
+  auto taps = split_list(c.penalty_taps, "--penalty-taps");
+  for (const auto& t : taps) {
+    bool known = false;
+    for (const auto& name : model.tap_names()) known = known || name == t;
+    check(known, "--penalty-taps: the ", c.model, " has no tap '", t, "' (or give same or top)");
+  }
+  return taps;
+}
+
 inline double default_learning_rate(const RunConfig& c) {
   if (c.model == "all-cnn") return 0.01;
   if (c.model == "wrn") return 0.1;

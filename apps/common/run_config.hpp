@@ -34,7 +34,7 @@ struct RunConfig {
   std::string shortcut = "zero-pad";  ///< WRN: zero-pad (authors) or projection
 
   // Objective (Eq. 1).
-  std::string objective = "baseline";  ///< baseline, invariance, mixed or authors
+  std::string objective = "baseline";  ///< baseline, invariance, mixed, authors or anticollapse
   double alpha = -1;                   ///< sum of alpha; < 0: the preset's
   double beta = -1;                    ///< sum of beta; < 0: the preset's
   std::string taps = "all";            ///< comma-separated taps, or all
@@ -45,6 +45,15 @@ struct RunConfig {
   std::string reference = "preset";    ///< L_DA denominator: preset, all or same-class
   std::string schedule = "constant";   ///< constant, ramp or curriculum
   long ramp_epochs = 0;                ///< beta ramp length; 0: half the run
+
+  // Anti-collapse penalties (losses/anti_collapse/); totals < 0: the preset's.
+  double variance = -1;                ///< total weight of the variance hinge
+  double covariance = -1;              ///< total weight of the covariance penalty
+  double pc1 = -1;                     ///< total weight of the PC1-share penalty
+  std::string penalty_taps = "same";   ///< same (the invariance taps), top, or comma-separated taps
+  double variance_target = 1.0;        ///< the variance hinge's target standard deviation
+  double pc1_threshold = 0.2;          ///< the PC1 share above which its penalty acts
+  std::string penalty_features = "automatic";  ///< automatic (channel means of conv taps), flat or channel-mean
 
   // Batches.
   std::string sampler = "kxm";  ///< kxm or balanced
@@ -79,6 +88,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RunConfig, dataset, data_dir, tr
                                                 labels_per_class, classes, augmentation, draw, model, mlp_hidden, width,
                                                 top_padding, depth, widen, shortcut, objective, alpha, beta, taps,
                                                 weights, ratio, metric, convention, reference, schedule, ramp_epochs,
+                                                variance, covariance, pc1, penalty_taps, variance_target,
+                                                pc1_threshold, penalty_features,
                                                 sampler, k, m, p, q, epoch_length, epochs, lr, momentum, weight_decay,
                                                 lr_schedule, lr_milestones, lr_factor, seed, score_images, probe,
                                                 probe_images)
@@ -87,6 +98,11 @@ inline nlohmann::json RunConfig::identity() const {
   nlohmann::json j = *this;
   for (const char* key : {"data_dir", "score_images", "probe", "probe_images"}) j.erase(key);
   if (classes.empty()) j.erase("classes");  // so that checkpoints written before the option still resume
+  // Likewise the penalty options at their defaults (checkpoints written before them still resume).
+  const RunConfig defaults;
+  for (const char* key : {"variance", "covariance", "pc1", "penalty_taps", "variance_target", "pc1_threshold",
+                          "penalty_features"})
+    if (j[key] == nlohmann::json(defaults)[key]) j.erase(key);
   return j;
 }
 

@@ -57,6 +57,19 @@ inline objective::PresetOptions preset_options(const RunConfig& c) {
   else if (c.reference == "same-class") o.with_reference(objective::AugmentationReference::same_class);
   else check(c.reference == "preset", "--reference: expected preset, all or same-class, got '", c.reference, "'");
   o.with_schedule(objective::parse_schedule_kind(c.schedule), c.ramp_epochs > 0 ? c.ramp_epochs : std::max(1L, c.epochs / 2));
+  if (c.variance >= 0) o.variance = c.variance;
+  if (c.covariance >= 0) o.covariance = c.covariance;
+  if (c.pc1 >= 0) o.pc1 = c.pc1;
+  o.penalty_options.variance.with_target(c.variance_target);
+  o.penalty_options.pc1_share.with_threshold(c.pc1_threshold);
+  check(c.penalty_features == "automatic" || c.penalty_features == "flat" || c.penalty_features == "channel-mean",
+        "--penalty-features: expected automatic, flat or channel-mean, got '", c.penalty_features, "'");
+  const auto features = c.penalty_features == "flat"           ? PenaltyFeatures::flat
+                        : c.penalty_features == "channel-mean" ? PenaltyFeatures::channel_mean
+                                                               : PenaltyFeatures::automatic;
+  o.penalty_options.variance.with_features(features);
+  o.penalty_options.covariance.with_features(features);
+  o.penalty_options.pc1_share.with_features(features);
   return o;
 }
 

@@ -453,3 +453,46 @@ TEST_CASE("invar-train: --export safetensors writes the trained weights with PyT
   CHECK(!std::filesystem::exists(dir.file("without") + "/baseline/model.safetensors"));
   CHECK(invar::test::run_process(with(base, {"--export", "onnx", "--out", dir.file("bad")}), dir.file("log3.txt")) == 2);
 }
+
+TEST_CASE("invar-train: --seed 1,2 trains each objective once per seed into <objective>/seed-<s>/, anticollapse included") {
+  if (!can_run()) return;
+  invar::test::TempDir dir("invar-train-seeds");
+  const std::string out = dir.file("out");
+  const std::vector<std::string> args = {exe, "--objective", "invariance,anticollapse", "--seed", "1,2",
+                                         "--train-images", "1024", "--test-images", "200", "--mlp-hidden", "32,16",
+                                         "--epochs", "1", "--score-images", "100", "--probe-images", "512",
+                                         "--out", out, "-q"};
+  const int rc = invar::test::run_process(args, dir.file("output.txt"));
+  const std::string printed = read_all(dir.file("output.txt"));
+  INFO("output: " << printed);
+  REQUIRE(rc == 0);
+  const auto summary = read_json(out + "/summary.json");
+  REQUIRE(summary["runs"].size() == 4);
+  CHECK(summary["seeds"] == nlohmann::json::array({1, 2}));
+  for (const char* objective : {"invariance", "anticollapse"})
+    for (int seed : {1, 2}) {
+      const std::string run = out + "/" + objective + "/seed-" + std::to_string(seed);
+      CAPTURE(run);
+      CHECK(read_json(run + "/config.json")["seed"] == seed);
+      const auto result = read_json(run + "/result.json");
+      CHECK(result["seed"] == seed);
+      CHECK(result["pc1_share"].is_number());
+      CHECK(result["effective_rank"].is_number());
+      // The collapse monitor and the penalties are in every log line.
+      std::ifstream log(run + "/log.jsonl");
+      std::string line;
+      REQUIRE(std::getline(log, line));
+      const auto j = nlohmann::json::parse(line);
+      CHECK(j["collapse"]["tap"] == "hidden2");
+      CHECK(j["train_penalties"].size() == (std::string(objective) == "anticollapse" ? 6u : 0u));
+    }
+  // Two seeds differ (they are different runs), and the table gives each objective's mean and spread.
+  CHECK(read_json(out + "/invariance/seed-1/result.json")["invariance_score"] !=
+        read_json(out + "/invariance/seed-2/result.json")["invariance_score"]);
+  CHECK(printed.find("anticollapse 2 seeds: accuracy") != std::string::npos);
+  // A seed given twice is refused before anything is written.
+  invar::test::TempDir again("invar-train-seeds-twice");
+  CHECK(invar::test::run_process({exe, "--seed", "3,3", "--out", again.file("out"), "-q"}, again.file("o.txt")) == 1);
+  CHECK(read_all(again.file("o.txt")).find("--seed: a seed is given twice") != std::string::npos);
+  CHECK(!std::filesystem::exists(again.file("out") + "/baseline"));
+}

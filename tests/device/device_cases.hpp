@@ -17,6 +17,7 @@
 
 #include "invar/backend/ops.hpp"
 #include "invar/core/tensor.hpp"
+#include "invar/losses/anti_collapse.hpp"
 #include "invar/losses/group_invariance.hpp"
 #include "invar/losses/softmax_cross_entropy.hpp"
 #include "invar/metrics/metrics.hpp"
@@ -357,6 +358,28 @@ struct Cases {
     }
     return out;
   }
+  /// The anti-collapse penalties: flat and channel-mean features, both covariance forms,
+  /// overwriting and accumulating gradients, a planted PC1 above the threshold.
+  static Outputs anti_collapse(std::uint64_t seed) {
+    Outputs out;
+    auto flat = detail::random_tensor<T, D>(Shape{24, 37}, seed, -1, 1);
+    auto maps = detail::random_tensor<T, D>(Shape{10, 6, 3, 5}, seed + 1, -2, 2);
+    for (const Tensor<T, D>* x : {&flat, &maps}) {
+      for (PenaltyFeatures view : {PenaltyFeatures::automatic, PenaltyFeatures::flat}) {
+        auto grad = detail::random_tensor<T, D>(x->shape(), seed + 2);
+        const auto h = variance_hinge(*x, grad, VarianceHingeOptions{}.with_features(view).with_target(1.5).accumulating());
+        out.insert(out.end(), {h.value, h.statistic});
+        for (CovarianceForm form : {CovarianceForm::direct, CovarianceForm::gram}) {
+          const auto c = covariance_penalty(*x, grad, CovariancePenaltyOptions{}.with_features(view).with_form(form).accumulating());
+          out.push_back(c.value);
+        }
+        const auto p = pc1_share_penalty(*x, grad, Pc1SharePenaltyOptions{}.with_features(view).with_threshold(0.01));
+        out.insert(out.end(), {p.value, p.statistic, double(p.iterations)});
+        detail::append(out, grad);
+      }
+    }
+    return out;
+  }
 };
 
 /// The cases' names, in the order cases() lists them.
@@ -364,7 +387,7 @@ inline const std::vector<std::string>& case_names() {
   static const std::vector<std::string> names = {"gemm", "elementwise_and_reductions", "gather_scatter", "conv2d",
                                                  "pooling", "batch_norm", "cross_entropy", "loss_linear",
                                                  "loss_linear_large", "loss_gram", "loss_pairwise",
-                                                 "loss_tiny_batches"};
+                                                 "loss_tiny_batches", "anti_collapse"};
   return names;
 }
 
@@ -374,7 +397,8 @@ std::vector<std::function<Outputs(std::uint64_t)>> cases() {
   using C = Cases<T, D>;
   return {C::gemm,         C::elementwise_and_reductions, C::gather_scatter,    C::conv2d,
           C::pooling,      C::batch_norm,                 C::cross_entropy,     C::loss_linear,
-          C::loss_linear_large, C::loss_gram,             C::loss_pairwise,     C::loss_tiny_batches};
+          C::loss_linear_large, C::loss_gram,             C::loss_pairwise,     C::loss_tiny_batches,
+          C::anti_collapse};
 }
 
 /// Runs case `name` for scalar `scalar` ("float" or "double") on device D.

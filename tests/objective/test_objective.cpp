@@ -113,4 +113,56 @@ TEST_CASE("Objective: the schedule sets the term weights per epoch, the same-cla
                        "share of tap 'hidden1'");
 }
 
+TEST_CASE("Objective penalties: weights spread over taps, values as called directly, gradients by central differences") {
+  Setup s;
+  auto obj = make_objective(WeightSchedule::constant(0.1, 0.9));
+  PenaltyOptions po;
+  po.variance.with_target(2.0);       // hidden features have std below 2: the hinge acts
+  po.pc1_share.with_threshold(0.05);  // and so does the PC1 penalty
+  po.pc1_share.with_iterations(1e-15, 500);
+  obj.penalize(Penalty::variance, {"hidden1", "hidden2"}, 0.6, po)
+      .penalize(Penalty::covariance, {"hidden2"}, 0.3, po)
+      .penalize(Penalty::pc1_share, {"hidden1"}, 0.5, po);
+  REQUIRE(obj.penalty_count() == 4);
+  CHECK(obj.penalty_weight(0) == doctest::Approx(0.3));
+  CHECK(obj.penalty_weight(1) == doctest::Approx(0.3));
+  CHECK(obj.penalty_tap(1) == "hidden2");
+  CHECK(obj.penalty(2) == Penalty::covariance);
+  CHECK(obj.penalty_weight(3) == doctest::Approx(0.5));
+
+  s.model.forward(s.x);
+  const auto v = obj.evaluate(s.model, s.seeds, s.labels);
+  const double v1 = variance_hinge(s.model.tap("hidden1"), no_gradient, po.variance).value;
+  const double v2 = variance_hinge(s.model.tap("hidden2"), no_gradient, po.variance).value;
+  const double c2 = covariance_penalty(s.model.tap("hidden2"), no_gradient).value;
+  const double p1 = pc1_share_penalty(s.model.tap("hidden1"), no_gradient, po.pc1_share).value;
+  REQUIRE(v.penalties.size() == 4);
+  CHECK(v.penalties[0].value == doctest::Approx(v1));
+  CHECK(v.penalties[2].value == doctest::Approx(c2));
+  CHECK(v.penalties[3].value == doctest::Approx(p1));
+  CHECK(v1 > 0);
+  CHECK(p1 > 0);
+  double invariance = 0;
+  for (const auto& t : v.terms) invariance += t.weight * t.loss.value;
+  CHECK(v.total == doctest::Approx(invariance + 0.3 * v1 + 0.3 * v2 + 0.3 * c2 + 0.5 * p1));
+
+  Tensor<double> dlogits;
+  s.model.forward(s.x);
+  obj.evaluate(s.model, s.seeds, s.labels, &dlogits);
+  s.model.zero_grad();
+  obj.backward(s.model, dlogits);
+  auto loss = [&] {
+    s.model.forward(s.x);
+    return obj.evaluate(s.model, s.seeds, s.labels).total;
+  };
+  for (auto* p : s.model.parameters()) {
+    CAPTURE(p->name);
+    const auto g = Tensor<double>::copy_of(p->grad.view());
+    CHECK(test::gradient_relative_error(p->value, g, loss) < 1e-6);
+  }
+  CHECK_ERROR_CONTAINS(Objective<double>{}.penalize(Penalty::variance, {}, 1.0), "no taps given for the variance penalty");
+  CHECK_ERROR_CONTAINS(Objective<double>{}.penalize(Penalty::pc1_share, {"hidden1"}, -1.0),
+                       "weight of the pc1 penalty must be finite and >= 0");
+}
+
 TEST_SUITE_END();

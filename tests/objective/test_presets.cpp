@@ -38,7 +38,8 @@ TEST_CASE("preset totals: baseline, invariance-only (0.1, 0.9), mixed, the autho
     std::size_t terms;
   };
   for (const Row& r : {Row{Preset::baseline, 0, 0, 1, 0}, Row{Preset::invariance_only, 0.1, 0.9, 0, 18},
-                       Row{Preset::mixed, 0.01, 0.09, 0.9, 18}, Row{Preset::authors, 0.1, 0, 0.9, 9}}) {
+                       Row{Preset::mixed, 0.01, 0.09, 0.9, 18}, Row{Preset::authors, 0.1, 0, 0.9, 9},
+                       Row{Preset::anticollapse, 0.1, 0.9, 0, 18}}) {
     CAPTURE(to_string(r.p));
     auto o = make_objective<float>(r.p, nine_taps);
     o.set_epoch(0, 10);
@@ -51,6 +52,7 @@ TEST_CASE("preset totals: baseline, invariance-only (0.1, 0.9), mixed, the autho
     CHECK(parse_preset(to_string(r.p)) == r.p);
   }
   CHECK(parse_preset("invariance-only") == Preset::invariance_only);
+  CHECK(parse_preset("anti-collapse") == Preset::anticollapse);
   CHECK_ERROR_CONTAINS(parse_preset("supervised"), "unknown objective preset 'supervised'");
 }
 
@@ -146,4 +148,37 @@ TEST_CASE("presets with given per-layer shares") {
   CHECK_ERROR_CONTAINS(make_objective<float>(Preset::authors, {"a"}, PresetOptions{}.with_shares({0})), "sum to 0");
   CHECK_ERROR_CONTAINS(make_objective<float>(Preset::authors, {"a", "b"}, PresetOptions{}.with_shares({1, -1})),
                        ">= 0");
+}
+
+TEST_CASE("anticollapse: the invariance-only terms plus the three penalties at every tap; overrides reach any preset") {
+  const auto o = make_objective<float>(Preset::anticollapse, nine_taps);
+  REQUIRE(o.penalty_count() == 27);
+  double totals[3] = {0, 0, 0};
+  for (std::size_t i = 0; i < o.penalty_count(); ++i) {
+    CHECK(o.penalty_tap(i) == nine_taps[i % 9]);
+    totals[int(o.penalty(i))] += o.penalty_weight(i);
+  }
+  const PenaltyTotals expected = preset_penalties(Preset::anticollapse);
+  CHECK(totals[int(Penalty::variance)] == doctest::Approx(expected.variance));
+  CHECK(totals[int(Penalty::covariance)] == doctest::Approx(expected.covariance));
+  CHECK(totals[int(Penalty::pc1_share)] == doctest::Approx(expected.pc1));
+  CHECK(expected.variance > 0);
+  CHECK(expected.covariance > 0);
+  CHECK(expected.pc1 > 0);
+  for (Preset p : {Preset::baseline, Preset::invariance_only, Preset::mixed, Preset::authors})
+    CHECK(make_objective<float>(p, nine_taps).penalty_count() == 0);
+
+  // An ablation: one penalty off, at the top tap only; and a penalty added to the mixed preset.
+  const auto ablated = make_objective<float>(
+      Preset::anticollapse, nine_taps, PresetOptions{}.with_penalties(1.0, 0.0, 0.5).with_penalty_taps({"conv9"}));
+  REQUIRE(ablated.penalty_count() == 2);
+  CHECK(ablated.penalty(0) == Penalty::variance);
+  CHECK(ablated.penalty(1) == Penalty::pc1_share);
+  CHECK(ablated.penalty_weight(1) == doctest::Approx(0.5));
+  CHECK(ablated.penalty_tap(1) == "conv9");
+  PresetOptions mixed_pen;
+  mixed_pen.variance = 2.0;
+  CHECK(make_objective<float>(Preset::mixed, nine_taps, mixed_pen).penalty_count() == 9);
+  CHECK_ERROR_CONTAINS(make_objective<float>(Preset::anticollapse, nine_taps, PresetOptions{}.with_penalties(-1, 0, 0)),
+                       "variance penalty's weight must be finite and >= 0");
 }

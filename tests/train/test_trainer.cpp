@@ -7,6 +7,8 @@
 #include <limits>
 
 #include "invar/cpu.hpp"
+#include "invar/analysis/features.hpp"
+#include "invar/analysis/pca.hpp"
 #include "invar/data/augment/schemes.hpp"
 #include "invar/data/kxm_sampler.hpp"
 #include "invar/metrics/mean_squared_difference.hpp"
@@ -155,3 +157,60 @@ TEST_CASE("a diverging run stops with a clear error and keeps its last good chec
 }
 
 TEST_SUITE_END();
+
+TEST_CASE("the collapse monitor: the PC1 share and effective rank of the tap's test features, logged per epoch") {
+  test::TempDir dir;
+  TrainerSetup s;
+  s.obj.penalize(objective::Penalty::variance, {"hidden1"}, 0.5).penalize(objective::Penalty::pc1_share, {"hidden1"}, 0.5);
+  auto t = s.trainer(
+      train::TrainerOptions{}.with_epochs(2).with_seed(5).with_progress(false).with_monitor("hidden1", 30).with_out_dir(
+          dir.file("run")));
+  const auto reports = t.fit(&s.test);
+  // The same numbers, computed independently: features by analysis::extract_features, then pca().
+  const auto f = analysis::extract_features(s.model, s.test.images.view().slice_rows(0, 30), "hidden1");
+  const auto p = analysis::pca(f);
+  CHECK(reports.back().pc1_share == doctest::Approx(p.pc1_share).epsilon(1e-6));
+  CHECK(reports.back().effective_rank == doctest::Approx(p.effective_rank).epsilon(1e-6));
+  CHECK(reports.back().pc1_share > 0);
+  CHECK(reports.back().pc1_share <= 1);
+  REQUIRE(reports.back().train_penalties.size() == 2);
+  CHECK(reports.back().train_penalty_statistics[1] > 0);  // the batch PC1 share
+  std::ifstream log(dir.file("run") + "/log.jsonl");
+  std::string line;
+  index_t lines = 0;
+  while (std::getline(log, line)) {
+    const auto j = nlohmann::json::parse(line);
+    CHECK(j["collapse"]["tap"] == "hidden1");
+    CHECK(j["collapse"]["pc1_share"].is_number());
+    CHECK(j["collapse"]["effective_rank"].is_number());
+    REQUIRE(j["train_penalties"].size() == 2);
+    CHECK(j["train_penalties"][0]["penalty"] == "variance");
+    CHECK(j["train_penalties"][1]["penalty"] == "pc1");
+    CHECK(j["train_penalties"][1]["weight"] == doctest::Approx(0.5));
+    ++lines;
+  }
+  CHECK(lines == 2);
+}
+
+TEST_CASE("the collapse monitor on fully collapsed features: no spectrum, NaN in the report, null in the log") {
+  test::TempDir dir;
+  TrainerSetup s;
+  // A dead hidden layer: zero weights and a negative bias, so every test image gives the same (zero) features.
+  auto params = s.model.parameters();
+  REQUIRE(params[0]->name == "fc1.weight");
+  REQUIRE(params[1]->name == "fc1.bias");
+  ops::fill(params[0]->value, 0.0f);
+  ops::fill(params[1]->value, -1.0f);
+  s.obj = objective::Objective<float>{};  // cross-entropy only: the dead layer stays dead
+  s.obj.with_schedule(objective::WeightSchedule::constant(0.0, 0.0));
+  auto t = s.trainer(
+      train::TrainerOptions{}.with_epochs(1).with_seed(5).with_progress(false).with_monitor("hidden1", 30).with_out_dir(
+          dir.file("run")));
+  const auto reports = t.fit(&s.test);
+  CHECK(std::isnan(reports.back().pc1_share));
+  CHECK(std::isnan(reports.back().effective_rank));
+  std::ifstream log(dir.file("run") + "/log.jsonl");
+  std::string line;
+  REQUIRE(std::getline(log, line));
+  CHECK(nlohmann::json::parse(line)["collapse"]["pc1_share"].is_null());
+}

@@ -20,13 +20,20 @@
 
 namespace invar::attacks {
 
+/// Options of fgsm().
 struct FgsmOptions {
-  bool targeted = false;
+  bool targeted = false;  ///< labels are target classes; the step lowers their cross-entropy
   index_t batch = 256;  ///< images per forward/backward
+  /// Sets #targeted.
   FgsmOptions& with_targeted(bool t = true) { targeted = t; return *this; }
+  /// Sets #batch.
   FgsmOptions& with_batch(index_t b) { batch = b; return *this; }
 };
 
+/// Adversarial versions (N x ..., in [0, 1]) of `images` against `target`: one FGSM step of size
+/// `epsilon` (L-infinity, pixel units). Throws invar::Error when epsilon is negative or not
+/// finite, batch < 1, images are outside [0, 1], labels are not one per image in [0, K), or the
+/// logits are not finite.
 template <AttackTarget Target>
 Tensor<float> fgsm(Target& target, TensorView<const float> images, TensorView<const index_t> labels, double epsilon,
                    const FgsmOptions& o = {}) {

@@ -31,27 +31,39 @@
 
 namespace invar::attacks {
 
+/// Options of pgd(); the defaults are the paper's L-infinity attack. Checked by validate().
 struct PgdOptions {
   double epsilon = 0.03;      ///< radius of the ball (in [0, 1] pixel units)
-  Norm norm = Norm::linf;
+  Norm norm = Norm::linf;     ///< the ball's norm (and the step's direction: sign or normalised gradient)
   double step_size = 0.01;    ///< per step: in pixel units (L-inf), in L2 length (L2)
-  index_t iterations = 40;
-  bool random_start = true;
-  index_t restarts = 1;
+  index_t iterations = 40;    ///< gradient steps per restart (>= 0; 0: only the start is evaluated)
+  bool random_start = true;   ///< start from a uniform random point of the ball, not the clean image
+  index_t restarts = 1;       ///< starts per image (>= 1); the best point over all is kept
   bool targeted = false;      ///< labels are target classes; the loss is -CE(target)
   std::uint64_t seed = 0;     ///< of the random starts
   index_t batch = 256;        ///< images per forward/backward
 
+  /// Sets #epsilon.
   PgdOptions& with_epsilon(double e) { epsilon = e; return *this; }
+  /// Sets #norm.
   PgdOptions& with_norm(Norm n) { norm = n; return *this; }
+  /// Sets #step_size.
   PgdOptions& with_step_size(double s) { step_size = s; return *this; }
+  /// Sets #iterations.
   PgdOptions& with_iterations(index_t i) { iterations = i; return *this; }
+  /// Sets #random_start.
   PgdOptions& with_random_start(bool r = true) { random_start = r; return *this; }
+  /// Sets #restarts.
   PgdOptions& with_restarts(index_t r) { restarts = r; return *this; }
+  /// Sets #targeted.
   PgdOptions& with_targeted(bool t = true) { targeted = t; return *this; }
+  /// Sets #seed.
   PgdOptions& with_seed(std::uint64_t s) { seed = s; return *this; }
+  /// Sets #batch.
   PgdOptions& with_batch(index_t b) { batch = b; return *this; }
 
+  /// Throws invar::Error unless epsilon is finite and >= 0, step_size finite and > 0,
+  /// iterations >= 0, restarts >= 1 and batch >= 1.
   void validate() const {
     check(std::isfinite(epsilon) && epsilon >= 0, "PgdOptions: epsilon must be finite and >= 0, got ", epsilon);
     check(std::isfinite(step_size) && step_size > 0, "PgdOptions: step_size must be finite and > 0, got ", step_size);
@@ -83,6 +95,9 @@ inline void random_start(const float* x0, float* x, index_t n, const PgdOptions&
 
 }  // namespace detail
 
+/// Adversarial versions (N x ..., in [0, 1]) of `images` against `target` by PGD (file comment).
+/// Epsilon 0 returns a copy of the images. Throws invar::Error on invalid options, images outside
+/// [0, 1], labels that are not one per image in [0, K), or non-finite logits.
 template <AttackTarget Target>
 Tensor<float> pgd(Target& target, TensorView<const float> images, TensorView<const index_t> labels,
                   const PgdOptions& o = {}) {

@@ -12,6 +12,7 @@
 
 namespace invar::attacks {
 
+/// The norm of an attack's epsilon ball: `linf` (max over pixels) or `l2` (Euclidean over the image).
 enum class Norm { linf, l2 };
 
 namespace detail {

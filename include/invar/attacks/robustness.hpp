@@ -20,11 +20,13 @@
 
 namespace invar::attacks {
 
+/// One point of a robustness curve.
 struct CurvePoint {
-  double epsilon = 0;
-  double accuracy = 0;
+  double epsilon = 0;   ///< the attack's budget (pixel units)
+  double accuracy = 0;  ///< the target's accuracy on the adversarial images, in [0, 1]
 };
 
+/// Called before each point with the attack's name ("FGSM", "PGD (L-inf)", "PGD (L2)") and epsilon.
 using CurveProgress = std::function<void(const char* attack, double epsilon)>;
 
 /// FGSM made on `substitute`, accuracy of `target` (the same object for white-box).

@@ -28,6 +28,8 @@
 
 namespace invar::attacks {
 
+/// A target an attack can run on: logits(x) gives N x K logits of N images, then
+/// input_gradient(dlogits) gives dL/dx for those images (see the file comment).
 template <class T>
 concept AttackTarget = requires(T& t, TensorView<const float> x, TensorView<const float> dlogits) {
   { t.logits(x) } -> std::convertible_to<TensorView<const float>>;
@@ -38,12 +40,15 @@ concept AttackTarget = requires(T& t, TensorView<const float> x, TensorView<cons
 /// one list): holds a reference to the target, which must outlive it.
 class AnyTarget {
  public:
+  /// Wraps `target` (held by reference).
   template <AttackTarget T>
     requires(!std::same_as<std::remove_cvref_t<T>, AnyTarget>)
   explicit AnyTarget(T& target)
       : logits_([&target](TensorView<const float> x) { return TensorView<const float>(target.logits(x)); }),
         gradient_([&target](TensorView<const float> g) { return TensorView<const float>(target.input_gradient(g)); }) {}
+  /// The wrapped target's logits(x).
   TensorView<const float> logits(TensorView<const float> x) { return logits_(x); }
+  /// The wrapped target's input_gradient(dlogits).
   TensorView<const float> input_gradient(TensorView<const float> dlogits) { return gradient_(dlogits); }
 
  private:
@@ -55,16 +60,21 @@ class AnyTarget {
 template <class Model>
 class ModelTarget {
  public:
+  /// Holds `model` by reference (it must outlive the target); puts it in eval mode and turns its
+  /// input gradient on.
   explicit ModelTarget(Model& model) : model_(model) {
     model_.set_training(false);
     model_.set_input_gradient(true);
   }
+  /// N x K logits of N images: the model's output (a view valid until the next forward). Throws
+  /// invar::Error unless the output has one row per image.
   TensorView<const float> logits(TensorView<const float> x) {
     const TensorView<const float> z = model_.forward(x);
     check(z.rank() == 2 && z.dim(0) == x.dim(0), "ModelTarget: the model's output has shape ", z.shape(),
           " for ", x.dim(0), " images (expected one row of logits per image)");
     return z;
   }
+  /// dL/dx of the images of the last logits() call, given dL/dlogits (the model's backward).
   TensorView<const float> input_gradient(TensorView<const float> dlogits) { return model_.backward(dlogits); }
 
  private:
@@ -78,6 +88,9 @@ class ProbedTarget {
  public:
   /// The probe is held by reference: it must outlive the target (a temporary is refused).
   ProbedTarget(Model&, std::string, analysis::LinearProbe&&) = delete;
+  /// Reads `tap` of `model` (both by reference) through `probe`; puts the model in eval mode and
+  /// turns its input gradient on. Throws invar::Error when the probe is not fitted, the model has
+  /// no such tap (when it can tell), or the probe's classes are not exactly 0 .. K-1.
   ProbedTarget(Model& model, std::string tap, const analysis::LinearProbe& probe)
       : model_(model), tap_(std::move(tap)), probe_(probe) {
     check(probe_.classes() > 0, "ProbedTarget: the probe is not fitted");
@@ -93,6 +106,8 @@ class ProbedTarget {
             k, " is label ", probe_.class_labels()[std::size_t(k)], ")");
   }
 
+  /// N x K probe logits of N images (a view of a buffer of this target, valid until the next
+  /// call). Throws invar::Error when the tap's width is not the probe's feature count.
   TensorView<const float> logits(TensorView<const float> x) {
     model_.forward(x);
     const TensorView<const float> f = model_.tap(tap_);

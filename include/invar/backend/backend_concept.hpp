@@ -128,6 +128,10 @@ concept Backend = detail::backend_for_scalar<B, float> && detail::backend_for_sc
 template <class D>
 concept DeviceWithBackend = Device<D> && Backend<DeviceBackend<D>>;
 
+/// \def INVAR_BACKEND_REQUIRE(group, what)
+/// Local to assert_backend (undefined after it): a static_assert that backend B has the op group
+/// `group` for float and double, naming `what` in the message.
+
 /// static_assert(assert_backend<B>()): fails with a message naming the first missing group of ops.
 template <class B>
 consteval bool assert_backend() {

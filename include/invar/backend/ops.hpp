@@ -116,9 +116,13 @@ struct GemmOptions {
   bool trans_b = false;  ///< use b^T
   double alpha = 1.0;    ///< scale of the product
   double beta = 0.0;     ///< scale of the existing c (0: c is overwritten, NaN in c ignored)
+  /// Sets trans_a (use a^T); returns *this for chaining.
   GemmOptions& transpose_a(bool t = true) { trans_a = t; return *this; }
+  /// Sets trans_b (use b^T); returns *this for chaining.
   GemmOptions& transpose_b(bool t = true) { trans_b = t; return *this; }
+  /// Sets alpha, the scale of the product; returns *this for chaining.
   GemmOptions& with_alpha(double a) { alpha = a; return *this; }
+  /// Sets beta, the scale of the existing c (1: accumulate into c); returns *this for chaining.
   GemmOptions& with_beta(double b) { beta = b; return *this; }
 };
 
@@ -267,12 +271,15 @@ void scatter_add_rows(Src&& src_in, Idx&& idx_in, Out&& out_in, double alpha = 1
 
 // ---- conveniences, all expressed through the ops above ----
 
+/// out[i] = value (converted to out's scalar type) for every element.
 template <Viewable Out, class T>
 void fill(Out&& out, T value) {
   using S = detail::scalar_of<view_t<Out>>;
   map(out, fn::Constant<S>{static_cast<S>(value)});
 }
 
+/// dst = src, elementwise: one device (a compile-time check) and one shape (else invar::Error).
+/// Note the order: source first, unlike map.
 template <Viewable Src, Viewable Dst>
 void copy(Src&& src, Dst&& dst) {
   map(dst, fn::Identity{}, src);
@@ -292,26 +299,31 @@ void scale(X&& x, double s) {
   map(x, fn::Axpby<S>{static_cast<S>(s), S(0)}, x, x);
 }
 
+/// The sum of all elements of x, as x's scalar type, returned to the host.
 template <Viewable X>
 auto sum(X&& x) {
   return reduce_all(fn::Identity{}, x);
 }
 
+/// sum_i x[i] y[i] over all elements (x and y of one shape), returned to the host.
 template <Viewable X, Viewable Y>
 auto dot(X&& x, Y&& y) {
   return reduce_all(fn::Multiply{}, x, y);
 }
 
+/// out[i] = sum_j x[i,j], x seen as rows x flattened rest; out a vector of x's rows.
 template <Viewable X, Viewable Out>
 void row_sums(X&& x, Out&& out) {
   reduce_rows(out, fn::Identity{}, x);
 }
 
+/// out[j] = sum_i x[i,j], x seen as rows x flattened rest; out a vector of x's columns.
 template <Viewable X, Viewable Out>
 void col_sums(X&& x, Out&& out) {
   reduce_cols(out, fn::Identity{}, x);
 }
 
+/// out[i] = sum_j x[i,j]^2, the squared Euclidean norm of each row; out a vector of x's rows.
 template <Viewable X, Viewable Out>
 void row_squared_norms(X&& x, Out&& out) {
   reduce_rows(out, fn::Square{}, x);

@@ -5,9 +5,9 @@
 
 #include <cstdint>
 
-#define INVAR_VERSION_MAJOR 0
-#define INVAR_VERSION_MINOR 1
-#define INVAR_VERSION_PATCH 0
+#define INVAR_VERSION_MAJOR 0  ///< major version: incompatible API changes
+#define INVAR_VERSION_MINOR 1  ///< minor version: compatible additions
+#define INVAR_VERSION_PATCH 0  ///< patch version: fixes only
 
 /// Marks a function that must compile both for the host and, under nvcc, for the GPU
 /// (the role EIGEN_DEVICE_FUNC plays in Eigen). Metric kernels and element-wise functors use it.

@@ -29,6 +29,7 @@
 
 namespace invar {
 
+/// What a device type must provide (the contract in the file comment).
 template <class D>
 concept Device = requires(void* p, const void* q, std::size_t n) {
   { D::name } -> std::convertible_to<const char*>;
@@ -44,24 +45,31 @@ concept Device = requires(void* p, const void* q, std::size_t n) {
 /// The host: memory from the C++ heap, 64-byte aligned (one cache line, one AVX-512 vector),
 /// numeric work in backend/cpu (Eigen + OpenMP).
 struct Cpu {
-  static constexpr const char* name = "cpu";
-  static constexpr bool host_accessible = true;
-  static constexpr std::size_t alignment = 64;
+  static constexpr const char* name = "cpu";  ///< device name in messages
+  static constexpr bool host_accessible = true;  ///< the host dereferences Cpu pointers directly
+  static constexpr std::size_t alignment = 64;  ///< bytes; every allocation is aligned to this
 
+  /// `bytes` of uninitialised, 64-byte-aligned heap memory; nullptr for 0 bytes.
+  /// Throws invar::Error when out of memory.
   static void* allocate(std::size_t bytes) {
     if (bytes == 0) return nullptr;
     void* p = ::operator new(bytes, std::align_val_t{alignment}, std::nothrow);
     check(p != nullptr, "Cpu::allocate: out of memory allocating ", bytes, " bytes");
     return p;
   }
+  /// Frees memory from allocate(); nullptr is a no-op.
   static void deallocate(void* p) noexcept {
     if (p) ::operator delete(p, std::align_val_t{alignment});
   }
+  /// memcpy of `bytes` bytes (the ranges must not overlap).
   static void copy(void* dst, const void* src, std::size_t bytes) {
     if (bytes) std::memcpy(dst, src, bytes);
   }
+  /// Device -> host copy: on the host, the same as copy().
   static void copy_to_host(void* host, const void* src, std::size_t bytes) { copy(host, src, bytes); }
+  /// Host -> device copy: on the host, the same as copy().
   static void copy_from_host(void* dst, const void* host, std::size_t bytes) { copy(dst, host, bytes); }
+  /// Sets `bytes` bytes at p to 0.
   static void set_zero(void* p, std::size_t bytes) {
     if (bytes) std::memset(p, 0, bytes);
   }

@@ -17,8 +17,10 @@
 
 namespace invar {
 
+/// Dynamic-size row-major Eigen matrix: the layout of invar tensors, so view_of() takes it without a copy.
 template <class T>
 using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+/// Dynamic-size Eigen column vector (the Plain type of as_vector()'s map).
 template <class T>
 using ColVector = Eigen::Matrix<T, Eigen::Dynamic, 1>;
 
@@ -40,13 +42,16 @@ auto as_vector(const TensorView<T, D>& v) {
   return MapT(v.data(), v.numel());
 }
 
-/// Tensors convert to views, so they map too.
+/// As as_matrix(const TensorView<T, D>&), for a tensor: a writable map of its elements.
 template <class T, HostDevice D>
 auto as_matrix(Tensor<T, D>& t) { return as_matrix(t.view()); }
+/// As above, for a const tensor: a read-only map.
 template <class T, HostDevice D>
 auto as_matrix(const Tensor<T, D>& t) { return as_matrix(t.view()); }
+/// As as_vector(const TensorView<T, D>&), for a tensor: a writable map of its elements.
 template <class T, HostDevice D>
 auto as_vector(Tensor<T, D>& t) { return as_vector(t.view()); }
+/// As above, for a const tensor: a read-only map.
 template <class T, HostDevice D>
 auto as_vector(const Tensor<T, D>& t) { return as_vector(t.view()); }
 
@@ -84,6 +89,7 @@ auto view_of(Eigen::PlainObjectBase<Derived>& m) {
                 "RowMajor matrix (invar::RowMatrix<T>) or view_of_transposed(m), which views it as its transpose");
   return detail::view_of_dense(m, m.data(), false);
 }
+/// As above, for a const matrix or vector: a read-only view.
 template <class Derived>
 auto view_of(const Eigen::PlainObjectBase<Derived>& m) {
   static_assert(detail::row_major_or_vector<Derived>,
@@ -91,7 +97,9 @@ auto view_of(const Eigen::PlainObjectBase<Derived>& m) {
                 "RowMajor matrix (invar::RowMatrix<T>) or view_of_transposed(m), which views it as its transpose");
   return detail::view_of_dense(m, m.data(), false);
 }
-/// Eigen::Map objects are handles, often temporaries: a map of mutable memory gives a mutable view.
+/// View of an Eigen::Map (row-major or vector). Maps are handles, often temporaries: a map of mutable
+/// memory gives a mutable view. Throws invar::Error if the map is not contiguous (inner stride not 1,
+/// or an outer stride other than the row length).
 template <class Plain, int Options, class Stride>
 auto view_of(const Eigen::Map<Plain, Options, Stride>& m) {
   static_assert(detail::row_major_or_vector<Plain>,
@@ -108,6 +116,7 @@ auto view_of_transposed(Eigen::PlainObjectBase<Derived>& m) {
                 "invar::view_of_transposed expects a column-major matrix; use view_of for row-major ones");
   return detail::view_of_dense(m, m.data(), true);
 }
+/// As above, for a const matrix: a read-only view.
 template <class Derived>
 auto view_of_transposed(const Eigen::PlainObjectBase<Derived>& m) {
   static_assert(!bool(Derived::IsRowMajor) || Derived::IsVectorAtCompileTime,

@@ -15,6 +15,7 @@ namespace invar {
 /// (or file) and says what was expected and what was found.
 class Error : public std::runtime_error {
  public:
+  /// `what()` is "invar: " followed by `message`.
   explicit Error(const std::string& message) : std::runtime_error("invar: " + message) {}
 };
 

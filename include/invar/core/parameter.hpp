@@ -12,15 +12,18 @@
 
 namespace invar {
 
+/// A trainable tensor, its gradient and its stable name (see the file comment).
 template <class T, Device D = Cpu>
 struct Parameter {
-  std::string name;
-  Tensor<T, D> value;
+  std::string name;    ///< stable dotted name, e.g. "mlp.fc1.weight": the key of optimiser state and parameter files
+  Tensor<T, D> value;  ///< the trainable values; optimisers update them in place
   Tensor<T, D> grad;  ///< same shape as value; layers add to it in backward, zero_grad() clears it
 
   Parameter() = default;
+  /// A parameter named `n` with value and grad of `shape`, both zero-filled.
   Parameter(std::string n, const Shape& shape) : name(std::move(n)), value(shape), grad(shape) {}
 
+  /// Sets every gradient element to 0 (before the next accumulation of backward passes).
   void zero_grad() { grad.set_zero(); }
 };
 

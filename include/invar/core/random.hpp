@@ -12,8 +12,10 @@
 
 namespace invar {
 
+/// xoshiro256** generator with portable uniform, integer and normal draws (see the file comment).
 class Rng {
  public:
+  /// Generator seeded through splitmix64; the same seed gives the same stream everywhere.
   explicit Rng(std::uint64_t seed = 0) {
     std::uint64_t s = seed;
     for (auto& w : state_) w = splitmix64(s);
@@ -29,6 +31,7 @@ class Rng {
     return Rng(h);
   }
 
+  /// The next raw 64-bit output of xoshiro256**; every other draw is built on it.
   std::uint64_t next() {
     const std::uint64_t result = rotl(state_[1] * 5, 7) * 9;
     const std::uint64_t t = state_[1] << 17;
@@ -56,6 +59,7 @@ class Rng {
     const double u2 = uniform();
     return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
   }
+  /// Normal with the given mean and standard deviation (one normal() draw, scaled and shifted).
   double normal(double mean, double stddev) { return mean + stddev * normal(); }
 
  private:

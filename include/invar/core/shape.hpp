@@ -13,18 +13,24 @@
 
 namespace invar {
 
+/// Extents of a row-major N-d tensor, stored inline (see the file comment).
 class Shape {
  public:
-  static constexpr int max_rank = 8;
+  static constexpr int max_rank = 8;  ///< the largest rank a Shape (and so a tensor) can have
 
   /// The rank-0 shape (one element, a scalar).
   constexpr Shape() = default;
 
-  /// Shape{B, D}; every extent must be >= 0 (zero-sized tensors are allowed).
+  /// Shape{B, D}; every extent must be >= 0 (zero-sized tensors are allowed). Throws invar::Error
+  /// for a rank above max_rank or a negative extent.
   Shape(std::initializer_list<index_t> extents) { assign(extents.begin(), extents.size()); }
+  /// As above, from a run-time list of extents. Throws invar::Error for a rank above max_rank or
+  /// a negative extent.
   explicit Shape(std::span<const index_t> extents) { assign(extents.data(), extents.size()); }
 
+  /// Number of axes, 0 to max_rank.
   [[nodiscard]] constexpr int rank() const { return rank_; }
+  /// Extent of `axis`, unchecked: 0 <= axis \< rank() (use dim() for a checked, negative-aware access).
   [[nodiscard]] constexpr index_t operator[](int axis) const { return extents_[static_cast<std::size_t>(axis)]; }
 
   /// Extent of `axis`; a negative axis counts from the end (-1 is the last). Checked.
@@ -49,6 +55,7 @@ class Shape {
     return n;
   }
 
+  /// The rank() extents, outermost first; valid while this Shape lives.
   [[nodiscard]] std::span<const index_t> extents() const {
     return {extents_.data(), static_cast<std::size_t>(rank_)};
   }

@@ -14,12 +14,14 @@
 
 namespace invar {
 
+/// Non-owning, contiguous, row-major view of `T` elements on device D (see the file comment).
+/// A default-constructed view is empty, of shape [0].
 template <class T, Device D = Cpu>
 class TensorView {
  public:
-  using value_type = std::remove_const_t<T>;
-  using element_type = T;
-  using device_type = D;
+  using value_type = std::remove_const_t<T>;  ///< the element type without const
+  using element_type = T;  ///< the element type as viewed: const T for a read-only view
+  using device_type = D;  ///< the device the memory lives on
 
   TensorView() = default;
 
@@ -33,15 +35,22 @@ class TensorView {
     requires(std::is_const_v<T> && std::is_same_v<std::remove_const_t<T>, U>)
   TensorView(const TensorView<U, D>& other) : data_(other.data()), shape_(other.shape()) {}
 
+  /// Pointer to the first element, in device D's memory (null only for an empty view).
   [[nodiscard]] T* data() const { return data_; }
+  /// The extents.
   [[nodiscard]] const Shape& shape() const { return shape_; }
+  /// Number of axes (Shape::rank()).
   [[nodiscard]] int rank() const { return shape_.rank(); }
+  /// Extent of `axis`; negative counts from the end. Throws invar::Error when out of range.
   [[nodiscard]] index_t dim(int axis) const { return shape_.dim(axis); }
+  /// Number of elements (1 for rank 0).
   [[nodiscard]] index_t numel() const { return shape_.numel(); }
+  /// Whether the view has no elements.
   [[nodiscard]] bool empty() const { return numel() == 0; }
 
-  /// Rows when seen as a matrix (dim 0; 1 for a scalar) and the flattened row length.
+  /// Rows when seen as a matrix: dim(0), or 1 for a scalar.
   [[nodiscard]] index_t rows() const { return rank() == 0 ? 1 : shape_[0]; }
+  /// Flattened row length when seen as a matrix: the product of the extents after the first.
   [[nodiscard]] index_t row_size() const { return shape_.row_size(); }
 
   /// Same memory, another shape with the same number of elements.
@@ -77,6 +86,8 @@ class TensorView {
     return data_[offset_unchecked(static_cast<index_t>(idx)...)];
   }
 
+  /// Checked element access on host-accessible devices: throws invar::Error unless there is
+  /// one index per axis and each is in range.
   template <class... I>
     requires(HostDevice<D> && (std::is_integral_v<I> && ...))
   T& at(I... idx) const {
@@ -99,11 +110,13 @@ class TensorView {
     return data_[flat];
   }
 
+  /// Pointer to the first element, for range-for over all elements (host devices only).
   [[nodiscard]] T* begin() const
     requires HostDevice<D>
   {
     return data_;
   }
+  /// One past the last element (host devices only).
   [[nodiscard]] T* end() const
     requires HostDevice<D>
   {
@@ -123,6 +136,7 @@ class TensorView {
   Shape shape_{0};
 };
 
+/// Read-only view: `ConstView<float>` is `TensorView<const float>`.
 template <class T, Device D = Cpu>
 using ConstView = TensorView<const T, D>;
 

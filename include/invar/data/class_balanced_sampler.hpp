@@ -49,13 +49,20 @@ struct ClassBalancedOptions {
   /// epoch of N images).
   index_t steps_per_epoch = 0;
 
+  /// Sets #classes_per_batch (P).
   ClassBalancedOptions& with_classes_per_batch(index_t p) { classes_per_batch = p; return *this; }
+  /// Sets #seeds_per_class (Q).
   ClassBalancedOptions& with_seeds_per_class(index_t q) { seeds_per_class = q; return *this; }
+  /// Sets #augmentations (M).
   ClassBalancedOptions& with_augmentations(index_t m) { augmentations = m; return *this; }
+  /// Sets #seed.
   ClassBalancedOptions& with_seed(std::uint64_t s) { seed = s; return *this; }
+  /// Sets #steps_per_epoch (0: N / (P Q M)).
   ClassBalancedOptions& with_steps_per_epoch(index_t steps) { steps_per_epoch = steps; return *this; }
 };
 
+/// Batches of P classes x Q seeds per class x M augmentations, each a pure function of
+/// (seed, epoch, step) (file comment).
 class ClassBalancedSampler {
  public:
   /// Balances by `sampling_labels` (one class >= 0 per image) and the rows carry them too.
@@ -65,7 +72,9 @@ class ClassBalancedSampler {
   /// Balances by `sampling_labels` (the true classes, >= 0) while the rows carry
   /// `training_labels` (same size; a class, or invar::no_group for an image whose label the
   /// training may not use). With a labelled subset, batches stay balanced by the true classes
-  /// and the unlabelled images' rows take part in no class group of L_C.
+  /// and the unlabelled images' rows take part in no class group of L_C. Keeps copies of both.
+  /// Throws invar::Error for bad labels or sizes, P, Q or M below 1, P above the number of
+  /// classes, a class with fewer than Q images, or an epoch of 0 steps.
   ClassBalancedSampler(TensorView<const index_t> sampling_labels, TensorView<const index_t> training_labels,
                        ClassBalancedOptions options = {})
       : sampling_(Tensor<index_t>::copy_of(sampling_labels)),
@@ -114,14 +123,19 @@ class ClassBalancedSampler {
   [[nodiscard]] index_t images() const { return sampling_.numel(); }
   /// The distinct classes of sampling_labels, in increasing order.
   [[nodiscard]] const std::vector<index_t>& class_ids() const { return class_ids_; }
+  /// The number of distinct classes in sampling_labels.
   [[nodiscard]] index_t classes() const { return static_cast<index_t>(class_ids_.size()); }
+  /// The sampler's copy of the labels it balances by.
   [[nodiscard]] const Tensor<index_t>& sampling_labels() const { return sampling_; }
+  /// The sampler's copy of the labels the rows carry.
   [[nodiscard]] const Tensor<index_t>& training_labels() const { return training_; }
+  /// The options it was built with.
   [[nodiscard]] const ClassBalancedOptions& options() const { return options_; }
   /// K = P Q: seed images per batch.
   [[nodiscard]] index_t seeds_per_batch() const { return options_.classes_per_batch * options_.seeds_per_class; }
   /// B = P Q M: rows per batch.
   [[nodiscard]] index_t batch_size() const { return seeds_per_batch() * options_.augmentations; }
+  /// Batches per epoch: options.steps_per_epoch, or N / (P Q M) when that is 0.
   [[nodiscard]] index_t steps_per_epoch() const { return steps_; }
 
   /// The rows of batch `step` of `epoch`: a pure function of (options.seed, epoch, step). Rows

@@ -20,6 +20,8 @@
 
 namespace invar::data {
 
+/// A copy of the images of `classes` only, labelled by their position in `classes` (file
+/// comment); throws invar::Error for the errors listed there.
 inline ImageSet keep_classes(const ImageSet& set, const std::vector<index_t>& classes) {
   check(!classes.empty(), "keep_classes: no classes given");
   index_t max_label = -1;

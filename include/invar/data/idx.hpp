@@ -43,11 +43,13 @@ struct IdxArray {
   /// The elements, row-major, one byte each.
   std::vector<std::uint8_t> data;
 
+  /// The number of elements read: the product of dims (1 for no dims).
   [[nodiscard]] index_t numel() const {
     index_t n = 1;
     for (index_t d : dims) n *= d;
     return n;
   }
+  /// dims[0], the records read (0 for no dims).
   [[nodiscard]] index_t records() const { return dims.empty() ? 0 : dims[0]; }
 };
 

@@ -26,6 +26,7 @@ struct ImageSet {
   /// The name of each coarse label value; empty unless coarse_labels is filled.
   std::vector<std::string> coarse_class_names;
 
+  /// N, the number of images (counted by their labels).
   [[nodiscard]] index_t size() const { return labels.numel(); }
 };
 

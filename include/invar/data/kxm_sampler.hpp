@@ -35,6 +35,7 @@ enum class EpochLength {
   every_image,
 };
 
+/// "paper" or "every_image" (for logs and configurations).
 inline const char* to_string(EpochLength e) { return e == EpochLength::paper ? "paper" : "every_image"; }
 
 /// Options of KxMSampler, with chainable setters:
@@ -46,23 +47,32 @@ struct KxMOptions {
   index_t augmentations = 8;
   /// Keys every random choice (with the epoch and the step).
   std::uint64_t seed = 0;
+  /// Steps per epoch: EpochLength::paper (default, N / (K M)) or EpochLength::every_image (N / K).
   EpochLength epoch_length = EpochLength::paper;
   /// EpochLength::every_image only: keep the last batch of the N mod K remaining seeds (fewer
   /// than K seeds, (N mod K) M rows) instead of dropping it, so that every image is a seed
   /// exactly once per epoch for any N.
   bool keep_partial_batch = false;
 
+  /// Sets #seeds_per_batch (K).
   KxMOptions& with_seeds_per_batch(index_t k) { seeds_per_batch = k; return *this; }
+  /// Sets #augmentations (M).
   KxMOptions& with_augmentations(index_t m) { augmentations = m; return *this; }
+  /// Sets #seed.
   KxMOptions& with_seed(std::uint64_t s) { seed = s; return *this; }
+  /// Sets #epoch_length.
   KxMOptions& with_epoch_length(EpochLength e) { epoch_length = e; return *this; }
+  /// Sets #keep_partial_batch.
   KxMOptions& keeping_partial_batch(bool keep = true) { keep_partial_batch = keep; return *this; }
 };
 
+/// Batches of K seed images x M augmentations, each a pure function of (seed, epoch, step) (file comment).
 class KxMSampler {
  public:
   /// `labels`: one class per data-set image (N of them), or invar::no_group for an unlabelled
-  /// image (its rows carry no_group). The sampler keeps a copy.
+  /// image (its rows carry no_group). The sampler keeps a copy. Throws invar::Error for bad
+  /// labels, K or M below 1, K > N, keep_partial_batch with EpochLength::paper, or a paper-length
+  /// epoch of 0 steps (N < K M).
   explicit KxMSampler(TensorView<const index_t> labels, KxMOptions options = {})
       : labels_(Tensor<index_t>::copy_of(labels)), options_(options) {
     detail::check_labels(labels, "KxMSampler", "labels", /*allow_no_group=*/true);
@@ -85,10 +95,13 @@ class KxMSampler {
 
   /// N: the number of images in the data set.
   [[nodiscard]] index_t images() const { return labels_.numel(); }
+  /// The sampler's copy of the N labels.
   [[nodiscard]] const Tensor<index_t>& labels() const { return labels_; }
+  /// The options it was built with.
   [[nodiscard]] const KxMOptions& options() const { return options_; }
   /// B = K M: rows of a (full) batch.
   [[nodiscard]] index_t batch_size() const { return options_.seeds_per_batch * options_.augmentations; }
+  /// Batches per epoch, fixed by EpochLength (and keep_partial_batch); the same every epoch.
   [[nodiscard]] index_t steps_per_epoch() const { return steps_; }
 
   /// Seeds in batch `step`: K, except for a kept partial last batch (N mod K).

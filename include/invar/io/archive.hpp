@@ -46,13 +46,18 @@
 
 namespace invar::io {
 
+/// Named tensors, scalars and text, saved to and loaded from one parameter file (see the file comment).
 class Archive {
  public:
+  /// An empty archive (source "memory").
   Archive() = default;
 
-  /// Stores a copy of a tensor (any rank up to 8, any size, zero included) under `name`.
+  /// Stores a copy of a tensor (any rank up to 8, any size, zero included) under `name`, as
+  /// float32. Throws invar::Error for an empty name or one longer than format::max_name_length.
   void put(const std::string& name, TensorView<const float> values) { put_tensor(name, DType::float32, values); }
+  /// As above, stored as float64.
   void put(const std::string& name, TensorView<const double> values) { put_tensor(name, DType::float64, values); }
+  /// As above, stored as int64.
   void put(const std::string& name, TensorView<const index_t> values) { put_tensor(name, DType::int64, values); }
 
   /// Stores a string (metadata: model description, git revision, command line...).
@@ -138,6 +143,7 @@ class Archive {
     return std::string(reinterpret_cast<const char*>(e.data.data()), e.data.size());
   }
 
+  /// Whether an entry `name` exists.
   [[nodiscard]] bool contains(const std::string& name) const { return index_.count(name) != 0; }
   /// Entry names in file order (the order they were first put in).
   [[nodiscard]] std::vector<std::string> names() const {
@@ -146,8 +152,11 @@ class Archive {
     for (const Entry& e : entries_) out.push_back(e.name);
     return out;
   }
+  /// The number of entries.
   [[nodiscard]] std::size_t size() const { return entries_.size(); }
+  /// Whether there are no entries.
   [[nodiscard]] bool empty() const { return entries_.empty(); }
+  /// Type of entry `name`; throws invar::Error (listing the entries) when there is none.
   [[nodiscard]] DType dtype(const std::string& name) const { return find(name, "dtype").dtype; }
   /// Shape of entry `name`: rank 0 for scalars, [bytes] for text.
   [[nodiscard]] Shape shape(const std::string& name) const { return find(name, "shape").shape; }

@@ -37,6 +37,7 @@ enum class DType : std::uint8_t {
   text = 4,     ///< a UTF-8 string: rank 1, one byte per element
 };
 
+/// The type's name in messages and docs: "float32", "float64", "int64" or "text" ("unknown" for other codes).
 [[nodiscard]] inline const char* dtype_name(DType t) {
   switch (t) {
     case DType::float32: return "float32";
@@ -47,6 +48,7 @@ enum class DType : std::uint8_t {
   return "unknown";
 }
 
+/// Bytes per element of the type (text: 1); 0 for a code that is no DType.
 [[nodiscard]] inline std::size_t dtype_size(DType t) {
   switch (t) {
     case DType::float32: return 4;
@@ -59,16 +61,17 @@ enum class DType : std::uint8_t {
 
 namespace format {
 
+/// The first 8 bytes of every parameter file: "INVARCK" and a NUL.
 inline constexpr std::array<unsigned char, 8> magic = {'I', 'N', 'V', 'A', 'R', 'C', 'K', '\0'};
 /// The version this build writes, and the newest it reads.
 inline constexpr std::uint32_t current_version = 1;
 /// The oldest version this build reads.
 inline constexpr std::uint32_t oldest_version = 1;
-inline constexpr std::size_t header_size = 24;
-inline constexpr std::size_t checksum_size = 4;
-inline constexpr std::size_t version_offset = 8;
-inline constexpr std::size_t count_offset = 12;
-inline constexpr std::size_t size_offset = 16;
+inline constexpr std::size_t header_size = 24;     ///< bytes before the first entry: magic, version, count, size
+inline constexpr std::size_t checksum_size = 4;    ///< the trailing CRC-32
+inline constexpr std::size_t version_offset = 8;   ///< offset of the uint32 format version
+inline constexpr std::size_t count_offset = 12;    ///< offset of the uint32 entry count
+inline constexpr std::size_t size_offset = 16;     ///< offset of the uint64 file size (checksum included)
 /// Longest entry name, in bytes (a sanity bound that also keeps messages readable).
 inline constexpr std::size_t max_name_length = 65535;
 /// Highest tensor rank (the same as invar::Shape's).
@@ -83,9 +86,12 @@ inline constexpr int max_rank = 8;
 /// and the offset when a field would run past `end`.
 class Reader {
  public:
+  /// Reads from offset `pos` (<= end) of `data`. `source` (the file's name, for messages) is held
+  /// by reference and must outlive the reader.
   Reader(const unsigned char* data, std::size_t end, std::size_t pos, const std::string& source)
       : data_(data), end_(end), pos_(pos), source_(source) {}
 
+  /// Reads a T (trivially copyable, little-endian) and moves past it; `what` names the field in errors.
   template <class T>
   T read(const char* what) {
     need(sizeof(T), what);
@@ -103,12 +109,15 @@ class Reader {
     return p;
   }
 
+  /// Throws invar::Error (naming source, offset and `what`) unless `bytes` bytes remain.
   void need(std::size_t bytes, const char* what) const {
     check(bytes <= end_ - pos_, "'", source_, "' is malformed at offset ", pos_, ": ", what, " needs ", bytes,
           " bytes, only ", end_ - pos_, " remain before the checksum");
   }
 
+  /// The current offset in data.
   [[nodiscard]] std::size_t pos() const { return pos_; }
+  /// Bytes left before `end`.
   [[nodiscard]] std::size_t remaining() const { return end_ - pos_; }
 
  private:
@@ -124,6 +133,7 @@ void store(unsigned char* at, T value) {
   std::memcpy(at, &value, sizeof(T));
 }
 
+/// Little-endian field read from a byte buffer at `at` (no bounds check: see Reader).
 template <class T>
 [[nodiscard]] T load(const unsigned char* at) {
   T value;

@@ -30,6 +30,7 @@
 
 namespace invar::io {
 
+/// A file written all-or-nothing: write(), then commit() (see the file comment). Not copyable.
 class AtomicFile {
  public:
   /// Creates the temporary file next to `path`; throws invar::Error naming `path` when it cannot
@@ -67,7 +68,9 @@ class AtomicFile {
     sync_directory();
   }
 
+  /// The final path.
   [[nodiscard]] const std::string& path() const { return path_; }
+  /// The temporary file written until commit(): `path() + ".tmp." + pid`.
   [[nodiscard]] const std::string& temp_path() const { return temp_; }
 
  private:

@@ -9,6 +9,7 @@
 
 namespace invar::io {
 
+/// The base64 text of `size` bytes at `data` (4 characters per 3 bytes, '=' padded).
 inline std::string base64_encode(const unsigned char* data, std::size_t size) {
   static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;

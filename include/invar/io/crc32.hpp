@@ -15,6 +15,7 @@ namespace invar::io {
 /// Crc32{}.update("123456789", 9).value() == 0xCBF43926 (the standard check value).
 class Crc32 {
  public:
+  /// Continues the CRC over `bytes` bytes at `data` (any length); returns *this for chaining.
   Crc32& update(const void* data, std::size_t bytes) {
     const auto* p = static_cast<const Bytef*>(data);
     while (bytes > 0) {
@@ -25,6 +26,7 @@ class Crc32 {
     }
     return *this;
   }
+  /// The CRC-32 of all bytes so far (0 before any).
   [[nodiscard]] std::uint32_t value() const { return static_cast<std::uint32_t>(crc_); }
 
  private:

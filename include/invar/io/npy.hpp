@@ -43,19 +43,23 @@ namespace invar::io {
 /// The NumPy dtype string of the element types .npy files can hold here.
 template <class T>
 struct NpyDtype;
+/// float: little-endian binary32.
 template <>
 struct NpyDtype<float> {
-  static constexpr const char* descr = "<f4";
+  static constexpr const char* descr = "<f4";  ///< the header's 'descr' value
 };
+/// double: little-endian binary64.
 template <>
 struct NpyDtype<double> {
-  static constexpr const char* descr = "<f8";
+  static constexpr const char* descr = "<f8";  ///< the header's 'descr' value
 };
+/// int64 (index_t): little-endian two's complement.
 template <>
 struct NpyDtype<std::int64_t> {
-  static constexpr const char* descr = "<i8";
+  static constexpr const char* descr = "<i8";  ///< the header's 'descr' value
 };
 
+/// An element type (const or not) that .npy files can hold here: float, double, int64.
 template <class T>
 concept NpyElement = requires { NpyDtype<std::remove_const_t<T>>::descr; };
 

@@ -68,14 +68,19 @@ inline void write_png(const std::string& path, const std::uint8_t* pixels, index
   file.commit();
 }
 
+/// Layout of write_image_grid(); checked there (columns > 0, padding >= 0, scale > 0).
 struct ImageGridOptions {
   index_t columns = 8;  ///< images per row
   index_t padding = 2;  ///< pixels between images (and around the grid)
   index_t scale = 1;    ///< each pixel becomes scale x scale pixels (small images are easier to see)
   float background = 1.0f;  ///< grey level of the padding, in [0, 1]
+  /// Sets #columns.
   ImageGridOptions& with_columns(index_t c) { columns = c; return *this; }
+  /// Sets #padding.
   ImageGridOptions& with_padding(index_t p) { padding = p; return *this; }
+  /// Sets #scale.
   ImageGridOptions& with_scale(index_t s) { scale = s; return *this; }
+  /// Sets #background.
   ImageGridOptions& with_background(float b) { background = b; return *this; }
 };
 

@@ -37,7 +37,7 @@ namespace invar {
 /// The reference set of the denominator: all pairs of the batch, or the pairs that share an id.
 struct Reference {
   TensorView<const index_t> ids{};  ///< one id per row (no_group: in no reference group); unused for all pairs
-  bool all = true;
+  bool all = true;  ///< true: every pair of the batch (ids ignored); false: pairs that share an id
 };
 
 /// Every pair of the batch (the paper's denominator; unlabelled rows included).
@@ -48,6 +48,7 @@ template <Viewable I>
 Reference same_group(I&& ids) {
   return Reference{TensorView<const index_t>(to_view(ids)), false};
 }
+/// same_group() by class id: the reference set of same-class pairs.
 template <Viewable I>
 Reference same_class(I&& class_ids) {
   return same_group(class_ids);

@@ -33,11 +33,12 @@ enum class LossPath {
   pairwise,   ///< O(B^2 D) over pairs through the metric's value and gradient; any metric
 };
 
+/// "paper" or "pooled", for logs and result files.
 inline const char* to_string(PairConvention c) { return c == PairConvention::paper ? "paper" : "pooled"; }
 
 /// Options, with chainable setters: `GroupLossOptions{}.with_convention(PairConvention::pooled)`.
 struct GroupLossOptions {
-  PairConvention convention = PairConvention::paper;
+  PairConvention convention = PairConvention::paper;  ///< which pairs are averaged; default: Eq. 2/3 as printed
   /// L = numerator / (denominator + epsilon), in the value and in the gradient alike. It keeps
   /// the loss and its gradient finite when all rows are equal (denominator 0): then L = 0 and
   /// the gradient is the numerator's gradient / epsilon, which is 0 for invar's metrics there.
@@ -49,14 +50,23 @@ struct GroupLossOptions {
   double gradient_scale = 1.0;
   /// Add to the gradient buffer instead of overwriting it (several losses at one tap).
   bool accumulate = false;
+  /// How to compute (default: automatic, the fastest path the metric allows). Forcing a path the
+  /// metric does not support is an invar::Error at the call.
   LossPath path = LossPath::automatic;
 
+  /// Sets #convention; returns *this for chaining.
   GroupLossOptions& with_convention(PairConvention c) { convention = c; return *this; }
+  /// Sets #epsilon (finite, >= 0); returns *this.
   GroupLossOptions& with_epsilon(double e) { epsilon = e; return *this; }
+  /// Sets #gradient_scale (finite); returns *this.
   GroupLossOptions& with_gradient_scale(double s) { gradient_scale = s; return *this; }
+  /// Sets #accumulate (add to the gradient buffer); returns *this.
   GroupLossOptions& accumulating(bool a = true) { accumulate = a; return *this; }
+  /// Sets #path; returns *this.
   GroupLossOptions& with_path(LossPath p) { path = p; return *this; }
 
+  /// Throws invar::Error unless epsilon is finite and >= 0 and gradient_scale is finite.
+  /// Every loss call runs it.
   void validate() const {
     check(std::isfinite(epsilon) && epsilon >= 0, "GroupLossOptions: epsilon must be finite and >= 0, got ", epsilon);
     check(std::isfinite(gradient_scale), "GroupLossOptions: gradient_scale must be finite, got ", gradient_scale);

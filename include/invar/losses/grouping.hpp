@@ -17,13 +17,16 @@
 
 namespace invar {
 
+/// Group ids of the rows mapped to dense groups 0..K-1, with their sizes and a group-contiguous
+/// row order (see the file comment).
 class Grouping {
  public:
   Grouping() = default;
 
   /// Maps `ids` (one per row, >= 0 or no_group) to dense indices in order of first appearance
   /// of the sorted ids, i.e. dense index k is the k-th smallest id. `what` names the argument
-  /// in error messages ("groups", "reference").
+  /// in error messages ("groups", "reference"). Throws invar::Error if `ids` is not a vector or
+  /// holds an id below -1.
   Grouping(TensorView<const index_t> ids, const char* what) {
     check(ids.rank() == 1, what, ": group ids must be a vector with one id per row, got shape ", ids.shape());
     const index_t n = ids.numel();
@@ -61,12 +64,17 @@ class Grouping {
     return g;
   }
 
+  /// Number of rows B, those in no group included.
   [[nodiscard]] index_t rows() const { return static_cast<index_t>(dense_.size()); }
+  /// Number of groups K (distinct ids other than no_group).
   [[nodiscard]] index_t groups() const { return static_cast<index_t>(sizes_.size()); }
   /// Dense group of row i, or no_group.
   [[nodiscard]] index_t of(index_t row) const { return dense_[static_cast<std::size_t>(row)]; }
+  /// Number of rows in dense group `group` (0 <= group \< groups(), unchecked).
   [[nodiscard]] index_t size(index_t group) const { return sizes_[static_cast<std::size_t>(group)]; }
+  /// Dense group of every row (of() for all rows), no_group for rows in no group.
   [[nodiscard]] const std::vector<index_t>& dense() const { return dense_; }
+  /// Row count of each dense group, K entries, each >= 1.
   [[nodiscard]] const std::vector<index_t>& sizes() const { return sizes_; }
   /// All rows, those of group 0 first (in row order), then group 1, ..., then rows in no group:
   /// an order in which rows that share a group are adjacent.

@@ -6,6 +6,7 @@ namespace invar {
 
 /// Pass as `grad` to compute the value only.
 struct NoGradient {};
+/// The NoGradient value to pass: `loss(metric, x, ids, invar::no_gradient)`.
 inline constexpr NoGradient no_gradient{};
 
 }  // namespace invar

@@ -17,17 +17,22 @@
 
 namespace invar {
 
+/// What softmax_cross_entropy() returns: the loss and the counts for the accuracy.
 struct CrossEntropyValue {
   double loss = 0;        ///< mean over labelled rows (0 when there are none)
   index_t labelled = 0;   ///< rows with a label
   index_t correct = 0;    ///< labelled rows whose argmax is the label
+  /// correct / labelled, in [0, 1]; 0 when no row is labelled.
   [[nodiscard]] double accuracy() const { return labelled ? double(correct) / double(labelled) : 0.0; }
 };
 
+/// Options of softmax_cross_entropy(), with chainable setters.
 struct CrossEntropyOptions {
   double gradient_scale = 1.0;  ///< the weight of the term (w_ce of Eq. 1)
   bool accumulate = false;      ///< add to grad instead of overwriting
+  /// Sets #gradient_scale (must be finite: the call throws invar::Error otherwise); returns *this.
   CrossEntropyOptions& with_gradient_scale(double s) { gradient_scale = s; return *this; }
+  /// Sets #accumulate; returns *this.
   CrossEntropyOptions& accumulating(bool a = true) { accumulate = a; return *this; }
 };
 

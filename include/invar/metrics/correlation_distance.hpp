@@ -30,14 +30,16 @@
 
 namespace invar {
 
+/// Correlation distance 1 - Pearson r(a, b), in [0, 2]; value 1 and gradient 0 at constant rows (see the file comment).
 struct CorrelationDistance {
-  static constexpr const char* name = "correlation_distance";
-  static constexpr bool symmetric = true;
-  static constexpr bool translation_invariant = false;
-  static constexpr int homogeneity = 0;
+  static constexpr const char* name = "correlation_distance";  ///< identifier for messages, logs and checkpoints
+  static constexpr bool symmetric = true;  ///< d(a, b) == d(b, a), bit-exactly
+  static constexpr bool translation_invariant = false;  ///< false: shifting both rows by a vector t changes d
+  static constexpr int homogeneity = 0;  ///< d(c a, c b) = d(a, b) for c > 0 (scale free)
   /// The losses compute this distance on their Gram path (invar::gram_path_traits).
   static constexpr GramKind gram_kind = GramKind::correlation;
 
+  /// d(a, b) = 1 - r(a, b), in [0, 2]; 1 if either row is constant or D == 0.
   template <class T>
   INVAR_HOST_DEVICE T value(const T* a, const T* b, index_t d) const {
     if (d <= 0) return T(1);
@@ -49,6 +51,7 @@ struct CorrelationDistance {
     return detail::half_squared_chord(a, ca, std::sqrt(aa), b, cb, std::sqrt(bb), d);
   }
 
+  /// Adds w dd/da to ga and w dd/db to gb (already projected onto zero-sum vectors); adds nothing at constant rows or when r == 1. nullptr sides are skipped.
   template <class T>
   INVAR_HOST_DEVICE void accumulate_gradient(const T* a, const T* b, index_t d, T w, T* ga, T* gb) const {
     if (d <= 0) return;

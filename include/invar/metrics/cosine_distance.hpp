@@ -68,14 +68,16 @@ struct IdentityElement {
 
 }  // namespace detail
 
+/// Cosine distance 1 - cos(a, b), in [0, 2]; value 1 and gradient 0 at zero rows (see the file comment).
 struct CosineDistance {
-  static constexpr const char* name = "cosine_distance";
-  static constexpr bool symmetric = true;
-  static constexpr bool translation_invariant = false;
-  static constexpr int homogeneity = 0;
+  static constexpr const char* name = "cosine_distance";  ///< identifier for messages, logs and checkpoints
+  static constexpr bool symmetric = true;  ///< d(a, b) == d(b, a), bit-exactly
+  static constexpr bool translation_invariant = false;  ///< false: shifting both rows by a vector t changes d
+  static constexpr int homogeneity = 0;  ///< d(c a, c b) = d(a, b) for c > 0 (scale free)
   /// The losses compute this distance on their Gram path (invar::gram_path_traits).
   static constexpr GramKind gram_kind = GramKind::cosine;
 
+  /// d(a, b) = 1 - cos(a, b), in [0, 2]; 1 if either row is zero or D == 0.
   template <class T>
   INVAR_HOST_DEVICE T value(const T* a, const T* b, index_t d) const {
     const T aa = dot(a, a, d);
@@ -85,6 +87,7 @@ struct CosineDistance {
     return detail::half_squared_chord(a, id, std::sqrt(aa), b, id, std::sqrt(bb), d);
   }
 
+  /// Adds w dd/da to ga and w dd/db to gb; adds nothing if either row is zero or the rows are parallel. nullptr sides are skipped.
   template <class T>
   INVAR_HOST_DEVICE void accumulate_gradient(const T* a, const T* b, index_t d, T w, T* ga, T* gb) const {
     const T aa = dot(a, a, d);

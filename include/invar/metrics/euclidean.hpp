@@ -17,19 +17,22 @@
 
 namespace invar {
 
+/// Euclidean distance ||a - b||_2 (see the file comment for the subgradient at a == b).
 struct Euclidean {
-  static constexpr const char* name = "euclidean";
-  static constexpr bool symmetric = true;
-  static constexpr bool translation_invariant = true;
-  static constexpr int homogeneity = 1;
+  static constexpr const char* name = "euclidean";  ///< identifier for messages, logs and checkpoints
+  static constexpr bool symmetric = true;  ///< d(a, b) == d(b, a), bit-exactly
+  static constexpr bool translation_invariant = true;  ///< d(a + t, b + t) == d(a, b) for every vector t
+  static constexpr int homogeneity = 1;  ///< d(c a, c b) = c d(a, b) for c > 0
   /// The losses compute this distance on their Gram path (invar::gram_path_traits).
   static constexpr GramKind gram_kind = GramKind::euclidean;
 
+  /// d(a, b) = ||a - b||_2; 0 for D == 0.
   template <class T>
   INVAR_HOST_DEVICE T value(const T* a, const T* b, index_t d) const {
     return std::sqrt(sum_of_squares(a, b, d));
   }
 
+  /// Adds w (a - b) / ||a - b|| to ga and its negative to gb; adds nothing where a == b (subgradient 0). nullptr sides are skipped.
   template <class T>
   INVAR_HOST_DEVICE void accumulate_gradient(const T* a, const T* b, index_t d, T w, T* ga, T* gb) const {
     const T n = std::sqrt(sum_of_squares(a, b, d));

@@ -14,12 +14,14 @@
 
 namespace invar {
 
+/// Manhattan (L1) distance ||a - b||_1, with sign(0) = 0 as subgradient (see the file comment).
 struct Manhattan {
-  static constexpr const char* name = "manhattan";
-  static constexpr bool symmetric = true;
-  static constexpr bool translation_invariant = true;
-  static constexpr int homogeneity = 1;
+  static constexpr const char* name = "manhattan";  ///< identifier for messages, logs and checkpoints
+  static constexpr bool symmetric = true;  ///< d(a, b) == d(b, a), bit-exactly
+  static constexpr bool translation_invariant = true;  ///< d(a + t, b + t) == d(a, b) for every vector t
+  static constexpr int homogeneity = 1;  ///< d(c a, c b) = c d(a, b) for c > 0
 
+  /// d(a, b) = sum_k |a_k - b_k|; 0 for D == 0.
   template <class T>
   INVAR_HOST_DEVICE T value(const T* a, const T* b, index_t d) const {
     T s = 0;
@@ -31,6 +33,7 @@ struct Manhattan {
     return s;
   }
 
+  /// Adds w sign(a_k - b_k) to ga[k] and its negative to gb[k], with sign(0) = 0; nullptr sides are skipped.
   template <class T>
   INVAR_HOST_DEVICE void accumulate_gradient(const T* a, const T* b, index_t d, T w, T* ga, T* gb) const {
     if (ga)

@@ -11,11 +11,12 @@
 
 namespace invar {
 
+/// The paper's metric, ||a - b||^2 / D (see the file comment).
 struct MeanSquaredDifference {
-  static constexpr const char* name = "mean_squared_difference";
-  static constexpr bool symmetric = true;
-  static constexpr bool translation_invariant = true;
-  static constexpr int homogeneity = 2;
+  static constexpr const char* name = "mean_squared_difference";  ///< identifier for messages, logs and checkpoints
+  static constexpr bool symmetric = true;  ///< d(a, b) == d(b, a), bit-exactly
+  static constexpr bool translation_invariant = true;  ///< d(a + t, b + t) == d(a, b) for every vector t
+  static constexpr int homogeneity = 2;  ///< d(c a, c b) = c^2 d(a, b) for c > 0
 
   /// s(D) in d = s(D) ||a - b||^2; 0 for D == 0 so that the empty row has distance 0.
   template <class T>
@@ -23,6 +24,7 @@ struct MeanSquaredDifference {
     return d > 0 ? T(1) / static_cast<T>(d) : T(0);
   }
 
+  /// d(a, b) = ||a - b||^2 / D; 0 for D == 0.
   template <class T>
   INVAR_HOST_DEVICE T value(const T* a, const T* b, index_t d) const {
     T s = 0;
@@ -36,6 +38,7 @@ struct MeanSquaredDifference {
     return s * squared_difference_weight<T>(d);
   }
 
+  /// Adds w * 2 (a - b) / D to ga and its negative to gb; nullptr sides are skipped.
   template <class T>
   INVAR_HOST_DEVICE void accumulate_gradient(const T* a, const T* b, index_t d, T w, T* ga, T* gb) const {
     const T c = T(2) * w * squared_difference_weight<T>(d);

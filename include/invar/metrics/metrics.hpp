@@ -1,8 +1,8 @@
 #pragma once
 /// \file metrics.hpp
 /// All of invar's distance metrics and their concept. Like each metric header, this one
-/// includes nothing heavier than config.hpp and <cmath>, so CUDA translation units may include
-/// it; pairwise_distances (CPU tensors, OpenMP) lives in pairwise.hpp.
+/// includes nothing heavier than config.hpp and `<cmath>`, so CUDA translation units may include
+/// it; pairwise_distances (CPU tensors, OpenMP) lives in analysis/pairwise_distances.hpp.
 
 #include <tuple>
 

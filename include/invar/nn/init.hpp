@@ -24,6 +24,8 @@ void fill_host(Tensor<T, D>& t, Draw&& draw) {
 }
 }  // namespace detail
 
+/// Fills t with U(-a, a), a = sqrt(6 / (fan_in + fan_out)), drawn from rng in row-major order.
+/// Throws invar::Error unless both fans are > 0.
 template <class T, Device D>
 void glorot_uniform(Tensor<T, D>& t, index_t fan_in, index_t fan_out, Rng& rng) {
   check(fan_in > 0 && fan_out > 0, "glorot_uniform: fans must be positive, got ", fan_in, " and ", fan_out);
@@ -31,6 +33,7 @@ void glorot_uniform(Tensor<T, D>& t, index_t fan_in, index_t fan_out, Rng& rng) 
   detail::fill_host(t, [&] { return rng.uniform(-a, a); });
 }
 
+/// Fills t with N(0, 2 / fan_in), drawn from rng in row-major order. Throws invar::Error unless fan_in > 0.
 template <class T, Device D>
 void he_normal(Tensor<T, D>& t, index_t fan_in, Rng& rng) {
   check(fan_in > 0, "he_normal: fan_in must be positive, got ", fan_in);
@@ -38,6 +41,7 @@ void he_normal(Tensor<T, D>& t, index_t fan_in, Rng& rng) {
   detail::fill_host(t, [&] { return rng.normal(0.0, s); });
 }
 
+/// Which initialiser a model builder applies to its weights: glorot_uniform() or he_normal().
 enum class Initializer { glorot_uniform, he_normal };
 
 }  // namespace invar::nn::init

@@ -2,7 +2,7 @@
 /// \file parameter_io.hpp
 /// A model's parameters and buffers (batch norm's running statistics) in a parameter file
 /// (io::Archive: versioned, checksummed, written atomically). Entries are named
-/// "<prefix><parameter name>", e.g. "model/fc1.weight", so a file can also hold optimiser and
+/// `prefix + parameter name`, e.g. "model/fc1.weight", so a file can also hold optimiser and
 /// training state. Loading checks that every entry exists with the right shape, and that the file
 /// has no entry under the prefix that the model lacks, and names the first problem; it changes
 /// nothing in the model unless all entries are good.
@@ -43,12 +43,16 @@ std::string model_name(const Model& m) {
 }
 }  // namespace detail
 
+/// Puts a host copy of every parameter and buffer of `model` into `archive`, named prefix + name.
 template <class Model>
 void store_parameters(io::Archive& archive, Model& model, const std::string& prefix = "model/") {
   for (auto* p : model.parameters()) archive.put(prefix + p->name, detail::host_copy(p->value).view());
   for (auto& [name, buffer] : detail::model_buffers(model)) archive.put(prefix + name, detail::host_copy(*buffer).view());
 }
 
+/// Loads every parameter and buffer of `model` from the entries prefix + name of `archive`.
+/// Throws invar::Error, leaving the model unchanged, if an entry is missing or has another shape,
+/// or if the archive has entries under `prefix` that the model lacks.
 template <class Model>
 void restore_parameters(const io::Archive& archive, Model& model, const std::string& prefix = "model/") {
   using TensorT = std::remove_pointer_t<decltype(&model.parameters()[0]->value)>;

@@ -21,7 +21,7 @@
 /// come first in the file, then buffers, each in the model's order.
 ///
 /// Metadata ("__metadata__", strings): "format": "pt" (what safetensors.torch writes; some
-/// loaders check it), "producer": "invar <version>", "model": model.name() when it has one,
+/// loaders check it), "producer": "invar MAJOR.MINOR.PATCH", "model": model.name() when it has one,
 /// then the caller's entries (which may replace these).
 
 #include <map>

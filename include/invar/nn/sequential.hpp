@@ -31,11 +31,16 @@
 
 namespace invar::nn {
 
+/// A model as an owned list of layers with named taps; itself a Layer (see the file comment).
+/// Movable, not copyable.
 template <class T, Device D = Cpu>
 class Sequential : public Layer<T, D> {
  public:
+  /// An empty model named `name` (used in error messages).
   explicit Sequential(std::string name = "model") : name_(std::move(name)) {}
+  /// Moves the layers and taps; views returned by the moved-from model stay valid.
   Sequential(Sequential&&) noexcept = default;
+  /// As the move constructor.
   Sequential& operator=(Sequential&&) noexcept = default;
 
   /// Appends a layer; returns it for configuration (initialisation).
@@ -45,6 +50,7 @@ class Sequential : public Layer<T, D> {
     stages_.push_back(Stage{std::move(layer), {}, {}, {}, false, 0, 0});
     return ref;
   }
+  /// Constructs an `L` from `args` and appends it (as add()); returns it.
   template <class L, class... Args>
   L& emplace(Args&&... args) {
     return add(std::make_unique<L>(std::forward<Args>(args)...));
@@ -77,7 +83,9 @@ class Sequential : public Layer<T, D> {
   /// The output of the last forward().
   [[nodiscard]] TensorView<const T, D> output() const { return stages_.back().output; }
 
+  /// The tap names in order of add_tap() (lowest layer first).
   [[nodiscard]] const std::vector<std::string>& tap_names() const { return tap_order_; }
+  /// Whether a tap of that name exists.
   [[nodiscard]] bool has_tap(const std::string& name) const { return tap_index_.count(name) > 0; }
 
   /// The activation at a tap after the last forward().
@@ -121,34 +129,42 @@ class Sequential : public Layer<T, D> {
     Layer<T, D>::set_training(training);
     for (auto& s : stages_) s.layer->set_training(training);
   }
+  /// Training mode for every layer (batch statistics in batch norm).
   void train() { set_training(true); }
+  /// Evaluation mode for every layer (running statistics in batch norm).
   void eval() { set_training(false); }
+  /// Sets every parameter's gradient to 0.
   void zero_grad() {
     for (auto* p : parameters()) p->zero_grad();
   }
+  /// Total number of trainable scalars (buffers not counted).
   [[nodiscard]] index_t parameter_count() {
     index_t n = 0;
     for (auto* p : parameters()) n += p->value.numel();
     return n;
   }
   [[nodiscard]] std::string name() const override { return name_; }
+  /// Number of layers (top-level only; a nested Sequential counts as one).
   [[nodiscard]] std::size_t size() const { return stages_.size(); }
 
   /// Accumulated time of one layer, since profiling was enabled.
   struct LayerTime {
-    std::string layer;
-    double forward_seconds, backward_seconds;
+    std::string layer;  ///< the layer's name()
+    /// Wall time in seconds summed over the layer's forward() calls.
+    double forward_seconds, backward_seconds;  ///< the same for its backward() calls
   };
   /// Starts (and resets) or stops the per-layer timing.
   void enable_profile(bool on) {
     profiling_ = on;
     for (auto& s : stages_) s.forward_seconds = s.backward_seconds = 0;
   }
+  /// One entry per layer, in order; zeros when profiling was never enabled.
   [[nodiscard]] std::vector<LayerTime> profile() const {
     std::vector<LayerTime> out;
     for (const auto& s : stages_) out.push_back({s.layer->name(), s.forward_seconds, s.backward_seconds});
     return out;
   }
+  /// Layer i in order of addition; std::out_of_range for i >= size().
   Layer<T, D>& layer(std::size_t i) { return *stages_.at(i).layer; }
 
  private:

@@ -17,8 +17,11 @@
 
 namespace invar::objective {
 
+/// How the per-layer weights grow from the lowest tap to the highest (formulas in the file comment):
+/// uniform (all equal), linear (1 .. r) or exponential (geometric, 1 .. r).
 enum class WeightProfile { uniform, linear, exponential };
 
+/// "uniform", "linear" or "exponential" (what parse_weight_profile() reads).
 [[nodiscard]] inline const char* to_string(WeightProfile p) {
   switch (p) {
     case WeightProfile::uniform: return "uniform";
@@ -28,7 +31,8 @@ enum class WeightProfile { uniform, linear, exponential };
   return "?";
 }
 
-/// Parses "uniform", "linear" or "exponential" (for command lines and configs).
+/// Parses "uniform", "linear" or "exponential" (for command lines and configs); anything else
+/// throws invar::Error.
 [[nodiscard]] inline WeightProfile parse_weight_profile(const std::string& s) {
   if (s == "uniform") return WeightProfile::uniform;
   if (s == "linear") return WeightProfile::linear;
@@ -37,6 +41,7 @@ enum class WeightProfile { uniform, linear, exponential };
 }
 
 /// L weights of the given profile summing to `total` (ratio r = last / first; ignored by uniform).
+/// Throws invar::Error unless layers >= 1, total is finite and >= 0, and ratio is finite and > 0.
 [[nodiscard]] inline std::vector<double> layer_weights(WeightProfile profile, index_t layers, double total,
                                                        double ratio = 10.0) {
   check(layers >= 1, "layer_weights: need at least one layer, got ", layers);

@@ -18,6 +18,11 @@
 ///   obj.backward(model, dlogits);                            // CE and tap gradients, through the model
 ///   optimizer.step(params);
 ///
+/// Anti-collapse penalties (losses/anti_collapse/: variance hinge, covariance, PC1 share) join
+/// the sum with constant weights, each spread evenly over its taps (Penalty, penalize()):
+///
+///   obj.penalize(Penalty::variance, {"hidden1", "hidden2"}, 1.0);   // 0.5 at each tap
+///
 /// Cross-entropy sees only labelled rows (labels = no_group for the others). Rows carry their seed
 /// group (L_DA) and class (L_C). The reference set of L_DA's denominator is all pairs, or the
 /// pairs that share a class (the authors' training code): with_augmentation_reference().
@@ -27,6 +32,7 @@
 #include <utility>
 #include <vector>
 
+#include "invar/losses/anti_collapse.hpp"
 #include "invar/losses/group_invariance.hpp"
 #include "invar/losses/softmax_cross_entropy.hpp"
 #include "invar/objective/layer_weights.hpp"
@@ -34,28 +40,60 @@
 
 namespace invar::objective {
 
+/// The kind of an invariance term: augmentation (L_DA, Eq. 2, weighted by alpha) or class_wise
+/// (L_C, Eq. 3, weighted by beta).
 enum class Invariance { augmentation, class_wise };
 /// The denominator of L_DA: every pair of the batch, or the pairs that share a class.
 enum class AugmentationReference { all_pairs, same_class };
 
+/// An anti-collapse penalty (losses/anti_collapse/).
+enum class Penalty {
+  variance,    ///< variance_hinge: each feature's batch standard deviation kept above a target
+  covariance,  ///< covariance_penalty: squared off-diagonal covariances
+  pc1_share,   ///< pc1_share_penalty: the share of variance on the first principal component above a threshold
+};
+
+/// "variance", "covariance", "pc1".
+[[nodiscard]] inline const char* to_string(Penalty p) {
+  switch (p) {
+    case Penalty::variance: return "variance";
+    case Penalty::covariance: return "covariance";
+    case Penalty::pc1_share: return "pc1";
+  }
+  return "?";
+}
+
+/// The options of every penalty kind, for Objective::penalize (each kind reads its own).
+struct PenaltyOptions {
+  VarianceHingeOptions variance;      ///< used by Penalty::variance
+  CovariancePenaltyOptions covariance;  ///< used by Penalty::covariance
+  Pc1SharePenaltyOptions pc1_share;   ///< used by Penalty::pc1_share
+};
+
+/// Eq. 1 over a model's taps: invariance terms with per-tap shares, a WeightSchedule for the
+/// totals, and cross-entropy on the logits (usage in the file comment). Copyable.
 template <class T, Device D = Cpu>
 class Objective {
  public:
   /// One term's evaluation: the loss at a tap, its weight, and the value.
   struct TermValue {
-    std::string tap;
-    Invariance kind;
-    double weight;
-    LossValue loss;
+    std::string tap;   ///< the tap the term reads
+    Invariance kind;   ///< L_DA or L_C
+    double weight;     ///< the term's weight this epoch (share times its kind's total)
+    LossValue loss;    ///< the unweighted loss, with numerator and denominator
   };
+  /// What evaluate() returns: the weighted total and every part of it.
   struct Value {
     double total = 0;  ///< the weighted sum (what training descends)
-    TermWeights weights;
+    TermWeights weights;  ///< the schedule's totals in force (cross_entropy is w_ce)
     CrossEntropyValue cross_entropy;  ///< unweighted; loss 0 and labelled 0 when no row is labelled
-    std::vector<TermValue> terms;
+    std::vector<TermValue> terms;  ///< one per term, in order of addition
+    std::vector<PenaltyValue> penalties;  ///< one per penalty term (penalty(i) says which), in order of addition
   };
 
-  /// An invariance term at one tap with a share of its kind's total.
+  /// An invariance term at one tap with a share of its kind's total. `options` sets the convention,
+  /// epsilon and path; its gradient scale and accumulate flag are overridden (weight, accumulate).
+  /// Throws invar::Error for a negative or non-finite share.
   template <class M>
   Objective& add(Invariance kind, const std::string& tap, double share, const M& metric,
                  const GroupLossOptions& options = {}) {
@@ -82,6 +120,39 @@ class Objective {
     return *this;
   }
 
+  /// An anti-collapse penalty at every tap of `taps`, `weight` spread evenly over them (a
+  /// constant weight: the schedule does not scale it). The options' gradient scale and
+  /// accumulate flag are overridden. Throws invar::Error for no taps or a negative or
+  /// non-finite weight.
+  Objective& penalize(Penalty kind, const std::vector<std::string>& taps, double weight,
+                      const PenaltyOptions& options = {}) {
+    check(!taps.empty(), "Objective: no taps given for the ", to_string(kind), " penalty");
+    check(std::isfinite(weight) && weight >= 0, "Objective: the weight of the ", to_string(kind),
+          " penalty must be finite and >= 0, got ", weight);
+    for (const auto& tap : taps) {
+      PenaltyTerm p{tap, kind, weight / double(taps.size()), {}};
+      p.penalty = [kind, options](TensorView<const T, D> x, TensorView<T, D> grad, double w, bool gradients) {
+        switch (kind) {
+          case Penalty::variance: {
+            const auto o = VarianceHingeOptions{options.variance}.with_gradient_scale(w).accumulating();
+            return gradients ? variance_hinge(x, grad, o) : variance_hinge(x, no_gradient, o);
+          }
+          case Penalty::covariance: {
+            const auto o = CovariancePenaltyOptions{options.covariance}.with_gradient_scale(w).accumulating();
+            return gradients ? covariance_penalty(x, grad, o) : covariance_penalty(x, no_gradient, o);
+          }
+          case Penalty::pc1_share: {
+            const auto o = Pc1SharePenaltyOptions{options.pc1_share}.with_gradient_scale(w).accumulating();
+            return gradients ? pc1_share_penalty(x, grad, o) : pc1_share_penalty(x, no_gradient, o);
+          }
+        }
+        return PenaltyValue{};
+      };
+      penalties_.push_back(std::move(p));
+    }
+    return *this;
+  }
+
   /// L_DA at every tap of `taps`, with shares from a weight profile (summing to 1).
   template <class M>
   Objective& augmentation(const std::vector<std::string>& taps, const M& metric,
@@ -97,31 +168,48 @@ class Objective {
     return add_all(Invariance::class_wise, taps, metric, profile, ratio, options);
   }
 
+  /// Sets the schedule of the totals (default: constant 0, 0, so cross-entropy 1) and applies it
+  /// to the current epoch at once.
   Objective& with_schedule(const WeightSchedule& s) {
     schedule_ = s;
     set_epoch(epoch_, epochs_);
     return *this;
   }
+  /// Sets the denominator of the L_DA terms (default: all_pairs); same_class uses the labels given to evaluate().
   Objective& with_augmentation_reference(AugmentationReference r) {
     reference_ = r;
     return *this;
   }
 
-  /// Applies the schedule for `epoch` (0-based) of `epochs`.
+  /// Applies the schedule for `epoch` (0-based) of `epochs`. Throws invar::Error unless
+  /// epochs >= 1 and epoch >= 0.
   void set_epoch(index_t epoch, index_t epochs) {
     epoch_ = epoch;
     epochs_ = epochs;
     weights_ = schedule_.at(epoch, epochs);
   }
+  /// The totals alpha, beta and w_ce in force (set by set_epoch() and with_schedule()).
   [[nodiscard]] const TermWeights& weights() const { return weights_; }
-  /// The weight of term i in the current epoch: its share times its kind's total.
+  /// The weight of term i in the current epoch: its share times its kind's total;
+  /// std::out_of_range for i >= size().
   [[nodiscard]] double term_weight(std::size_t i) const {
     const Term& t = terms_.at(i);
     return t.share * (t.kind == Invariance::augmentation ? weights_.alpha : weights_.beta);
   }
+  /// Number of invariance terms (cross-entropy not counted).
   [[nodiscard]] std::size_t size() const { return terms_.size(); }
+  /// The kind of term i; std::out_of_range for i >= size().
   [[nodiscard]] Invariance term_kind(std::size_t i) const { return terms_.at(i).kind; }
+  /// The denominator of the L_DA terms.
   [[nodiscard]] AugmentationReference augmentation_reference() const { return reference_; }
+  /// Number of penalty terms (one per tap of each penalize() call).
+  [[nodiscard]] std::size_t penalty_count() const { return penalties_.size(); }
+  /// The kind of penalty term i; std::out_of_range for i >= penalty_count().
+  [[nodiscard]] Penalty penalty(std::size_t i) const { return penalties_.at(i).kind; }
+  /// The tap of penalty term i; std::out_of_range for i >= penalty_count().
+  [[nodiscard]] const std::string& penalty_tap(std::size_t i) const { return penalties_.at(i).tap; }
+  /// The (constant) weight of penalty term i; std::out_of_range for i >= penalty_count().
+  [[nodiscard]] double penalty_weight(std::size_t i) const { return penalties_.at(i).weight; }
   /// The taps the terms use, in order of addition (duplicates kept).
   [[nodiscard]] std::vector<std::string> taps() const {
     std::vector<std::string> out;
@@ -148,6 +236,14 @@ class Objective {
       const LossValue lv = t.loss(x, seeds, labels, g, w, grad_here, reference_);
       v.terms.push_back({t.tap, t.kind, w, lv});
       v.total += w * lv.value;
+    }
+    for (const PenaltyTerm& p : penalties_) {
+      const auto x = model.tap(p.tap);
+      const bool grad_here = gradients && p.weight > 0;
+      TensorView<T, D> g = grad_here ? model.tap_grad(p.tap) : TensorView<T, D>();
+      const PenaltyValue pv = p.penalty(x, g, p.weight, grad_here);
+      v.penalties.push_back(pv);
+      v.total += p.weight * pv.value;
     }
     const auto logits = model.output();
     if (gradients) {
@@ -178,6 +274,13 @@ class Objective {
     double share;
     LossFn loss;
   };
+  using PenaltyFn = std::function<PenaltyValue(TensorView<const T, D>, TensorView<T, D>, double, bool)>;
+  struct PenaltyTerm {
+    std::string tap;
+    Penalty kind;
+    double weight;
+    PenaltyFn penalty;
+  };
 
   template <class M>
   Objective& add_all(Invariance kind, const std::vector<std::string>& taps, const M& metric, WeightProfile profile,
@@ -193,6 +296,7 @@ class Objective {
   }
 
   std::vector<Term> terms_;
+  std::vector<PenaltyTerm> penalties_;
   WeightSchedule schedule_ = WeightSchedule::constant(0.0, 0.0);
   TermWeights weights_ = schedule_.at(0, 1);
   index_t epoch_ = 0, epochs_ = 1;

@@ -9,6 +9,13 @@
 /// | mixed           | 0.01             | 0.09           | 0.9           | invariance-only's 1:9 split at |
 /// |                 |                  |                |               | the authors' total 0.1, + CE   |
 /// | authors         | 0.1              | 0              | 0.9           | the authors' published setting |
+/// | anticollapse    | 0.1              | 0.9            | 0             | invariance-only + anti-collapse|
+///
+/// anticollapse adds the three anti-collapse penalties (losses/anti_collapse/) at every
+/// invariance tap, with constant totals spread evenly over the taps: variance hinge 1.0
+/// (target 1), covariance 0.04 (VICReg's 25 : 1 ratio of the two) and PC1 share 1.0 (threshold
+/// 0.2). Any preset takes penalties through PresetOptions (`variance`, `covariance`, `pc1`,
+/// `penalty_taps`); docs/anti_collapse.md has the experiment behind these numbers.
 ///
 /// The paper names "mixed" (invariance + cross-entropy) without its weights; invar keeps the
 /// invariance-only split (alpha : beta = 1 : 9) at the total the authors published (0.1).
@@ -35,46 +42,67 @@
 
 namespace invar::objective {
 
-enum class Preset { baseline, invariance_only, mixed, authors };
+/// The paper's training configurations (the table in the file comment).
+enum class Preset { baseline, invariance_only, mixed, authors, anticollapse };
 
+/// "baseline", "invariance", "mixed", "authors" or "anticollapse" (what parse_preset() reads).
 [[nodiscard]] inline const char* to_string(Preset p) {
   switch (p) {
     case Preset::baseline: return "baseline";
     case Preset::invariance_only: return "invariance";
     case Preset::mixed: return "mixed";
     case Preset::authors: return "authors";
+    case Preset::anticollapse: return "anticollapse";
   }
   return "?";
 }
 
-/// "baseline", "invariance" (or "invariance-only"), "mixed", "authors".
+/// Parses "baseline", "invariance" (or "invariance-only", "invariance_only"), "mixed", "authors",
+/// "anticollapse" (or "anti-collapse"); anything else throws invar::Error.
 [[nodiscard]] inline Preset parse_preset(const std::string& s) {
   if (s == "baseline") return Preset::baseline;
   if (s == "invariance" || s == "invariance-only" || s == "invariance_only") return Preset::invariance_only;
   if (s == "mixed") return Preset::mixed;
   if (s == "authors") return Preset::authors;
-  throw Error("unknown objective preset '" + s + "' (expected baseline, invariance, mixed or authors)");
+  if (s == "anticollapse" || s == "anti-collapse") return Preset::anticollapse;
+  throw Error("unknown objective preset '" + s + "' (expected baseline, invariance, mixed, authors or anticollapse)");
 }
 
 /// The totals of a preset: sum of alpha and sum of beta (cross-entropy 1 - both).
 struct PresetTotals {
-  double alpha = 0;
-  double beta = 0;
+  double alpha = 0;  ///< sum of the L_DA weights over the taps
+  double beta = 0;   ///< sum of the L_C weights over the taps
 };
 
+/// The preset's own totals (the table in the file comment), before PresetOptions overrides.
 [[nodiscard]] inline PresetTotals preset_totals(Preset p) {
   switch (p) {
     case Preset::baseline: return {0.0, 0.0};
     case Preset::invariance_only: return {0.1, 0.9};
     case Preset::mixed: return {0.01, 0.09};
     case Preset::authors: return {0.1, 0.0};
+    case Preset::anticollapse: return {0.1, 0.9};
   }
+  return {};
+}
+
+/// The totals of a preset's anti-collapse penalties (0: none).
+struct PenaltyTotals {
+  double variance = 0;    ///< total weight of the variance hinge
+  double covariance = 0;  ///< total weight of the covariance penalty
+  double pc1 = 0;         ///< total weight of the PC1-share penalty
+};
+
+/// The penalty totals of a preset: anticollapse's (see the file comment), else none.
+[[nodiscard]] inline PenaltyTotals preset_penalties(Preset p) {
+  if (p == Preset::anticollapse) return {1.0, 0.04, 1.0};
   return {};
 }
 
 /// How the totals change over training (weight_schedule.hpp).
 enum class ScheduleKind { constant, beta_ramp, step_curriculum };
 
+/// "constant", "ramp" or "curriculum" (what parse_schedule_kind() reads).
 [[nodiscard]] inline const char* to_string(ScheduleKind k) {
   switch (k) {
     case ScheduleKind::constant: return "constant";
@@ -84,7 +112,8 @@ enum class ScheduleKind { constant, beta_ramp, step_curriculum };
   return "?";
 }
 
-/// "constant", "ramp" (beta ramp) or "curriculum" (the authors' step curriculum).
+/// Parses "constant", "ramp" (beta ramp; also "beta-ramp", "beta_ramp") or "curriculum" (the
+/// authors' step curriculum; also "step-curriculum", "step_curriculum"); else throws invar::Error.
 [[nodiscard]] inline ScheduleKind parse_schedule_kind(const std::string& s) {
   if (s == "constant") return ScheduleKind::constant;
   if (s == "ramp" || s == "beta-ramp" || s == "beta_ramp") return ScheduleKind::beta_ramp;
@@ -96,23 +125,39 @@ enum class ScheduleKind { constant, beta_ramp, step_curriculum };
 struct PresetOptions {
   std::optional<double> alpha;  ///< overrides the preset's sum of alpha
   std::optional<double> beta;   ///< overrides the preset's sum of beta
-  WeightProfile profile = WeightProfile::exponential;
+  WeightProfile profile = WeightProfile::exponential;  ///< per-layer split of each total (default: the authors')
   double ratio = 10.0;  ///< r of the linear and exponential profiles
   /// Given per-layer shares, one per tap (normalised to sum 1); replace the profile when set.
   std::vector<double> shares;
-  PairConvention convention = PairConvention::pooled;
+  PairConvention convention = PairConvention::pooled;  ///< pair convention of every term (default: pooled, the authors' code)
   std::optional<AugmentationReference> reference;  ///< default: same_class for authors, else all_pairs
-  ScheduleKind schedule = ScheduleKind::constant;
+  ScheduleKind schedule = ScheduleKind::constant;  ///< how the totals change over training (default: fixed)
   /// beta ramp only: beta goes from 0 to its total over this many epochs, then stays.
   index_t ramp_epochs = 10;
+  std::optional<double> variance;    ///< overrides the preset's variance-hinge total
+  std::optional<double> covariance;  ///< overrides the preset's covariance-penalty total
+  std::optional<double> pc1;         ///< overrides the preset's PC1-share-penalty total
+  std::vector<std::string> penalty_taps;  ///< the penalties' taps; empty: the invariance taps
+  PenaltyOptions penalty_options;    ///< targets, thresholds, feature views of the penalties
 
+  /// Sets #alpha; returns *this for chaining.
   PresetOptions& with_alpha(double a) { alpha = a; return *this; }
+  /// Sets #beta; returns *this.
   PresetOptions& with_beta(double b) { beta = b; return *this; }
+  /// Sets #profile and its #ratio; returns *this.
   PresetOptions& with_profile(WeightProfile p, double r = 10.0) { profile = p; ratio = r; return *this; }
+  /// Sets #shares (one per tap); returns *this.
   PresetOptions& with_shares(std::vector<double> s) { shares = std::move(s); return *this; }
+  /// Sets #convention; returns *this.
   PresetOptions& with_convention(PairConvention c) { convention = c; return *this; }
+  /// Sets #reference; returns *this.
   PresetOptions& with_reference(AugmentationReference r) { reference = r; return *this; }
+  /// Sets #schedule and #ramp_epochs (used by the beta ramp only); returns *this.
   PresetOptions& with_schedule(ScheduleKind k, index_t ramp = 10) { schedule = k; ramp_epochs = ramp; return *this; }
+  /// Sets the penalty totals (#variance, #covariance, #pc1).
+  PresetOptions& with_penalties(double v, double c, double p) { variance = v; covariance = c; pc1 = p; return *this; }
+  /// Sets #penalty_taps.
+  PresetOptions& with_penalty_taps(std::vector<std::string> t) { penalty_taps = std::move(t); return *this; }
 };
 
 /// The preset's totals after the options' overrides.
@@ -123,8 +168,20 @@ struct PresetOptions {
   return t;
 }
 
+/// The preset's penalty totals after the options' overrides.
+[[nodiscard]] inline PenaltyTotals resolved_penalties(Preset p, const PresetOptions& o) {
+  PenaltyTotals t = preset_penalties(p);
+  if (o.variance) t.variance = *o.variance;
+  if (o.covariance) t.covariance = *o.covariance;
+  if (o.pc1) t.pc1 = *o.pc1;
+  return t;
+}
+
 /// The objective of a preset: L_DA at every tap when sum alpha > 0, L_C at every tap when sum
-/// beta > 0 (each with the profile's per-layer split), with `metric`, and the schedule.
+/// beta > 0 (each with the profile's per-layer split), with `metric`, and the schedule; then the
+/// anti-collapse penalties whose totals are > 0, at `penalty_taps` (default: `taps`).
+/// Throws invar::Error for negative or non-finite totals, alpha + beta > 1, invariance terms
+/// without taps, or shares that do not match the taps (count, sign, zero sum).
 template <class T, class M = MeanSquaredDifference, Device D = Cpu>
 Objective<T, D> make_objective(Preset preset, const std::vector<std::string>& taps, const PresetOptions& o = {},
                                const M& metric = {}) {
@@ -165,6 +222,16 @@ Objective<T, D> make_objective(Preset preset, const std::vector<std::string>& ta
       obj.with_schedule(WeightSchedule::beta_ramp(t.alpha + t.beta, 0.0, t.beta, o.ramp_epochs));
       break;
     case ScheduleKind::step_curriculum: obj.with_schedule(WeightSchedule::step_curriculum(t.alpha, t.beta)); break;
+  }
+  const PenaltyTotals pen = resolved_penalties(preset, o);
+  const auto& penalty_taps = o.penalty_taps.empty() ? taps : o.penalty_taps;
+  for (auto [kind, total] : {std::pair{Penalty::variance, pen.variance}, std::pair{Penalty::covariance, pen.covariance},
+                             std::pair{Penalty::pc1_share, pen.pc1}}) {
+    check(std::isfinite(total) && total >= 0, "make_objective: the ", to_string(kind),
+          " penalty's weight must be finite and >= 0, got ", total);
+    if (total == 0) continue;
+    check(!penalty_taps.empty(), "make_objective: a ", to_string(kind), " penalty but no taps were given");
+    obj.penalize(kind, penalty_taps, total, o.penalty_options);
   }
   obj.with_augmentation_reference(o.reference.value_or(preset == Preset::authors ? AugmentationReference::same_class
                                                                                  : AugmentationReference::all_pairs));

@@ -31,10 +31,15 @@ struct TermWeights {
   double cross_entropy = 0;  ///< weight of the cross-entropy term
 };
 
+/// The totals alpha, beta and cross-entropy per epoch, by one of three rules (see the file comment).
+/// Built through the named constructors, which throw invar::Error for invalid weights.
 class WeightSchedule {
  public:
+  /// The rule: constant, beta_ramp or step_curriculum (the named constructor of the same name).
   enum class Kind { constant, beta_ramp, step_curriculum };
 
+  /// Fixed totals alpha and beta; cross-entropy `cross_entropy`, or 1 - (alpha + beta) when not given.
+  /// All weights must be finite and >= 0, and alpha + beta <= 1 unless cross_entropy is given.
   static WeightSchedule constant(double alpha, double beta, std::optional<double> cross_entropy = std::nullopt) {
     WeightSchedule s(Kind::constant);
     s.alpha_ = alpha;
@@ -43,6 +48,9 @@ class WeightSchedule {
     s.validate();
     return s;
   }
+  /// beta linear from beta_0 (epoch 0) to beta_1 (epoch `ramp_epochs`, then constant; 0: beta_1
+  /// from the start), alpha = total - beta; cross-entropy `cross_entropy`, or 1 - total. Needs
+  /// ramp_epochs >= 0, 0 <= beta_0, beta_1 <= total, and total <= 1 unless cross_entropy is given.
   static WeightSchedule beta_ramp(double total, double beta_0, double beta_1, index_t ramp_epochs,
                                   std::optional<double> cross_entropy = std::nullopt) {
     WeightSchedule s(Kind::beta_ramp);
@@ -57,6 +65,8 @@ class WeightSchedule {
     s.validate();
     return s;
   }
+  /// The authors' step curriculum: alpha and beta times curriculum_factor() of the fraction of
+  /// training, cross-entropy max(0, 1 - (alpha + beta)) each epoch. alpha, beta finite and >= 0.
   static WeightSchedule step_curriculum(double alpha, double beta) {
     WeightSchedule s(Kind::step_curriculum);
     s.alpha_ = alpha;
@@ -65,7 +75,8 @@ class WeightSchedule {
     return s;
   }
 
-  /// The totals during `epoch` (0-based) of a run of `epochs`.
+  /// The totals during `epoch` (0-based) of a run of `epochs`. Throws invar::Error unless
+  /// epochs >= 1 and epoch >= 0.
   [[nodiscard]] TermWeights at(index_t epoch, index_t epochs) const {
     check(epochs >= 1 && epoch >= 0, "WeightSchedule: need epochs >= 1 and epoch >= 0, got epoch ", epoch, " of ",
           epochs);
@@ -103,7 +114,9 @@ class WeightSchedule {
     return 0.0;
   }
 
+  /// Which rule this schedule follows.
   [[nodiscard]] Kind kind() const { return kind_; }
+  /// The rule's name for logs: "constant", "beta ramp" or "step curriculum".
   [[nodiscard]] std::string describe() const {
     switch (kind_) {
       case Kind::constant: return "constant";

@@ -35,7 +35,9 @@ struct AdamOptions {
   bool decoupled = false;       ///< false: Adam (L2 added to the gradient); true: AdamW (w *= 1 - lr * weight_decay)
   bool amsgrad = false;         ///< use the running maximum of v (Reddi et al. 2018)
 
+  /// PyTorch's defaults (learning rate 1e-3).
   AdamOptions() = default;
+  /// The defaults with learning rate `lr` (checked by validate(), when an Adam is built).
   explicit AdamOptions(double lr) : learning_rate(lr) {}
 
   /// AdamW with PyTorch's AdamW defaults (note its weight_decay default 0.01, where Adam's is 0).
@@ -43,15 +45,25 @@ struct AdamOptions {
     return AdamOptions(lr).with_weight_decay(weight_decay).with_decoupled();
   }
 
+  // The setters only store the value; validate() checks it, when an Adam is built.
+  /// Sets learning_rate; returns *this for chaining.
   AdamOptions& with_learning_rate(double lr) { learning_rate = lr; return *this; }
+  /// Sets beta1 and beta2 (PyTorch's `betas=(b1, b2)`); returns *this.
   AdamOptions& with_betas(double b1, double b2) { beta1 = b1; beta2 = b2; return *this; }
+  /// Sets beta1; returns *this.
   AdamOptions& with_beta1(double b) { beta1 = b; return *this; }
+  /// Sets beta2; returns *this.
   AdamOptions& with_beta2(double b) { beta2 = b; return *this; }
+  /// Sets eps; returns *this.
   AdamOptions& with_eps(double e) { eps = e; return *this; }
+  /// Sets weight_decay (L2 for Adam, decoupled decay for AdamW: see `decoupled`); returns *this.
   AdamOptions& with_weight_decay(double wd) { weight_decay = wd; return *this; }
+  /// Sets decoupled (true: AdamW); returns *this.
   AdamOptions& with_decoupled(bool d = true) { decoupled = d; return *this; }
+  /// Sets amsgrad; returns *this.
   AdamOptions& with_amsgrad(bool a = true) { amsgrad = a; return *this; }
 
+  /// Throws invar::Error naming the first option outside its range (see the fields).
   void validate() const {
     check(std::isfinite(learning_rate) && learning_rate > 0, "AdamOptions: learning_rate must be finite and > 0, got ",
           learning_rate);
@@ -107,15 +119,19 @@ struct AdamUpdate {
 
 }  // namespace detail
 
+/// Adam / AdamW / AMSGrad (see the file comment) for parameters of scalar T (float or double) on
+/// device D; an Optimizer. Its buffers live on D, next to the parameters.
 template <class T, Device D = Cpu>
 class Adam {
   static_assert(std::is_floating_point_v<T>, "invar::optim::Adam: T must be float or double");
 
  public:
-  using value_type = T;
-  using device_type = D;
-  using options_type = AdamOptions;
+  using value_type = T;             ///< the parameters' scalar type
+  using device_type = D;            ///< where parameters and moment buffers live
+  using options_type = AdamOptions; ///< the options this optimiser is built from
 
+  /// Checks `options` (invar::Error naming a bad one). No buffers yet: each parameter's moments
+  /// are created, zero, at its first step.
   explicit Adam(const AdamOptions& options = {})
       : options_(validated(options)),
         table_("Adam",
@@ -153,18 +169,25 @@ class Adam {
     table_.count_step();
   }
 
+  /// The learning rate the next step() uses.
   [[nodiscard]] double learning_rate() const { return options_.learning_rate; }
+  /// Sets the learning rate for the following steps (a schedule calls this each epoch); lr must be
+  /// finite and >= 0, else invar::Error. The moments are kept.
   void set_learning_rate(double lr) {
     detail::check_learning_rate("Adam::set_learning_rate", lr);
     options_.learning_rate = lr;
   }
 
+  /// The options in use (learning_rate as last set by set_learning_rate).
   [[nodiscard]] const AdamOptions& options() const { return options_; }
   /// Number of step() calls so far (restored by load_state).
   [[nodiscard]] std::int64_t steps() const { return table_.steps(); }
 
   /// "step", then per parameter seen: adam_m, adam_v, adam_vmax (amsgrad only), adam_step.
   [[nodiscard]] OptimizerState<T, D> state() const { return table_.save(); }
+  /// Replaces the state with entries from state() of an Adam with the same amsgrad setting. All
+  /// entries are checked first: a missing, unknown, duplicated or misshapen entry, or a bad
+  /// count, throws invar::Error naming it and changes nothing.
   void load_state(const OptimizerState<T, D>& entries) { table_.load(entries); }
 
  private:

@@ -285,27 +285,38 @@ class StateTable {
 template <class T, Device D = Cpu>
 class AnyOptimizer {
  public:
-  using value_type = T;
-  using device_type = D;
+  using value_type = T;   ///< the parameters' scalar type
+  using device_type = D;  ///< where the parameters live
 
+  /// Takes (moves in) any Optimizer of the same T and D; implicit, like std::function.
   template <Optimizer O>
     requires(!std::is_same_v<std::remove_cvref_t<O>, AnyOptimizer> &&
              std::is_same_v<typename O::value_type, T> && std::is_same_v<typename O::device_type, D>)
   AnyOptimizer(O optimizer)  // NOLINT: implicit, like std::function
       : self_(std::make_unique<Model<O>>(std::move(optimizer))) {}
 
+  /// A deep copy: the optimiser and its state (buffers copied).
   AnyOptimizer(const AnyOptimizer& other) : self_(other.self_->clone()) {}
+  /// Takes over other's optimiser; `other` is then empty and may only be assigned to or destroyed.
   AnyOptimizer(AnyOptimizer&&) noexcept = default;
+  /// A deep copy, as the copy constructor.
   AnyOptimizer& operator=(const AnyOptimizer& other) {
     if (this != &other) self_ = other.self_->clone();
     return *this;
   }
+  /// Takes over other's optimiser, as the move constructor.
   AnyOptimizer& operator=(AnyOptimizer&&) noexcept = default;
 
+  /// The held optimiser's step() (contract in the file comment).
   void step(std::span<Parameter<T, D>* const> params) { self_->step(params); }
+  /// The held optimiser's learning rate for the next step.
   [[nodiscard]] double learning_rate() const { return self_->learning_rate(); }
+  /// Sets the held optimiser's learning rate (finite and >= 0, else invar::Error).
   void set_learning_rate(double lr) { self_->set_learning_rate(lr); }
+  /// The held optimiser's state().
   [[nodiscard]] OptimizerState<T, D> state() const { return self_->state(); }
+  /// The held optimiser's load_state(): entries must come from an optimiser of the same type and
+  /// options.
   void load_state(const OptimizerState<T, D>& entries) { self_->load_state(entries); }
 
   /// The held optimiser, or nullptr when it is not an O.

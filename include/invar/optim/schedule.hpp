@@ -71,13 +71,17 @@ struct ListOf {
 /// The same rate at every epoch.
 class ConstantLr {
  public:
+  /// lr: finite, > 0 (else invar::Error).
   explicit ConstantLr(double lr) : lr_(lr) { detail::check_base("ConstantLr", "lr", lr); }
 
+  /// lr, for any epoch (finite, >= 0, else invar::Error).
   [[nodiscard]] double at(double epoch) const {
     detail::check_epoch("ConstantLr::at", epoch);
     return lr_;
   }
+  /// The rate.
   [[nodiscard]] double base() const { return lr_; }
+  /// For logs: "constant(lr=...)".
   [[nodiscard]] std::string describe() const { return detail::describe("constant(lr=", lr_, ")"); }
 
  private:
@@ -102,6 +106,7 @@ class StepLr {
     }
   }
 
+  /// base * factor^k, k = the number of milestones <= epoch (epoch finite, >= 0, else invar::Error).
   [[nodiscard]] double at(double epoch) const {
     detail::check_epoch("StepLr::at", epoch);
     // Multiplied once per milestone passed (as MultiStepLR does), not pow(factor, k): the two
@@ -113,9 +118,13 @@ class StepLr {
     }
     return lr;
   }
+  /// The rate before the first milestone.
   [[nodiscard]] double base() const { return base_; }
+  /// The epochs at which the rate is multiplied by factor(), increasing.
   [[nodiscard]] const std::vector<double>& milestones() const { return milestones_; }
+  /// The multiplier applied at each milestone.
   [[nodiscard]] double factor() const { return factor_; }
+  /// For logs: "step(base=..., milestones=[...], factor=...)".
   [[nodiscard]] std::string describe() const {
     return detail::describe("step(base=", base_, ", milestones=", detail::ListOf{milestones_}, ", factor=", factor_,
                             ")");
@@ -140,14 +149,19 @@ class CosineLr {
           "], got ", min_lr);
   }
 
+  /// The annealed rate at `epoch` (finite, >= 0, else invar::Error); min_lr from total_epochs on.
   [[nodiscard]] double at(double epoch) const {
     detail::check_epoch("CosineLr::at", epoch);
     const double progress = std::min(epoch, total_) / total_;
     return min_ + (base_ - min_) * (1 + std::cos(std::numbers::pi * progress)) / 2;
   }
+  /// The rate at epoch 0.
   [[nodiscard]] double base() const { return base_; }
+  /// The epoch at which the rate reaches min_lr().
   [[nodiscard]] double total_epochs() const { return total_; }
+  /// The final rate.
   [[nodiscard]] double min_lr() const { return min_; }
+  /// For logs: "cosine(base=..., total_epochs=..., min_lr=...)".
   [[nodiscard]] std::string describe() const {
     return detail::describe("cosine(base=", base_, ", total_epochs=", total_, ", min_lr=", min_, ")");
   }
@@ -159,11 +173,14 @@ class CosineLr {
 /// Holds any Schedule by value (copies share the immutable schedule). Trainers take this.
 class LrSchedule {
  public:
+  /// Takes any Schedule by value; implicit, so a ConstantLr, StepLr... converts where an
+  /// LrSchedule is expected.
   template <Schedule S>
     requires(!std::is_same_v<std::remove_cvref_t<S>, LrSchedule>)
   LrSchedule(S schedule)  // NOLINT: implicit, so that options can say `.with_schedule(StepLr{...})`
       : self_(std::make_shared<const Model<S>>(std::move(schedule))) {}
 
+  /// The held schedule's rate at `epoch` (its own checks apply).
   [[nodiscard]] double at(double epoch) const { return self_->at(epoch); }
   /// The held schedule's describe() ("step(base=0.01, milestones=[200, 250, 300], factor=0.1)"),
   /// or "custom" for a schedule without one.
@@ -212,15 +229,21 @@ class LinearWarmup {
     check(start_factor >= 0 && start_factor <= 1, "LinearWarmup: start_factor must be in [0, 1], got ", start_factor);
   }
 
+  /// inner().at(epoch), scaled by start_factor + (1 - start_factor) epoch / warmup_epochs before
+  /// warmup_epochs (epoch finite, >= 0, else invar::Error).
   [[nodiscard]] double at(double epoch) const {
     detail::check_epoch("LinearWarmup::at", epoch);
     const double lr = inner_.at(epoch);
     if (epoch >= warmup_) return lr;
     return lr * (start_ + (1 - start_) * (epoch / warmup_));
   }
+  /// The length of the warm-up, in epochs.
   [[nodiscard]] double warmup_epochs() const { return warmup_; }
+  /// The fraction of inner's rate used at epoch 0.
   [[nodiscard]] double start_factor() const { return start_; }
+  /// The schedule being warmed up.
   [[nodiscard]] const LrSchedule& inner() const { return inner_; }
+  /// For logs: "linear_warmup(warmup_epochs=..., start_factor=..., inner=...)".
   [[nodiscard]] std::string describe() const {
     return detail::describe("linear_warmup(warmup_epochs=", warmup_, ", start_factor=", start_, ", inner=",
                             inner_.describe(), ")");

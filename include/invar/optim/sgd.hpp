@@ -30,12 +30,18 @@ struct SgdOptions {
   double weight_decay = 0;     ///< >= 0; L2 penalty (weight_decay/2) ||w||^2 added through the gradient
   double dampening = 0;        ///< >= 0; scales the new gradient in the buffer by (1 - dampening)
 
+  /// Plain SGD with learning rate `lr` (checked by validate(), when an Sgd is built).
   explicit SgdOptions(double lr) : learning_rate(lr) {}
 
+  /// Sets learning_rate; returns *this for chaining.
   SgdOptions& with_learning_rate(double lr) { learning_rate = lr; return *this; }
+  /// Sets momentum; returns *this.
   SgdOptions& with_momentum(double m) { momentum = m; return *this; }
+  /// Sets nesterov; returns *this.
   SgdOptions& with_nesterov(bool n = true) { nesterov = n; return *this; }
+  /// Sets weight_decay; returns *this.
   SgdOptions& with_weight_decay(double wd) { weight_decay = wd; return *this; }
+  /// Sets dampening; returns *this.
   SgdOptions& with_dampening(double d) { dampening = d; return *this; }
 
   /// Checked when an Sgd is built, not in the setters: with_nesterov() may come before with_momentum().
@@ -88,15 +94,19 @@ struct SgdMomentumUpdate {
 
 }  // namespace detail
 
+/// SGD with optional (Nesterov) momentum, dampening and weight decay (see the file comment) for
+/// parameters of scalar T (float or double) on device D; an Optimizer. Buffers live on D.
 template <class T, Device D = Cpu>
 class Sgd {
   static_assert(std::is_floating_point_v<T>, "invar::optim::Sgd: T must be float or double");
 
  public:
-  using value_type = T;
-  using device_type = D;
-  using options_type = SgdOptions;
+  using value_type = T;            ///< the parameters' scalar type
+  using device_type = D;           ///< where parameters and momentum buffers live
+  using options_type = SgdOptions; ///< the options this optimiser is built from
 
+  /// Checks `options` (invar::Error naming a bad one). With momentum, each parameter's buffer is
+  /// created at its first step.
   explicit Sgd(const SgdOptions& options)
       : options_(validated(options)),
         table_("Sgd", options.momentum != 0 ? std::vector<std::string>{"momentum"} : std::vector<std::string>{}) {}
@@ -122,18 +132,25 @@ class Sgd {
     table_.count_step();
   }
 
+  /// The learning rate the next step() uses.
   [[nodiscard]] double learning_rate() const { return options_.learning_rate; }
+  /// Sets the learning rate for the following steps (a schedule calls this each epoch); lr must be
+  /// finite and >= 0, else invar::Error. The momentum buffers are kept.
   void set_learning_rate(double lr) {
     detail::check_learning_rate("Sgd::set_learning_rate", lr);
     options_.learning_rate = lr;
   }
 
+  /// The options in use (learning_rate as last set by set_learning_rate).
   [[nodiscard]] const SgdOptions& options() const { return options_; }
   /// Number of step() calls so far (restored by load_state).
   [[nodiscard]] std::int64_t steps() const { return table_.steps(); }
 
   /// "step", then "<parameter>/momentum" for every parameter seen (momentum != 0 only).
   [[nodiscard]] OptimizerState<T, D> state() const { return table_.save(); }
+  /// Replaces the state with entries from state() of an Sgd with the same momentum setting (on or
+  /// off). All entries are checked first: a missing, unknown, duplicated or misshapen entry, or a
+  /// bad count, throws invar::Error naming it and changes nothing.
   void load_state(const OptimizerState<T, D>& entries) { table_.load(entries); }
 
  private:

@@ -11,6 +11,9 @@
 
 namespace invar::optim {
 
+/// Puts every entry of optimizer.state() into `archive` as "<prefix><entry>" (copied to the host,
+/// stored as the optimiser's scalar type), plus the current learning rate as the scalar
+/// "<prefix>learning_rate". Existing entries of the same names are replaced.
 template <class Opt>
 void store_state(io::Archive& archive, const Opt& optimizer, const std::string& prefix = "optimizer/") {
   using T = typename Opt::value_type;
@@ -19,6 +22,10 @@ void store_state(io::Archive& archive, const Opt& optimizer, const std::string& 
   archive.put_scalar(prefix + "learning_rate", optimizer.learning_rate());
 }
 
+/// The inverse of store_state: collects the tensor entries under `prefix` (converted to the
+/// optimiser's scalar type and copied to its device), hands them to optimizer.load_state, then sets
+/// the stored learning rate if there is one. A missing or foreign entry throws invar::Error (from
+/// load_state; the optimiser is then unchanged).
 template <class Opt>
 void restore_state(const io::Archive& archive, Opt& optimizer, const std::string& prefix = "optimizer/") {
   using T = typename Opt::value_type;

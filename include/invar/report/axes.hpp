@@ -21,8 +21,13 @@ namespace invar::report {
 
 /// A rectangle in SVG coordinates (y grows downwards).
 struct Frame {
-  double x = 0, y = 0, width = 0, height = 0;
+  double x = 0,    ///< left edge, px
+      y = 0,       ///< top edge, px
+      width = 0,   ///< px
+      height = 0;  ///< px
+  /// The right edge, x + width.
   [[nodiscard]] double right() const { return x + width; }
+  /// The bottom edge, y + height.
   [[nodiscard]] double bottom() const { return y + height; }
   /// The frame shrunk by the given margins.
   [[nodiscard]] Frame inset(double left, double top, double right_margin, double bottom_margin) const {
@@ -33,8 +38,12 @@ struct Frame {
 /// Maps data values in [lo, hi] onto pixels [from, to] (to < from for a y axis), linearly or on
 /// a log10 scale (then lo > 0).
 struct Scale {
-  double lo = 0, hi = 1, from = 0, to = 1;
-  bool log = false;
+  double lo = 0,  ///< data value drawn at `from`
+      hi = 1,     ///< data value drawn at `to` (!= lo)
+      from = 0,   ///< pixel coordinate of lo
+      to = 1;     ///< pixel coordinate of hi
+  bool log = false;  ///< map log10(v) linearly instead of v (lo, hi and the values > 0)
+  /// The pixel coordinate of data value v; values outside [lo, hi] extrapolate (not clamped).
   [[nodiscard]] double operator()(double v) const {
     const double a = log ? std::log10(lo) : lo, b = log ? std::log10(hi) : hi;
     const double u = log ? std::log10(v) : v;
@@ -111,7 +120,9 @@ inline std::string tick_label(double v) {
 
 /// Text of a chart around its plot frame.
 struct AxesText {
-  std::string title, x_label, y_label;
+  std::string title,  ///< bold, centred above the plot; empty: none
+      x_label,        ///< centred below the x axis; empty: none
+      y_label;        ///< rotated, left of the y axis; empty: none
 };
 
 /// Draws a white background, light grid lines at the ticks, the frame, tick labels (or the
@@ -150,7 +161,12 @@ inline void draw_axes(Svg& svg, const Frame& outer, const Frame& plot, const Sca
     svg.text(outer.x + 16, plot.y + plot.height / 2, text.y_label, {.size = 12, .anchor = Anchor::middle, .rotate = -90});
 }
 
-enum class LegendMark { line, square, circle };
+/// The symbol drawn before each name of a legend, matching how the series is drawn.
+enum class LegendMark {
+  line,    ///< a short line (line charts; takes the series' dash pattern)
+  square,  ///< a filled square (bar charts)
+  circle   ///< a filled dot (scatter plots)
+};
 
 /// A legend box at (x, y) (its top-left corner), one row per name; `dashes` (line marks, one
 /// per name, or none) gives each line's dash pattern.

@@ -16,18 +16,23 @@
 
 namespace invar::report {
 
+/// One kind of bar (a classifier, a probe): one value per category, drawn in one colour.
 struct BarSeries {
-  std::string name;
+  std::string name;            ///< the legend's label
   std::vector<double> values;  ///< one per category; NaN: no bar
 };
 
+/// A grouped bar chart (see the file comment): fill the fields, then draw() or to_svg().
 struct BarChart {
-  AxesText text;
-  std::vector<std::string> categories;
-  std::vector<BarSeries> series;
-  double y_min = 0, y_max = NAN;  ///< NaN: from the data
+  AxesText text;                        ///< title and axis labels
+  std::vector<std::string> categories;  ///< one group of bars each, labelled on the x axis; not empty
+  std::vector<BarSeries> series;        ///< one bar per category each, coloured by position
+  double y_min = 0,    ///< bottom of the y axis (default 0; widened to a round tick)
+      y_max = NAN;     ///< top of the y axis; NaN (default): the largest finite value
   int decimals = 1;               ///< of the value labels
 
+  /// Draws the chart, with its legend on the right, into the panel `outer` of svg. Throws
+  /// invar::Error when there are no categories or a series has not one value per category.
   void draw(Svg& svg, const Frame& outer) const {
     check(!categories.empty(), "BarChart '", text.title, "': no categories");
     std::vector<double> all;
@@ -72,6 +77,7 @@ struct BarChart {
     draw_legend(svg, plot.right() + 8, plot.y, names, colors, LegendMark::square);
   }
 
+  /// The chart alone in a new width x height px document.
   [[nodiscard]] Svg to_svg(double width = 640, double height = 400) const {
     Svg svg(width, height);
     draw(svg, {0, 0, width, height});

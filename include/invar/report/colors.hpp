@@ -19,8 +19,10 @@
 
 namespace invar::report {
 
+/// A colour as red, green, blue bytes (0-255), as image_rgb rasters store them.
 using Rgb = std::array<std::uint8_t, 3>;
 
+/// The colour as an SVG/CSS hex string, "#rrggbb" in lower case.
 inline std::string to_hex(const Rgb& c) {
   char buf[8];
   std::snprintf(buf, sizeof buf, "#%02x%02x%02x", c[0], c[1], c[2]);

@@ -21,13 +21,19 @@
 
 namespace invar::report {
 
+/// A dissimilarity-matrix heatmap (see the file comment): fill the fields, then draw().
 struct Heatmap {
-  std::string title;
+  std::string title;                  ///< drawn bold above the matrix
   TensorView<const double> matrix;   ///< n x n
   std::vector<index_t> labels;        ///< class of each row, sorted (rows of a class together); empty: no blocks
-  std::vector<std::string> class_names;
-  double lo = 0, hi = 2;              ///< the values mapped to the two ends of the colour map
+  std::vector<std::string> class_names;  ///< names of classes 0, 1, ...; a class without one shows its number
+  double lo = 0,  ///< the value at the dark end of the colour map (default 0)
+      hi = 2;     ///< the value at the bright end (default 2); values outside are clamped
 
+  /// Draws the title and the matrix as a square in `outer`, with the class blocks outlined and
+  /// named when labels are given. Throws invar::Error for a matrix that is not square and
+  /// non-empty, lo >= hi or non-finite, or labels of the wrong count or unsorted. `matrix` is a
+  /// view: the data must be alive while draw runs.
   void draw(Svg& svg, const Frame& outer) const {
     check(matrix.rank() == 2 && matrix.dim(0) == matrix.dim(1) && matrix.dim(0) > 0, "Heatmap '", title,
           "': expected a non-empty square matrix, got ", matrix.shape());

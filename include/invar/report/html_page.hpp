@@ -20,10 +20,13 @@
 
 namespace invar::report {
 
+/// A report page built in order (see the file comment); every method returns *this for chaining.
 class HtmlPage {
  public:
+  /// An empty page; `title` is the browser title and the page's h1.
   explicit HtmlPage(std::string title) : title_(std::move(title)) {}
 
+  /// A heading of `level` 1 to 4 (h1 to h4; else invar::Error). The page's title is already h1.
   HtmlPage& heading(std::string_view text, int level = 2) {
     check(level >= 1 && level <= 4, "HtmlPage::heading: level must be 1..4, got ", level);
     const std::string tag = "h" + std::to_string(level);
@@ -31,6 +34,7 @@ class HtmlPage {
     return *this;
   }
 
+  /// A paragraph of plain text (escaped: no markup).
   HtmlPage& paragraph(std::string_view text) {
     body_ += "<p>" + xml_escape(text) + "</p>\n";
     return *this;
@@ -65,6 +69,7 @@ class HtmlPage {
   /// Files the page refers to, relative to its folder.
   [[nodiscard]] const std::vector<std::string>& referenced_files() const { return files_; }
 
+  /// The whole HTML document, style sheet included.
   [[nodiscard]] std::string str() const {
     return "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" + xml_escape(title_) +
            "</title>\n<style>\n"

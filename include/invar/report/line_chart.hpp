@@ -23,25 +23,33 @@
 
 namespace invar::report {
 
+/// One line of a LineChart: points (x[i], y[i]) joined in order, with its style.
 struct Series {
-  std::string name;
-  std::vector<double> x, y;
+  std::string name;       ///< the legend's label and the tooltip of its group in the SVG
+  std::vector<double> x,  ///< x of each point (a category index when the chart has categories)
+      y;                  ///< y of each point; as many as x
   std::string color;     ///< empty: the palette's colour of the series' position
   bool markers = true;   ///< a dot at each point
   std::string dash;      ///< empty: solid; else an SVG dash pattern, e.g. "6 4"
 
   Series() = default;
+  /// A series named series_name with the points (xs[i], ys[i]) and the default style.
   explicit Series(std::string series_name, std::vector<double> xs = {}, std::vector<double> ys = {})
       : name(std::move(series_name)), x(std::move(xs)), y(std::move(ys)) {}
 };
 
+/// A line chart (see the file comment): fill the fields, then draw() or to_svg().
 struct LineChart {
-  AxesText text;
-  std::vector<Series> series;
+  AxesText text;                        ///< title and axis labels
+  std::vector<Series> series;           ///< drawn in order, each in its colour
   bool log_x = false;                   ///< log10 x axis (x > 0; other points are left out)
   std::vector<std::string> categories;  ///< when given: x values are 0 .. n-1, labelled with these
-  double y_min = NAN, y_max = NAN;      ///< fixed y range; NaN: from the data
+  double y_min = NAN,  ///< fixed bottom of the y axis; NaN (default): from the data
+      y_max = NAN;     ///< fixed top of the y axis; NaN (default): from the data. Points outside
+                       ///< the (rounded) range are left out
 
+  /// Draws the chart, with its legend on the right, into the panel `outer` of svg. Throws
+  /// invar::Error when a series has not as many y values as x values.
   void draw(Svg& svg, const Frame& outer) const {
     for (const auto& s : series)
       check(s.x.size() == s.y.size(), "LineChart '", text.title, "': series '", s.name, "' has ", s.x.size(),
@@ -102,6 +110,7 @@ struct LineChart {
     draw_legend(svg, plot.right() + 8, plot.y, names, colors, LegendMark::line, dashes);
   }
 
+  /// The chart alone in a new width x height px document.
   [[nodiscard]] Svg to_svg(double width = 640, double height = 400) const {
     Svg svg(width, height);
     draw(svg, {0, 0, width, height});

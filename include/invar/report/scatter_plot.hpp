@@ -15,14 +15,18 @@
 
 namespace invar::report {
 
+/// A scatter plot of classed points (see the file comment): fill the fields, then draw() or to_svg().
 struct ScatterPlot {
-  AxesText text;
-  std::vector<double> x, y;
+  AxesText text;                         ///< title and axis labels
+  std::vector<double> x,                 ///< x of each point
+      y;                                 ///< y of each point; as many as x
   std::vector<index_t> classes;          ///< class of each point, 0 .. class_names.size() - 1
-  std::vector<std::string> class_names;
-  bool legend = true;
-  double radius = 2.5;
+  std::vector<std::string> class_names;  ///< one per class: the legend's labels and colour order
+  bool legend = true;                    ///< draw the legend of class names on the right
+  double radius = 2.5;                   ///< of each dot, px
 
+  /// Draws the plot into the panel `outer` of svg, one SVG group per class. Throws invar::Error
+  /// when x, y and classes differ in length or a class has no name.
   void draw(Svg& svg, const Frame& outer) const {
     check(x.size() == y.size() && x.size() == classes.size(), "ScatterPlot '", text.title, "': ", x.size(), " x, ",
           y.size(), " y and ", classes.size(), " classes");
@@ -54,6 +58,7 @@ struct ScatterPlot {
     }
   }
 
+  /// The plot alone in a new width x height px document.
   [[nodiscard]] Svg to_svg(double width = 560, double height = 440) const {
     Svg svg(width, height);
     draw(svg, {0, 0, width, height});

@@ -82,26 +82,42 @@ inline std::string xml_escape(std::string_view s) {
   return out;
 }
 
-enum class Anchor { start, middle, end };
-
-struct TextStyle {
-  double size = 12;            ///< font size in px
-  Anchor anchor = Anchor::start;
-  double rotate = 0;           ///< degrees, about the text's anchor point (-90: reads bottom to top)
-  bool bold = false;
-  std::string fill = "#222";
+/// Which point of a text its (x, y) gives, horizontally: SVG's text-anchor.
+enum class Anchor {
+  start,   ///< x is where the text begins (left-aligned)
+  middle,  ///< x is the text's centre
+  end      ///< x is where the text ends (right-aligned)
 };
 
+/// How Svg::text draws a string; designated initializers pick fields: `{.size = 14, .bold = true}`.
+struct TextStyle {
+  double size = 12;            ///< font size in px
+  Anchor anchor = Anchor::start;  ///< horizontal alignment on x; default start (left)
+  double rotate = 0;           ///< degrees, about the text's anchor point (-90: reads bottom to top)
+  bool bold = false;           ///< bold weight; default normal
+  std::string fill = "#222";   ///< text colour, any SVG colour; default near-black
+};
+
+/// The SVG document builder (see the file comment). Drawing calls append elements in order (later
+/// ones paint over earlier ones) and return *this for chaining; coordinates are px with y
+/// growing downwards.
 class Svg {
  public:
+  /// An empty document of width x height px; both finite and > 0, else invar::Error.
   Svg(double width, double height) : width_(width), height_(height) {
     check(std::isfinite(width) && std::isfinite(height) && width > 0 && height > 0,
           "Svg: width and height must be positive and finite, got ", width, " x ", height);
   }
 
+  /// The document's width, px.
   [[nodiscard]] double width() const { return width_; }
+  /// The document's height, px.
   [[nodiscard]] double height() const { return height_; }
 
+  /// A w x h rectangle with top-left corner (x, y), filled with `fill` ("none" for no fill);
+  /// outlined with `stroke` at stroke_width px unless stroke is "none". opacity in [0, 1] applies
+  /// to the fill. A negative size, a negative stroke width or an opacity outside [0, 1] throws
+  /// invar::Error.
   Svg& rect(double x, double y, double w, double h, std::string_view fill, std::string_view stroke = "none",
             double stroke_width = 0, double opacity = 1) {
     check(w >= 0 && h >= 0, "Svg::rect: negative size ", w, " x ", h);
@@ -114,6 +130,8 @@ class Svg {
     return *this;
   }
 
+  /// A straight line from (x1, y1) to (x2, y2) in colour `stroke`, stroke_width px wide; `dash`
+  /// as in stroke-dasharray ("6 4"), empty for solid.
   Svg& line(double x1, double y1, double x2, double y2, std::string_view stroke, double stroke_width = 1,
             std::string_view dash = "") {
     check_style(stroke_width, 1, "Svg::line");
@@ -142,6 +160,7 @@ class Svg {
     return *this;
   }
 
+  /// A filled circle of radius r (>= 0) at (cx, cy); opacity in [0, 1] applies to the fill.
   Svg& circle(double cx, double cy, double r, std::string_view fill, double opacity = 1) {
     check(r >= 0, "Svg::circle: negative radius ", r);
     check_style(0, opacity, "Svg::circle");
@@ -152,6 +171,7 @@ class Svg {
     return *this;
   }
 
+  /// The string s (UTF-8, escaped for XML) with its baseline at y and its anchor point at x.
   Svg& text(double x, double y, std::string_view s, const TextStyle& style = {}) {
     static constexpr const char* anchors[] = {"start", "middle", "end"};
     body_ += "<text x=\"" + num(x) + "\" y=\"" + num(y) + "\" font-size=\"" + num(style.size) + "\" text-anchor=\"" +
@@ -183,6 +203,7 @@ class Svg {
     ++open_groups_;
     return *this;
   }
+  /// Closes the innermost group begin_group() opened; with none open, throws invar::Error.
   Svg& end_group() {
     check(open_groups_ > 0, "Svg::end_group: no group is open");
     body_ += "</g>\n";

@@ -23,6 +23,7 @@
 
 namespace invar::train {
 
+/// Where a run stands: the `train/...` part of a checkpoint.
 struct TrainingState {
   index_t epochs_done = 0;  ///< completed epochs: a resumed run starts at this epoch
   index_t global_step = 0;  ///< optimiser steps taken
@@ -46,6 +47,9 @@ inline TrainingState read_training_state(const io::Archive& archive, const std::
 }
 }  // namespace detail
 
+/// Writes model parameters and buffers, the optimiser's state and `state` to `path` (atomically:
+/// a failed save leaves the previous file intact). Throws invar::Error when epochs_done or
+/// global_step is negative, or on an I/O error.
 template <class Model, class Opt>
 void save_checkpoint(const std::string& path, Model& model, const Opt& optimizer, const TrainingState& state) {
   check(state.epochs_done >= 0 && state.global_step >= 0, "save_checkpoint ", path,

@@ -20,8 +20,10 @@
 
 namespace invar::train {
 
+/// A progress bar over `total` steps on stderr (see the file comment).
 class ProgressBar {
  public:
+  /// `label` leads the line; `items_per_step` converts steps into the shown rate (img/s).
   /// `enabled` is and-ed with "stderr is a terminal".
   ProgressBar(std::string label, index_t total, index_t items_per_step, bool enabled = true)
       : label_(std::move(label)),
@@ -31,6 +33,7 @@ class ProgressBar {
         start_(Clock::now()),
         last_draw_(start_) {}
 
+  /// Whether the bar draws anything.
   [[nodiscard]] bool enabled() const { return enabled_; }
 
   /// After step `done` (1-based count of finished steps), with named running values.

@@ -12,7 +12,10 @@
 /// Per epoch: the schedule's weights, the batches (pure functions of (seed, epoch, step)), one
 /// optimiser step per batch (the learning rate from TrainerOptions::lr_schedule, when given, set
 /// before every step), then an evaluation in eval mode: test accuracy and cross-entropy,
-/// and the authors' invariance score of `score_tap` on held-out augmentations of test images.
+/// and the authors' invariance score of `score_tap` on held-out augmentations of test images,
+/// and the collapse monitor: the PC1 share and effective rank (analysis/pca.hpp) of
+/// `monitor_tap`'s features on the first `monitor_images` test images (training images when there
+/// is no test set), so that a collapse shows as it happens.
 /// With an output folder: checkpoint.invar after every epoch (atomic), then one JSON line per
 /// epoch in log.jsonl. with_resume() continues from checkpoint.invar exactly (same batches, same
 /// augmentations, same optimiser state). A non-finite loss stops the run with an invar::Error
@@ -39,6 +42,7 @@
 #include "invar/cpu.hpp"
 #include "invar/analysis/classifier_accuracy.hpp"
 #include "invar/analysis/invariance_score.hpp"
+#include "invar/analysis/pca.hpp"
 #include "invar/data/assemble_batch.hpp"
 #include "invar/data/augment/augmentation.hpp"
 #include "invar/data/batch_rows.hpp"
@@ -52,8 +56,9 @@
 
 namespace invar::train {
 
+/// Options of a Trainer (see the file comment); each field has a chainable `with_...` setter.
 struct TrainerOptions {
-  index_t epochs = 10;
+  index_t epochs = 10;         ///< total epochs of the run (>= 1); a resumed run trains the rest
   std::uint64_t seed = 0;      ///< keys batches and augmentations (with epoch and step)
   std::string out_dir;         ///< checkpoint.invar and log.jsonl; empty: no files
   bool resume = false;         ///< continue from out_dir/checkpoint.invar when it exists
@@ -61,49 +66,76 @@ struct TrainerOptions {
   index_t eval_batch = 500;    ///< images per evaluation forward
   std::string score_tap;       ///< tap of the invariance score; empty: not computed
   index_t score_images = 500;  ///< held-out test images for the score (the first ones)
+  std::string monitor_tap;     ///< tap of the collapse monitor (PC1 share, effective rank); empty: not computed
+  index_t monitor_images = 1000;  ///< images of the collapse monitor (the first test images)
   std::string config;          ///< the run's configuration, stored in checkpoints, checked on resume
   /// Sets the optimiser's learning rate before every step to at(epoch + step / steps) (a pure
   /// function of the position, so a resumed run gets the same rates). Empty: the optimiser's own.
   std::optional<optim::LrSchedule> lr_schedule;
 
+  /// Sets #epochs.
   TrainerOptions& with_epochs(index_t e) { epochs = e; return *this; }
+  /// Sets #seed.
   TrainerOptions& with_seed(std::uint64_t s) { seed = s; return *this; }
+  /// Sets #out_dir (created by the Trainer's constructor).
   TrainerOptions& with_out_dir(std::string d) { out_dir = std::move(d); return *this; }
+  /// Sets #resume.
   TrainerOptions& with_resume(bool r = true) { resume = r; return *this; }
+  /// Sets #progress.
   TrainerOptions& with_progress(bool p) { progress = p; return *this; }
+  /// Sets #eval_batch.
   TrainerOptions& with_eval_batch(index_t b) { eval_batch = b; return *this; }
+  /// Computes the invariance score at `tap` on the first `images` test images (#score_tap, #score_images).
   TrainerOptions& with_score(std::string tap, index_t images = 500) {
     score_tap = std::move(tap);
     score_images = images;
     return *this;
   }
+  /// Monitors collapse at `tap` on the first `images` test images (#monitor_tap, #monitor_images).
+  TrainerOptions& with_monitor(std::string tap, index_t images = 1000) {
+    monitor_tap = std::move(tap);
+    monitor_images = images;
+    return *this;
+  }
+  /// Sets #config.
   TrainerOptions& with_config(std::string c) { config = std::move(c); return *this; }
+  /// Sets #lr_schedule.
   TrainerOptions& with_lr_schedule(optim::LrSchedule s) { lr_schedule = std::move(s); return *this; }
 };
 
 /// What one epoch did.
 struct EpochReport {
   index_t epoch = 0;  ///< 0-based
-  index_t steps = 0;
+  index_t steps = 0;  ///< optimiser steps (the sampler's steps_per_epoch())
   double seconds = 0;             ///< training steps only
   double images_per_second = 0;   ///< rows per second
   double train_objective = 0;     ///< mean of the weighted total over the epoch's batches
   double train_cross_entropy = 0; ///< mean over batches (unweighted)
   std::vector<double> train_terms;  ///< mean value of each invariance term (unweighted)
+  std::vector<double> train_penalties;  ///< mean value of each penalty term (unweighted)
+  std::vector<double> train_penalty_statistics;  ///< mean statistic of each penalty term (PenaltyValue::statistic)
   objective::TermWeights weights;   ///< the schedule's totals during the epoch
   double learning_rate = std::nan("");  ///< the schedule's rate at the epoch's first step (NaN: no schedule)
-  double test_accuracy = std::nan("");
-  double test_cross_entropy = std::nan("");
-  double invariance_score = std::nan("");
+  double test_accuracy = std::nan("");       ///< fraction in [0, 1] of the model's classifier on the test set (NaN: no test set or no labels)
+  double test_cross_entropy = std::nan("");  ///< mean test cross-entropy (NaN: as test_accuracy)
+  double invariance_score = std::nan("");    ///< mean invariance score at TrainerOptions::score_tap (NaN: not configured, no augmentation or no test set)
+  double pc1_share = std::nan("");       ///< collapse monitor: PC1 share at monitor_tap (NaN: not configured, or every feature constant)
+  double effective_rank = std::nan("");  ///< collapse monitor: effective rank at monitor_tap (NaN: as pc1_share)
   bool classifier_trained = false;  ///< cross-entropy had weight in some epoch so far
 };
 
+/// Trains a model with an objective, an optimiser, a sampler and an augmentation (see the file comment).
+/// Holds references: the model, optimiser, objective, training set, sampler and augmentation must
+/// outlive the Trainer.
 template <class Model, class Opt, class Sampler, class Aug = data::augment::Augmentation>
 class Trainer {
  public:
-  using T = float;
+  using T = float;  ///< the element type of images, features and gradients
   static_assert(nn::TrainableModel<Model, T>, "Trainer: the model must satisfy invar::nn::TrainableModel");
 
+  /// `augmentation` may be null (no augmentation, and no invariance score). Creates
+  /// options.out_dir when given. Throws invar::Error when epochs or eval_batch is below 1, when
+  /// `train` is not N x C x H x W images with N labels, or when the folder cannot be created.
   Trainer(Model& model, Opt& optimizer, objective::Objective<T>& objective, const data::ImageSet& train,
           const Sampler& sampler, const Aug* augmentation, TrainerOptions options)
       : model_(model),
@@ -124,13 +156,16 @@ class Trainer {
     }
   }
 
+  /// Called after every epoch (after its checkpoint and log line) with its report.
   void on_epoch_end(std::function<void(const EpochReport&)> f) { epoch_hooks_.push_back(std::move(f)); }
   /// Called after every optimiser step with (epoch, step, the objective's value on the batch).
   void on_step_end(std::function<void(index_t, index_t, const typename objective::Objective<T>::Value&)> f) {
     step_hooks_.push_back(std::move(f));
   }
 
+  /// out_dir/checkpoint.invar, written after every epoch.
   [[nodiscard]] std::string checkpoint_path() const { return (std::filesystem::path(o_.out_dir) / "checkpoint.invar").string(); }
+  /// out_dir/log.jsonl, one JSON line appended per epoch.
   [[nodiscard]] std::string log_path() const { return (std::filesystem::path(o_.out_dir) / "log.jsonl").string(); }
 
   /// Trains the remaining epochs; `test` (may be null) is evaluated after each. Returns the
@@ -153,6 +188,8 @@ class Trainer {
       r.weights = obj_.weights();
       r.steps = sampler_.steps_per_epoch();
       r.train_terms.assign(obj_.size(), 0.0);
+      r.train_penalties.assign(obj_.penalty_count(), 0.0);
+      r.train_penalty_statistics.assign(obj_.penalty_count(), 0.0);
       ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o_.epochs), r.steps, 1,
                       o_.progress);
       const auto t0 = std::chrono::steady_clock::now();
@@ -179,6 +216,10 @@ class Trainer {
         r.train_objective += v.total;
         r.train_cross_entropy += v.cross_entropy.loss;
         for (std::size_t i = 0; i < v.terms.size(); ++i) r.train_terms[i] += v.terms[i].loss.value;
+        for (std::size_t i = 0; i < v.penalties.size(); ++i) {
+          r.train_penalties[i] += v.penalties[i].value;
+          r.train_penalty_statistics[i] += v.penalties[i].statistic;
+        }
         for (auto& h : step_hooks_) h(epoch, step, v);
         bar.update(step + 1, {{"loss", r.train_objective / double(step + 1)}});
       }
@@ -188,10 +229,13 @@ class Trainer {
         r.train_objective /= double(r.steps);
         r.train_cross_entropy /= double(r.steps);
         for (double& t : r.train_terms) t /= double(r.steps);
+        for (double& t : r.train_penalties) t /= double(r.steps);
+        for (double& t : r.train_penalty_statistics) t /= double(r.steps);
       }
       bar.finish();
       r.classifier_trained = classifier_trained_;
       if (test != nullptr) evaluate(*test, r);
+      if (!o_.monitor_tap.empty()) monitor_collapse(test != nullptr ? *test : train_, r);
       state.epochs_done = epoch + 1;
       if (!o_.out_dir.empty()) {
         save_checkpoint(checkpoint_path(), model_, opt_, state);
@@ -220,6 +264,43 @@ class Trainer {
     else throw Error("Trainer: a learning-rate schedule was given but the optimiser has no set_learning_rate(double)");
   }
 
+  /// The collapse monitor: PC1 share and effective rank of monitor_tap on the first
+  /// monitor_images images of `set` (eval mode, no augmentation). Features that are all constant
+  /// have no spectrum: both stay NaN.
+  void monitor_collapse(const data::ImageSet& set, EpochReport& r) {
+    const index_t n = std::min(o_.monitor_images, set.images.dim(0));
+    check(n >= 2, "Trainer: the collapse monitor needs at least 2 images");
+    model_.set_training(false);
+    const auto f = tap_features(set.images.view().slice_rows(0, n), o_.monitor_tap);
+    // pca() refuses zero total variance; look first (every column constant: a full collapse).
+    bool varies = false;
+    const index_t d = f.dim(1);
+    for (index_t i = 1; i < n && !varies; ++i)
+      for (index_t j = 0; j < d; ++j)
+        if (f[i * d + j] != f[j]) {
+          varies = true;
+          break;
+        }
+    if (!varies) return;
+    const auto p = analysis::pca(f);
+    r.pc1_share = p.pc1_share;
+    r.effective_rank = p.effective_rank;
+  }
+
+  /// The features of `tap` for `images`, in eval_batch chunks, as an N x D matrix.
+  Tensor<T> tap_features(TensorView<const T> images, const std::string& tap) {
+    const index_t n = images.dim(0);
+    Tensor<T> out;
+    for (index_t b0 = 0; b0 < n; b0 += o_.eval_batch) {
+      const index_t b = std::min(o_.eval_batch, n - b0);
+      model_.forward(images.slice_rows(b0, b0 + b));
+      const auto f = model_.tap(tap);
+      if (out.numel() == 0) out = Tensor<T>(Shape{n, f.numel() / f.dim(0)});
+      std::copy(f.data(), f.data() + f.numel(), out.data() + b0 * out.dim(1));
+    }
+    return out;
+  }
+
   /// The authors' score at score_tap: the first score_images test images against one
   /// augmentation each, drawn with a fixed key, so epochs are compared on the same images.
   double invariance_score(const data::ImageSet& test) {
@@ -228,19 +309,8 @@ class Trainer {
     const auto images = test.images.view().slice_rows(0, n);
     Tensor<T> augmented(images.shape());
     data::augment_batch(*aug_, images, augmented, o_.seed, /*key=*/0x5C0BE);
-    const auto features = [&](TensorView<const T> in) {
-      Tensor<T> out;
-      for (index_t b0 = 0; b0 < n; b0 += o_.eval_batch) {
-        const index_t b = std::min(o_.eval_batch, n - b0);
-        model_.forward(in.slice_rows(b0, b0 + b));
-        const auto f = model_.tap(o_.score_tap);
-        if (out.numel() == 0) out = Tensor<T>(Shape{n, f.numel() / f.dim(0)});
-        std::copy(f.data(), f.data() + f.numel(), out.data() + b0 * out.dim(1));
-      }
-      return out;
-    };
-    const auto fx = features(images);
-    const auto fg = features(augmented.view());
+    const auto fx = tap_features(images, o_.score_tap);
+    const auto fg = tap_features(augmented.view(), o_.score_tap);
     return analysis::invariance_score(MeanSquaredDifference{}, fx, fg).mean;
   }
 
@@ -282,6 +352,18 @@ class Trainer {
     for (std::size_t i = 0; i < r.train_terms.size(); ++i)
       terms.push_back({{"tap", taps[i]}, {"value", r.train_terms[i]}});
     j["train_terms"] = terms;
+    nlohmann::json penalties = nlohmann::json::array();
+    for (std::size_t i = 0; i < r.train_penalties.size(); ++i)
+      penalties.push_back({{"tap", obj_.penalty_tap(i)},
+                           {"penalty", objective::to_string(obj_.penalty(i))},
+                           {"weight", obj_.penalty_weight(i)},
+                           {"value", r.train_penalties[i]},
+                           {"statistic", number_or_null(r.train_penalty_statistics[i])}});
+    j["train_penalties"] = penalties;
+    if (!o_.monitor_tap.empty())
+      j["collapse"] = {{"tap", o_.monitor_tap},
+                       {"pc1_share", number_or_null(r.pc1_share)},
+                       {"effective_rank", number_or_null(r.effective_rank)}};
     j["test_accuracy"] = number_or_null(r.test_accuracy);
     j["test_cross_entropy"] = number_or_null(r.test_cross_entropy);
     j["invariance_score"] = number_or_null(r.invariance_score);

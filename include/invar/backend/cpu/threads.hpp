@@ -60,6 +60,9 @@ inline bool in_parallel_region() {
 /// Sets the thread count for a scope and restores the previous setting on exit.
 class ThreadScope {
  public:
+  /// Remembers the current setting (invar's and Eigen's) and calls set_num_threads(n): n < 1
+  /// throws invar::Error. The setting is process-wide, so nest scopes; do not overlap them on
+  /// different threads.
   explicit ThreadScope(int n)
       : saved_(detail::configured_threads.load()), saved_eigen_(Eigen::nbThreads()) {
     set_num_threads(n);

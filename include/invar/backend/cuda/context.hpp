@@ -97,6 +97,8 @@ inline Registry& registry() {
 }
 }  // namespace detail
 
+/// One GPU's stream, library handles, caching allocator and staging buffers (see the file
+/// comment for the device model). Not copyable; used by one host thread at a time.
 class Context {
  public:
   /// Bytes of the cuBLAS workspace (NVIDIA's recommendation for Hopper; enough for others).
@@ -139,6 +141,7 @@ class Context {
     return c ? *c : default_context();
   }
 
+  /// The CUDA device ordinal this context's memory and work live on.
   [[nodiscard]] int device() const noexcept { return device_; }
 
   /// The context's stream (created on first use).
@@ -172,6 +175,7 @@ class Context {
     return static_cast<cudnnHandle_t>(cudnn_);
   }
 #endif
+  /// The context's caching allocator (thread-safe), which Cuda::allocate draws from.
   CachingAllocator& allocator() noexcept { return allocator_; }
 
   /// Waits for all work queued on the context's stream (no-op before the first use).
@@ -343,6 +347,8 @@ class Context {
 /// device); restores the previous context and device on exit. Nests.
 class ContextGuard {
  public:
+  /// Makes `context` current and, if needed, switches the thread's CUDA device to its device; a
+  /// failed cudaGetDevice / cudaSetDevice throws invar::Error. `context` must outlive the guard.
   explicit ContextGuard(Context& context) : previous_(detail::current_slot()) {
     INVAR_CUDA_CHECK(cudaGetDevice(&previous_device_));
     if (previous_device_ != context.device()) INVAR_CUDA_CHECK(cudaSetDevice(context.device()));

@@ -30,23 +30,32 @@
 
 namespace invar {
 
+/// The GPU device type (see the file comment for how each operation behaves); every operation
+/// uses the calling thread's current cuda::Context.
 struct Cuda {
-  static constexpr const char* name = "cuda";
-  static constexpr bool host_accessible = false;
+  static constexpr const char* name = "cuda";     ///< the device's name in messages and files
+  static constexpr bool host_accessible = false;  ///< the host cannot dereference its pointers
 
+  /// At least `bytes` bytes of device memory from the current context's caching allocator
+  /// (nullptr for 0); out of memory, even after the cache is released, throws invar::Error.
   static void* allocate(std::size_t bytes) { return cuda::Context::current().allocator().allocate(bytes); }
+  /// Returns p to the allocator it came from, whichever context is current; never throws.
   static void deallocate(void* p) noexcept { cuda::detail::deallocate_anywhere(p); }
+  /// Device-to-device copy, queued on the current context's stream (the host does not wait).
   static void copy(void* dst, const void* src, std::size_t bytes) {
     if (bytes == 0 || dst == src) return;
     INVAR_CUDA_CHECK(
         cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, cuda::Context::current().stream()));
   }
+  /// Copies device memory to the host; returns when the data is there (synchronises the stream).
   static void copy_to_host(void* host, const void* src, std::size_t bytes) {
     cuda::Context::current().download(host, src, bytes);
   }
+  /// Copies host memory to the device; `host` may be reused or freed as soon as this returns.
   static void copy_from_host(void* dst, const void* host, std::size_t bytes) {
     cuda::Context::current().upload(dst, host, bytes);
   }
+  /// Zeroes `bytes` bytes of device memory, queued on the current context's stream.
   static void set_zero(void* p, std::size_t bytes) {
     if (bytes == 0) return;
     INVAR_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, cuda::Context::current().stream()));

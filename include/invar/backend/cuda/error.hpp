@@ -56,6 +56,8 @@ namespace invar::cuda::detail {
 
 }  // namespace invar::cuda::detail
 
+/// Evaluates `call` (a CUDA runtime call returning cudaError_t) once; on failure clears the
+/// thread's last error and throws invar::Error naming the call, file:line and the message.
 #define INVAR_CUDA_CHECK(call)                                                                   \
   do {                                                                                           \
     const cudaError_t invar_cuda_status_ = (call);                                               \
@@ -63,6 +65,8 @@ namespace invar::cuda::detail {
       ::invar::cuda::detail::throw_cuda_error(invar_cuda_status_, #call, __FILE__, __LINE__);    \
   } while (0)
 
+/// Evaluates `call` (a cuBLAS call returning cublasStatus_t) once; on failure throws invar::Error
+/// naming the call, file:line and cuBLAS's message.
 #define INVAR_CUBLAS_CHECK(call)                                                                 \
   do {                                                                                           \
     const cublasStatus_t invar_cublas_status_ = (call);                                          \
@@ -71,6 +75,8 @@ namespace invar::cuda::detail {
   } while (0)
 
 #if defined(INVAR_CUDA_HAVE_CUDNN)
+/// Evaluates `call` (a cuDNN call returning cudnnStatus_t) once; on failure throws invar::Error
+/// naming the call, file:line and cuDNN's message.
 #define INVAR_CUDNN_CHECK(call)                                                                  \
   do {                                                                                           \
     const cudnnStatus_t invar_cudnn_status_ = (call);                                            \
@@ -80,6 +86,8 @@ namespace invar::cuda::detail {
 #endif
 
 #if defined(INVAR_CUDA_DEBUG_SYNC)
+/// Debug form: checks the launch, then synchronises the device so that an error inside kernel
+/// `name` (a string literal) is reported here, under its name.
 #define INVAR_CUDA_CHECK_LAUNCH(name)                                                                             \
   do {                                                                                                            \
     INVAR_CUDA_CHECK(cudaGetLastError());                                                                         \
@@ -88,6 +96,9 @@ namespace invar::cuda::detail {
       ::invar::cuda::detail::throw_cuda_error(invar_cuda_status_, "kernel " name, __FILE__, __LINE__);            \
   } while (0)
 #else
+/// Put after a kernel launch: throws invar::Error naming kernel `name` (a string literal) if the
+/// launch failed (cudaGetLastError). Errors while the kernel runs surface at the next
+/// synchronising call; define INVAR_CUDA_DEBUG_SYNC to catch them here.
 #define INVAR_CUDA_CHECK_LAUNCH(name)                                                                             \
   do {                                                                                                            \
     const cudaError_t invar_cuda_status_ = cudaGetLastError();                                                    \

@@ -35,6 +35,9 @@ struct BatchNormFinish {
   double epsilon = 1e-5;  ///< inv_std = 1 / sqrt(var + epsilon)
 };
 
+/// Per-channel batch statistics of x ([B, C] or [B, C, H, W]): mean and biased variance over
+/// the B H W values of each channel, computed in double whatever x's type. mean and var are
+/// double views of C values on x's device; a bad shape throws invar::Error.
 template <Viewable X, Viewable M, Viewable V>
 void batch_norm_statistics(X&& x_in, M&& mean_in, V&& var_in) {
   auto x = to_view(x_in);
@@ -49,6 +52,15 @@ void batch_norm_statistics(X&& x_in, M&& mean_in, V&& var_in) {
                                                                          mean.data(), var.data());
 }
 
+/// Turns the statistics into the affine map batch_norm_forward applies, on the device. Training
+/// (o.training): mean and var are the batch's; the running statistics (running_mean, running_var)
+/// move towards them by o.momentum, the variance times o.unbias, unless a mean or variance is not
+/// finite: then `bad` (one unsigned char) is set to 1 and the running statistics are left as they
+/// were. Evaluation: mean and var are overwritten with the running statistics. Then
+/// inv_std = 1 / sqrt(var + epsilon), scale = gamma inv_std, shift = beta - mean scale.
+/// mean, var, inv_std are double; the others have the layer's scalar type; all hold C values.
+/// gamma and beta may be empty views (1 and 0). Throws invar::Error on a size mismatch or invalid
+/// options (epsilon < 0, momentum outside [0, 1], unbias <= 0).
 template <Viewable M, Viewable V, Viewable RM, Viewable RV, Viewable G, Viewable B, Viewable IS, Viewable SC,
           Viewable SH, Viewable F>
 void batch_norm_finish(const BatchNormFinish& o, M&& mean_in, V&& var_in, RM&& rm_in, RV&& rv_in, G&& gamma_in,
@@ -83,6 +95,9 @@ void batch_norm_finish(const BatchNormFinish& o, M&& mean_in, V&& var_in, RM&& r
       beta.data(), inv_std.data(), scale.data(), shift.data(), bad.data());
 }
 
+/// y[b, c, ...] = x[b, c, ...] scale[c] + shift[c], x [B, C] or [B, C, H, W], y of x's shape;
+/// shift may be an empty view (no shift). With scale = gamma inv_std this is also the
+/// evaluation-mode backward: dx = batch_norm_forward(dy, scale, none).
 template <Viewable X, Viewable SC, Viewable SH, Viewable Y>
 void batch_norm_forward(X&& x_in, SC&& scale_in, SH&& shift_in, Y&& y_in) {
   auto x = to_view(x_in);
@@ -98,6 +113,11 @@ void batch_norm_forward(X&& x_in, SC&& scale_in, SH&& shift_in, Y&& y_in) {
                                                                       shift.data(), y.data());
 }
 
+/// Training-mode backward through the batch statistics: adds sum dy xhat into dgamma and sum dy
+/// into dbeta (per channel; either may be an empty view), and writes
+/// dx = gamma inv_std / N (N dy - sum dy - xhat sum dy xhat) with xhat = (x - mean) inv_std and
+/// N = B H W. gamma may be empty (1); dx may be empty (only the parameter sums, as evaluation mode
+/// needs). mean and inv_std are the double per-channel values batch_norm_finish produced.
 template <Viewable DY, Viewable X, Viewable M, Viewable IS, Viewable G, Viewable DG, Viewable DB, Viewable DX>
 void batch_norm_backward(DY&& dy_in, X&& x_in, M&& mean_in, IS&& inv_std_in, G&& gamma_in, DG&& dgamma_in,
                          DB&& dbeta_in, DX&& dx_in) {

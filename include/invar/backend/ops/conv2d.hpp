@@ -24,6 +24,9 @@ inline void check_geometry(const char* op, const Conv2dGeometry& g) {
 }
 }  // namespace detail
 
+/// y = conv(x, w) + bias for the geometry g: x holds N C H W values, w Co C k k, bias Co or is
+/// an empty view (no bias), y N Co Ho Wo (overwritten). Only element counts are checked, so any
+/// shape with the right size is accepted; a bad geometry or size throws invar::Error.
 template <Viewable X, Viewable W, Viewable B, Viewable Y>
 void conv2d_forward(const Conv2dGeometry& g, X&& x_in, W&& w_in, B&& bias_in, Y&& y_in) {
   auto x = to_view(x_in);
@@ -40,6 +43,9 @@ void conv2d_forward(const Conv2dGeometry& g, X&& x_in, W&& w_in, B&& bias_in, Y&
                                                                   bias.data() ? bias.data() : nullptr, y.data());
 }
 
+/// The gradients of conv2d_forward for the output gradient dy: adds into dw and dbias
+/// (accumulating, as parameter gradients do) and overwrites dx. dbias and dx may be empty views
+/// (not needed). Sizes are checked as in conv2d_forward.
 template <Viewable X, Viewable W, Viewable DY, Viewable DW, Viewable DB, Viewable DX>
 void conv2d_backward(const Conv2dGeometry& g, X&& x_in, W&& w_in, DY&& dy_in, DW&& dw_in, DB&& dbias_in,
                      DX&& dx_in) {

@@ -11,6 +11,12 @@
 
 namespace invar::ops {
 
+/// Softmax cross-entropy of logits [B, classes] against labels (index_t, B; < 0: unlabelled,
+/// loss 0, nothing added to grad), computed stably on the logits' device: row_loss (double, B values) =
+/// -log softmax[label], row_correct (unsigned char, B values) = argmax == label, and
+/// grad = beta grad + scale (softmax - onehot) (grad of the logits' shape, or an empty view: value
+/// only). Labels >= classes are not checked here (the loss checks them on the host); shape
+/// mismatches throw invar::Error.
 template <Viewable Z, Viewable L, Viewable G, Viewable RL, Viewable RC>
 void softmax_cross_entropy(Z&& logits_in, L&& labels_in, double scale, double beta, G&& grad_in, RL&& row_loss_in,
                            RC&& row_correct_in) {

@@ -13,7 +13,9 @@ namespace invar::ops {
 
 /// A square pooling window: kernel, stride and zero padding on every side.
 struct PoolWindow {
-  index_t kernel = 2, stride = 2, padding = 0;
+  index_t kernel = 2,  ///< side of the square window (> 0); default 2
+      stride = 2,      ///< step between windows, rows and columns (> 0); default 2
+      padding = 0;     ///< zero pixels on every side (0 <= 2 padding <= kernel); default 0
 };
 
 namespace detail {
@@ -32,6 +34,9 @@ void check_pool_shapes(const char* op, const X& x, const Y& y, const PoolWindow&
 }
 }  // namespace detail
 
+/// y = the maximum of each window of x (both [B, C, H, W]; y's H, W must be the floor-mode output
+/// size) and argmax = the chosen input's index within its H x W plane (index_t, y's shape; ties
+/// go to the first, NaN propagates). Padding never wins. Shape mismatches throw invar::Error.
 template <Viewable X, Viewable Y, Viewable A>
 void max_pool2d(X&& x_in, Y&& y_in, A&& argmax_in, const PoolWindow& w) {
   auto x = to_view(x_in);
@@ -47,6 +52,8 @@ void max_pool2d(X&& x_in, Y&& y_in, A&& argmax_in, const PoolWindow& w) {
                                                               y.data(), argmax.data());
 }
 
+/// dx = dy routed to the positions argmax (from max_pool2d) names, summed where windows overlap;
+/// dx is overwritten, so its unchosen positions are 0.
 template <Viewable DY, Viewable A, Viewable DX>
 void max_pool2d_backward(DY&& dy_in, A&& argmax_in, DX&& dx_in) {
   auto dy = to_view(dy_in);
@@ -62,6 +69,8 @@ void max_pool2d_backward(DY&& dy_in, A&& argmax_in, DX&& dx_in) {
       dx.dim(0) * dx.dim(1), dx.dim(2), dx.dim(3), dy.dim(2), dy.dim(3), dy.data(), argmax.data(), dx.data());
 }
 
+/// y = the mean of each window of x. count_padding: divide by kernel^2 (padding counts as zeros);
+/// otherwise by the number of real pixels in the window. Shapes as in max_pool2d.
 template <Viewable X, Viewable Y>
 void avg_pool2d(X&& x_in, Y&& y_in, const PoolWindow& w, bool count_padding) {
   auto x = to_view(x_in);
@@ -73,6 +82,7 @@ void avg_pool2d(X&& x_in, Y&& y_in, const PoolWindow& w, bool count_padding) {
                                                               x.data(), y.data());
 }
 
+/// dx = the gradient of avg_pool2d with the same window and count_padding, for dy; overwrites dx.
 template <Viewable DY, Viewable DX>
 void avg_pool2d_backward(DY&& dy_in, DX&& dx_in, const PoolWindow& w, bool count_padding) {
   auto dy = to_view(dy_in);

@@ -59,6 +59,7 @@ struct AffineParams {
   double translate_x = 0.0;  ///< pixels, positive = right
   double translate_y = 0.0;  ///< pixels, positive = down
 
+  /// Whether every parameter has its neutral value (no rotation, shear or translation, scales 1).
   [[nodiscard]] bool is_identity() const {
     return rotation == 0.0 && shear == 0.0 && scale_x == 1.0 && scale_y == 1.0 && translate_x == 0.0 &&
            translate_y == 0.0;
@@ -75,6 +76,7 @@ struct AffineParams {
           shear, " rad");
   }
 
+  /// The values with units, e.g. for error messages.
   [[nodiscard]] std::string describe() const {
     std::ostringstream s;
     s << "rotation " << rotation << " rad, shear " << shear << " rad, scale (" << scale_x << ", " << scale_y
@@ -86,7 +88,17 @@ struct AffineParams {
 /// The inverse map output pixel -> input position: src_x = a00 x + a01 y + b0,
 /// src_y = a10 x + a11 y + b1 (x = column, y = row).
 struct AffineMap {
-  double a00 = 1.0, a01 = 0.0, a10 = 0.0, a11 = 1.0, b0 = 0.0, b1 = 0.0;
+  /// \var a00
+  /// Weight of x in src_x (default: the identity map).
+  /// \var a01
+  /// Weight of y in src_x.
+  /// \var a10
+  /// Weight of x in src_y.
+  /// \var a11
+  /// Weight of y in src_y.
+  /// \var b0
+  /// Offset of src_x, in pixels.
+  double a00 = 1.0, a01 = 0.0, a10 = 0.0, a11 = 1.0, b0 = 0.0, b1 = 0.0;  ///< offset of src_y, in pixels
 };
 
 /// The inverse map of `p` for an image of height x width (validates p).

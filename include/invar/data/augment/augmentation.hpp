@@ -73,6 +73,7 @@ class ScratchLease {
 /// The parameters an Augmentation drew for one image: one entry per step, in order.
 using AugmentationParams = std::vector<TransformParams>;
 
+/// A pipeline of Transforms applied in order to one image at a time (see the file comment).
 class Augmentation {
  public:
   /// The empty pipeline: the identity.
@@ -99,6 +100,7 @@ class Augmentation {
     return *this;
   }
 
+  /// Appends a step that copies the image (draws nothing).
   Augmentation& identity() { return then(Identity{}); }
   /// One affine transform (rotation, shear, scale, translation) drawn from `ranges`.
   Augmentation& affine(const AffineRanges& ranges, Draw how) { return then(RandomAffine(ranges, how)); }
@@ -108,10 +110,13 @@ class Augmentation {
     return affine(AffineRanges{}.with_translation(fraction_x, fraction_y).with_whole_pixel_translation(whole_pixels),
                   how);
   }
+  /// Left-right flip with probability p (RandomHorizontalFlip; 0 <= p <= 1).
   Augmentation& horizontal_flip(double p = 0.5) { return then(RandomHorizontalFlip(p)); }
   /// Zero padding by `pad`, crop back to the input size at uniform integer offsets.
   Augmentation& random_crop(index_t pad, float fill = 0.0f) { return then(RandomCrop(pad, fill)); }
+  /// x + delta, clipped to [0, 1] (RandomBrightness).
   Augmentation& brightness(Range delta, Draw how) { return then(RandomBrightness(delta, how)); }
+  /// gamma (x - channel mean) + channel mean, clipped to [0, 1] (RandomContrast).
   Augmentation& contrast(Range gamma, Draw how) { return then(RandomContrast(gamma, how)); }
   /// Your function as a step (see FunctionTransform).
   Augmentation& function(std::string name, FunctionTransform::Fn fn) {
@@ -120,8 +125,11 @@ class Augmentation {
 
   // ---- inspecting ----
 
+  /// The number of steps.
   [[nodiscard]] std::size_t size() const { return steps_.size(); }
+  /// Whether there are no steps (the identity).
   [[nodiscard]] bool empty() const { return steps_.empty(); }
+  /// Step i (0 first); throws invar::Error when i >= size().
   [[nodiscard]] const Transform& step(std::size_t i) const {
     check(i < steps_.size(), "Augmentation::step: index ", i, " out of range (", steps_.size(), " steps)");
     return *steps_[i];

@@ -17,7 +17,7 @@ namespace invar::data::augment {
 
 /// One crop: the padding and where the window starts in the padded image.
 struct CropParams {
-  index_t pad = 0;
+  index_t pad = 0;       ///< pixels of padding on every side (>= 0)
   index_t offset_y = 0;  ///< in [0, 2 pad]
   index_t offset_x = 0;  ///< in [0, 2 pad]
   float fill = 0.0f;     ///< the value of the padding

@@ -12,7 +12,7 @@ namespace invar::data::augment {
 
 /// Whether one image is flipped.
 struct FlipParams {
-  bool flip = false;
+  bool flip = false;  ///< true: mirror left-right; false: copy
 };
 
 /// Mirrors a CHW image left-right (in and out must not overlap).

@@ -30,27 +30,35 @@ enum class Draw {
   truncated_normal,  ///< N(mid, (hi - lo) / 4) truncated to [lo, hi], by rejection (the authors' code)
 };
 
+/// "uniform" or "truncated_normal" (for describe() texts).
 inline const char* to_string(Draw d) { return d == Draw::uniform ? "uniform" : "truncated_normal"; }
 
 /// Degrees to radians (rotation and shear parameters are in radians).
 constexpr double deg_to_rad(double degrees) { return degrees * (3.14159265358979323846 / 180.0); }
+/// Radians to degrees.
 constexpr double rad_to_deg(double radians) { return radians * (180.0 / 3.14159265358979323846); }
 
 /// A closed interval [lo, hi] a parameter is drawn from.
 struct Range {
-  double lo = 0.0;
-  double hi = 0.0;
+  double lo = 0.0;  ///< lower bound (finite)
+  double hi = 0.0;  ///< upper bound (finite, >= lo)
 
+  /// [0, 0].
   constexpr Range() = default;
+  /// [lo_, hi_]; not checked here: the transforms call validate().
   constexpr Range(double lo_, double hi_) : lo(lo_), hi(hi_) {}
   /// [-a, a].
   static constexpr Range symmetric(double a) { return {-a, a}; }
   /// [v, v]: always v.
   static constexpr Range constant(double v) { return {v, v}; }
 
+  /// hi - lo.
   [[nodiscard]] constexpr double width() const { return hi - lo; }
+  /// The centre (lo + hi) / 2.
   [[nodiscard]] constexpr double mid() const { return 0.5 * (lo + hi); }
+  /// Whether lo == hi (a constant: drawing it consumes no randomness).
   [[nodiscard]] constexpr bool degenerate() const { return lo == hi; }
+  /// Whether lo <= v <= hi.
   [[nodiscard]] constexpr bool contains(double v) const { return lo <= v && v <= hi; }
 
   /// Throws invar::Error unless lo and hi are finite and lo <= hi; `what` names the parameter.
@@ -59,6 +67,7 @@ struct Range {
     check(lo <= hi, what, ": empty range [", lo, ", ", hi, "] (lo > hi)");
   }
 
+  /// Prints `[lo, hi]`.
   friend std::ostream& operator<<(std::ostream& out, const Range& r) {
     return out << '[' << r.lo << ", " << r.hi << ']';
   }

@@ -18,10 +18,12 @@
 
 namespace invar::data::augment {
 
+/// One brightness change: x' = clip(x + delta, 0, 1).
 struct BrightnessParams {
   double delta = 0.0;  ///< added to every pixel
 };
 
+/// One contrast change: x' = clip(gamma (x - mean_c) + mean_c, 0, 1).
 struct ContrastParams {
   double gamma = 1.0;  ///< factor on the deviation from the channel mean
 };

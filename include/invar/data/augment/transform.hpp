@@ -36,8 +36,8 @@ struct NoParams {};
 
 /// What a user-defined transform draws: a seed for its own Rng and up to 8 numbers.
 struct CustomParams {
-  std::uint64_t seed = 0;
-  std::array<double, 8> values{};
+  std::uint64_t seed = 0;          ///< seeds the transform's own Rng in apply
+  std::array<double, 8> values{};  ///< free for the transform's own use (invar never reads them)
 };
 
 /// The parameters one step drew for one image.

@@ -59,10 +59,15 @@ struct AffineRanges {
   /// range contains one). With no rotation, shear or scale the image then moves exactly.
   bool whole_pixel_translation = false;
 
+  /// Sets #rotation.
   AffineRanges& with_rotation(Range r) { rotation = r; return *this; }
+  /// Sets #shear.
   AffineRanges& with_shear(Range r) { shear = r; return *this; }
+  /// Sets #scale_x and #scale_y.
   AffineRanges& with_scale(Range x, Range y) { scale_x = x; scale_y = y; return *this; }
+  /// Sets #translate_x and #translate_y (fractions of width and height).
   AffineRanges& with_translation(Range x, Range y) { translate_x = x; translate_y = y; return *this; }
+  /// Sets #whole_pixel_translation.
   AffineRanges& with_whole_pixel_translation(bool on = true) { whole_pixel_translation = on; return *this; }
 
   /// Throws invar::Error for a bad range (non-finite, empty, scale <= 0, |shear| >= 89 degrees).
@@ -84,6 +89,8 @@ struct AffineRanges {
 /// One affine transform per image with parameters drawn from AffineRanges.
 class RandomAffine final : public Transform {
  public:
+  /// Draws every parameter from its range as `how` says; throws invar::Error for bad ranges
+  /// (AffineRanges::validate).
   explicit RandomAffine(const AffineRanges& ranges, Draw how) : ranges_(ranges), how_(how) { ranges_.validate(); }
 
   /// Draws the parameters for an image of height x width (translations in pixels).
@@ -129,7 +136,9 @@ class RandomAffine final : public Transform {
     return s.str();
   }
 
+  /// The ranges the parameters are drawn from.
   [[nodiscard]] const AffineRanges& ranges() const { return ranges_; }
+  /// How they are drawn.
   [[nodiscard]] Draw draw_kind() const { return how_; }
 
  private:
@@ -149,9 +158,11 @@ class RandomAffine final : public Transform {
 /// Flips left-right with probability p.
 class RandomHorizontalFlip final : public Transform {
  public:
+  /// Flips with probability p; throws invar::Error unless 0 <= p <= 1.
   explicit RandomHorizontalFlip(double p = 0.5) : p_(p) {
     check(p >= 0.0 && p <= 1.0, "RandomHorizontalFlip: probability must lie in [0, 1], got ", p);
   }
+  /// Draws whether to flip (one uniform draw, whatever p is).
   [[nodiscard]] FlipParams sample(Rng& rng) const { return FlipParams{draw_bernoulli(p_, rng)}; }
   [[nodiscard]] TransformParams draw(Rng& rng, index_t, index_t, index_t) const override { return sample(rng); }
   void apply(const TransformParams& params, const float* in, float* out, index_t channels, index_t height,
@@ -163,6 +174,7 @@ class RandomHorizontalFlip final : public Transform {
     s << "horizontal_flip(p = " << p_ << ")";
     return s.str();
   }
+  /// p, the probability of a flip.
   [[nodiscard]] double probability() const { return p_; }
 
  private:
@@ -173,10 +185,12 @@ class RandomHorizontalFlip final : public Transform {
 /// offsets in [0, 2 pad] (drawn y, then x).
 class RandomCrop final : public Transform {
  public:
+  /// Throws invar::Error when pad < 0 or fill is not finite.
   explicit RandomCrop(index_t pad, float fill = 0.0f) : pad_(pad), fill_(fill) {
     check(pad >= 0, "RandomCrop: pad must be >= 0, got ", pad);
     check(std::isfinite(fill), "RandomCrop: fill must be finite, got ", fill);
   }
+  /// Draws the offsets (y, then x), each uniform in [0, 2 pad].
   [[nodiscard]] CropParams sample(Rng& rng) const {
     CropParams p;
     p.pad = pad_;
@@ -205,7 +219,9 @@ class RandomCrop final : public Transform {
 /// x' = clip(x + delta, 0, 1), delta drawn from a Range.
 class RandomBrightness final : public Transform {
  public:
+  /// `delta` in intensity units ([0, 1] images); throws invar::Error for a bad range.
   RandomBrightness(Range delta, Draw how) : delta_(delta), how_(how) { delta.validate("RandomBrightness: delta"); }
+  /// Draws delta.
   [[nodiscard]] BrightnessParams sample(Rng& rng) const { return BrightnessParams{augment::draw(delta_, how_, rng)}; }
   [[nodiscard]] TransformParams draw(Rng& rng, index_t, index_t, index_t) const override { return sample(rng); }
   void apply(const TransformParams& params, const float* in, float* out, index_t channels, index_t height,
@@ -226,7 +242,9 @@ class RandomBrightness final : public Transform {
 /// x' = clip(gamma (x - mean_c) + mean_c, 0, 1), gamma drawn from a Range, mean per channel.
 class RandomContrast final : public Transform {
  public:
+  /// `gamma` scales the deviations from each channel's mean; throws invar::Error for a bad range.
   RandomContrast(Range gamma, Draw how) : gamma_(gamma), how_(how) { gamma.validate("RandomContrast: gamma"); }
+  /// Draws gamma.
   [[nodiscard]] ContrastParams sample(Rng& rng) const { return ContrastParams{augment::draw(gamma_, how_, rng)}; }
   [[nodiscard]] TransformParams draw(Rng& rng, index_t, index_t, index_t) const override { return sample(rng); }
   void apply(const TransformParams& params, const float* in, float* out, index_t channels, index_t height,
@@ -251,8 +269,10 @@ class RandomContrast final : public Transform {
 /// threads at once (augment_batch runs images in parallel).
 class FunctionTransform final : public Transform {
  public:
+  /// The function: writes the transformed C x H x W image `in` to `out`, drawing from `rng`.
   using Fn = std::function<void(const float* in, float* out, index_t channels, index_t height, index_t width,
                                 Rng& rng)>;
+  /// `name` is what describe() returns and names errors; throws invar::Error when fn is empty.
   FunctionTransform(std::string name, Fn fn) : name_(std::move(name)), fn_(std::move(fn)) {
     check(static_cast<bool>(fn_), "FunctionTransform '", name_, "': empty function");
   }

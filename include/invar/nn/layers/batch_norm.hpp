@@ -7,8 +7,8 @@
 ///             running = (1 - momentum) running + momentum batch_stat, running_var updated with the
 ///             *unbiased* batch variance var_B N / (N - 1). (Keras' momentum is 1 - ours.)
 ///   eval:     the same with running_mean / running_var; the running statistics do not change.
-/// gamma ("<name>.weight", 1) and beta ("<name>.bias", 0) exist when affine; the running statistics
-/// are buffers ("<name>.running_mean", 0 and "<name>.running_var", 1), saved in parameter files.
+/// gamma (`name.weight`, 1) and beta (`name.bias`, 0) exist when affine; the running statistics
+/// are buffers (`name.running_mean`, 0 and `name.running_var`, 1), saved in parameter files.
 ///
 /// Per-channel quantities are computed in double (two-pass statistics, see
 /// backend/cpu/batch_norm.hpp) and folded into y = x scale[c] + shift[c]. A forward costs about two
@@ -38,18 +38,25 @@
 
 namespace invar::nn {
 
+/// Options of BatchNorm, with chainable setters (checked when the layer is built).
 struct BatchNormOptions {
   double momentum = 0.1;  ///< PyTorch's meaning: weight of the new batch in the running statistics
   double epsilon = 1e-5;  ///< added to the variance before the square root
   bool affine = true;     ///< learn gamma and beta
+  /// Sets #momentum, in [0, 1]; returns *this for chaining.
   BatchNormOptions& with_momentum(double m) { momentum = m; return *this; }
+  /// Sets #epsilon, > 0; returns *this.
   BatchNormOptions& with_epsilon(double e) { epsilon = e; return *this; }
+  /// Sets #affine; returns *this.
   BatchNormOptions& with_affine(bool a) { affine = a; return *this; }
 };
 
+/// Batch normalisation over the channels (axis 1) of [B, C] or [B, C, H, W] input (see the file comment).
 template <class T, Device D = Cpu>
 class BatchNorm final : public Layer<T, D> {
  public:
+  /// A layer named `name` over `channels` channels: gamma 1, beta 0, running mean 0, running
+  /// variance 1. Throws invar::Error unless channels > 0, momentum is in [0, 1] and epsilon > 0.
   BatchNorm(std::string name, index_t channels, const BatchNormOptions& o = {})
       : name_(std::move(name)), channels_(channels), o_(o) {
     check(channels > 0, "BatchNorm ", name_, ": channels must be positive, got ", channels);
@@ -128,12 +135,17 @@ class BatchNorm final : public Layer<T, D> {
     return {{name_ + ".running_mean", &running_mean_}, {name_ + ".running_var", &running_var_}};
   }
   [[nodiscard]] std::string name() const override { return name_; }
+  /// Number of channels C.
   [[nodiscard]] index_t channels() const { return channels_; }
+  /// The options, as given.
   [[nodiscard]] const BatchNormOptions& options() const { return o_; }
-  /// gamma and beta (empty parameters when not affine).
+  /// gamma, [C] (an empty parameter when not affine).
   Parameter<T, D>& weight() { return weight_; }
+  /// beta, [C] (an empty parameter when not affine).
   Parameter<T, D>& bias() { return bias_; }
+  /// Running per-channel mean, [C], updated by training forwards and used in eval mode.
   Tensor<T, D>& running_mean() { return running_mean_; }
+  /// Running per-channel unbiased variance, [C], updated by training forwards and used in eval mode.
   Tensor<T, D>& running_var() { return running_var_; }
 
  private:

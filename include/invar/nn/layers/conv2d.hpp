@@ -14,20 +14,29 @@
 
 namespace invar::nn {
 
+/// Geometry of a Conv2d, with chainable setters (checked when the layer is built).
 struct Conv2dOptions {
-  index_t kernel = 3;
-  index_t stride = 1;
+  index_t kernel = 3;   ///< square kernel side, > 0
+  index_t stride = 1;   ///< step between windows, > 0
   index_t padding = 0;  ///< zeros on every side; kernel / 2 keeps the size at stride 1 ("same")
-  bool bias = true;
+  bool bias = true;     ///< whether the layer has a per-output-channel bias
+  /// Sets #kernel; returns *this for chaining.
   Conv2dOptions& with_kernel(index_t k) { kernel = k; return *this; }
+  /// Sets #stride; returns *this.
   Conv2dOptions& with_stride(index_t s) { stride = s; return *this; }
+  /// Sets #padding; returns *this.
   Conv2dOptions& with_padding(index_t p) { padding = p; return *this; }
+  /// Sets #bias; returns *this.
   Conv2dOptions& with_bias(bool b) { bias = b; return *this; }
 };
 
+/// 2-d convolution of NCHW input (see the file comment).
 template <class T, Device D = Cpu>
 class Conv2d final : public Layer<T, D> {
  public:
+  /// A layer named `name` (parameters "name.weight" [out, in, k, k] and, with o.bias, "name.bias"
+  /// [out]), all zero until initialize(). Throws invar::Error unless both channel counts,
+  /// o.kernel and o.stride are > 0 and o.padding >= 0.
   Conv2d(std::string name, index_t in_channels, index_t out_channels, const Conv2dOptions& o = {})
       : name_(std::move(name)), in_(in_channels), out_(out_channels), o_(o),
         weight_(name_ + ".weight", Shape{out_channels, in_channels, o.kernel, o.kernel}) {
@@ -74,7 +83,9 @@ class Conv2d final : public Layer<T, D> {
     return {&weight_};
   }
   [[nodiscard]] std::string name() const override { return name_; }
+  /// W, [out_channels, in_channels, kernel, kernel].
   Parameter<T, D>& weight() { return weight_; }
+  /// The bias, [out_channels]; an empty, unnamed parameter when o.bias is false.
   Parameter<T, D>& bias() { return bias_; }
 
  private:

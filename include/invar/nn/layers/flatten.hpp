@@ -6,9 +6,11 @@
 
 namespace invar::nn {
 
+/// Flattens every axis after the first into one: a view of the input, no copy (see the file comment).
 template <class T, Device D = Cpu>
 class Flatten final : public Layer<T, D> {
  public:
+  /// A layer named `name`; it has no parameters.
   explicit Flatten(std::string name) : name_(std::move(name)) {}
 
   TensorView<const T, D> forward(TensorView<const T, D> x) override {

@@ -8,9 +8,11 @@
 
 namespace invar::nn {
 
+/// Mean over all spatial positions of each channel, [B, C, H, W] -> [B, C] (see the file comment).
 template <class T, Device D = Cpu>
 class GlobalAvgPool final : public Layer<T, D> {
  public:
+  /// A layer named `name`; it has no parameters.
   explicit GlobalAvgPool(std::string name) : name_(std::move(name)) {}
 
   TensorView<const T, D> forward(TensorView<const T, D> x) override {

@@ -12,9 +12,12 @@
 
 namespace invar::nn {
 
+/// Fully connected layer y = x W^T + b (see the file comment).
 template <class T, Device D = Cpu>
 class Linear final : public Layer<T, D> {
  public:
+  /// A layer named `name` (parameters "name.weight" [out, in] and, with `bias`, "name.bias" [out]),
+  /// all zero until initialize(). Throws invar::Error unless in, out > 0.
   Linear(std::string name, index_t in, index_t out, bool bias = true)
       : name_(std::move(name)), in_(in), out_(out), weight_(name_ + ".weight", Shape{out, in}) {
     check(in > 0 && out > 0, "Linear ", name_, ": sizes must be positive, got in = ", in, ", out = ", out);
@@ -58,9 +61,13 @@ class Linear final : public Layer<T, D> {
     return {&weight_};
   }
   [[nodiscard]] std::string name() const override { return name_; }
+  /// Input row length (`in`).
   [[nodiscard]] index_t in_features() const { return in_; }
+  /// Output row length (`out`).
   [[nodiscard]] index_t out_features() const { return out_; }
+  /// W, [out, in].
   Parameter<T, D>& weight() { return weight_; }
+  /// b, [out]; an empty, unnamed parameter when the layer has no bias.
   Parameter<T, D>& bias() { return bias_; }
 
  private:

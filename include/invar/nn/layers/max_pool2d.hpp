@@ -14,15 +14,19 @@
 
 namespace invar::nn {
 
+/// Max pooling over square windows of NCHW input (see the file comment).
 template <class T, Device D = Cpu>
 class MaxPool2d final : public Layer<T, D> {
  public:
+  /// A layer named `name` with the window `o`. Throws invar::Error for invalid options
+  /// (kernel \<= 0, stride \< 0, padding outside [0, kernel / 2]).
   explicit MaxPool2d(std::string name, const Pool2dOptions& o = {}) : name_(std::move(name)), o_(o) {
     detail::check_pool2d_options("MaxPool2d", name_, o_);
   }
 
   /// Output extent of a spatial input extent.
   [[nodiscard]] index_t output_size(index_t in) const { return o_.output_size(in); }
+  /// The window options, as given.
   [[nodiscard]] const Pool2dOptions& options() const { return o_; }
 
   TensorView<const T, D> forward(TensorView<const T, D> x) override {

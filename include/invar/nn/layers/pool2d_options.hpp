@@ -12,14 +12,19 @@
 
 namespace invar::nn {
 
+/// Window of MaxPool2d and AvgPool2d, with chainable setters (checked when a layer is built).
 struct Pool2dOptions {
-  index_t kernel = 2;
+  index_t kernel = 2;         ///< window side in pixels, > 0
   index_t stride = 0;         ///< 0 means stride = kernel (disjoint windows)
   index_t padding = 0;        ///< on every side, at most kernel / 2; never chosen by max pooling
   bool count_padding = true;  ///< AvgPool2d: divide by kernel^2 (PyTorch's count_include_pad) or by the real pixels
+  /// Sets #kernel; returns *this for chaining.
   Pool2dOptions& with_kernel(index_t k) { kernel = k; return *this; }
+  /// Sets #stride (0: the kernel); returns *this.
   Pool2dOptions& with_stride(index_t s) { stride = s; return *this; }
+  /// Sets #padding; returns *this.
   Pool2dOptions& with_padding(index_t p) { padding = p; return *this; }
+  /// Sets #count_padding; returns *this.
   Pool2dOptions& with_count_padding(bool c) { count_padding = c; return *this; }
 
   /// The stride in use: `stride`, or `kernel` when stride is 0.

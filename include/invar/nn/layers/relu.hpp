@@ -8,11 +8,15 @@
 // The functors join invar::fn (ops.hpp's): a separate invar::nn::fn would hide invar::fn::Add
 // from every layer in invar::nn that is compiled after this header.
 namespace invar::fn {
+/// Element-wise max(x, 0), for ops::map.
 struct Relu {
+  /// x if x > 0, else 0 (NaN gives 0).
   template <class T>
   INVAR_HOST_DEVICE T operator()(T x) const { return x > T(0) ? x : T(0); }
 };
+/// Element-wise ReLU gradient from the output, for ops::map.
 struct ReluBackward {
+  /// dy where the forward output y > 0, else 0.
   template <class T>
   INVAR_HOST_DEVICE T operator()(T dy, T y) const { return y > T(0) ? dy : T(0); }
 };
@@ -20,9 +24,11 @@ struct ReluBackward {
 
 namespace invar::nn {
 
+/// ReLU activation layer, any input shape (see the file comment).
 template <class T, Device D = Cpu>
 class Relu final : public Layer<T, D> {
  public:
+  /// A layer named `name`; it has no parameters.
   explicit Relu(std::string name) : name_(std::move(name)) {}
 
   TensorView<const T, D> forward(TensorView<const T, D> x) override {

@@ -26,15 +26,23 @@
 
 namespace invar::nn {
 
+/// The shortcut of a ResidualBlock that changes shape (see the file comment): pooled input with
+/// zero-padded channels (no parameters), or a strided 1x1 convolution of the pre-activated input.
 enum class ResidualShortcut { average_pool_zero_pad, projection };
 
+/// "average_pool_zero_pad" or "projection".
 [[nodiscard]] inline const char* to_string(ResidualShortcut s) {
   return s == ResidualShortcut::projection ? "projection" : "average_pool_zero_pad";
 }
 
+/// Pre-activation Wide ResNet basic block, one Layer (see the file comment).
 template <class T, Device D = Cpu>
 class ResidualBlock final : public Layer<T, D> {
  public:
+  /// A block named `name` (sub-layers `name.bn1`, `name.conv1`, ...) from in_channels to out_channels
+  /// channels, with `stride` on conv1 and the shortcut; `shortcut` applies only when the shape changes.
+  /// Weights are zero until initialize(). Throws invar::Error if stride \< 1, or if
+  /// average_pool_zero_pad would have to reduce the channels.
   ResidualBlock(std::string name, index_t in_channels, index_t out_channels, index_t stride,
                 ResidualShortcut shortcut = ResidualShortcut::average_pool_zero_pad,
                 const BatchNormOptions& bn = {})
@@ -146,6 +154,7 @@ class ResidualBlock final : public Layer<T, D> {
     for (Layer<T, D>* l : layers()) l->set_training(training);
   }
   [[nodiscard]] std::string name() const override { return name_; }
+  /// The shortcut kind as given (unused when identity()).
   [[nodiscard]] ResidualShortcut shortcut() const { return kind_; }
 
  private:

@@ -32,22 +32,31 @@ namespace invar::nn {
 /// Padding of All-CNN-C's seventh convolution (the last 3x3).
 enum class TopConvPadding { same, valid };
 
+/// Options of make_all_cnn(), with chainable setters.
 struct AllCnnOptions {
-  index_t in_channels = 3;
-  index_t classes = 10;
+  index_t in_channels = 3;  ///< channels of the input images (3: RGB), > 0
+  index_t classes = 10;     ///< output channels of the last convolution = logits, > 0
   double width = 1.0;  ///< multiplies the 96 and 192 channels
-  TopConvPadding top_padding = TopConvPadding::same;
-  bool batch_norm = true;
-  BatchNormOptions batch_norm_options{};
-  init::Initializer initializer = init::Initializer::glorot_uniform;
-  std::uint64_t seed = 0;
+  TopConvPadding top_padding = TopConvPadding::same;  ///< seventh convolution: same (the authors') or valid (the original)
+  bool batch_norm = true;  ///< batch norm after every convolution (then the convolutions have no bias)
+  BatchNormOptions batch_norm_options{};  ///< options of every BatchNorm (used when batch_norm)
+  init::Initializer initializer = init::Initializer::glorot_uniform;  ///< initialiser of the convolution weights
+  std::uint64_t seed = 0;  ///< initialisation seed
+  /// Sets #in_channels; returns *this for chaining.
   AllCnnOptions& with_in_channels(index_t c) { in_channels = c; return *this; }
+  /// Sets #classes; returns *this.
   AllCnnOptions& with_classes(index_t c) { classes = c; return *this; }
+  /// Sets #width (finite, > 0); returns *this.
   AllCnnOptions& with_width(double w) { width = w; return *this; }
+  /// Sets #top_padding; returns *this.
   AllCnnOptions& with_top_padding(TopConvPadding p) { top_padding = p; return *this; }
+  /// Sets #batch_norm; returns *this.
   AllCnnOptions& with_batch_norm(bool b) { batch_norm = b; return *this; }
+  /// Sets #batch_norm_options; returns *this.
   AllCnnOptions& with_batch_norm_options(const BatchNormOptions& b) { batch_norm_options = b; return *this; }
+  /// Sets #initializer; returns *this.
   AllCnnOptions& with_initializer(init::Initializer i) { initializer = i; return *this; }
+  /// Sets #seed; returns *this.
   AllCnnOptions& with_seed(std::uint64_t s) { seed = s; return *this; }
 
   /// The two channel widths after the multiplier: {96 w, 192 w}, rounded, at least 1.
@@ -57,6 +66,8 @@ struct AllCnnOptions {
   }
 };
 
+/// Builds and initialises All-CNN-C with the taps of the file comment; input [B, in_channels, H, W].
+/// Throws invar::Error unless in_channels and classes are > 0 and width is finite and > 0.
 template <class T, Device D = Cpu>
 Sequential<T, D> make_all_cnn(const AllCnnOptions& o = {}) {
   check(o.in_channels > 0 && o.classes > 0, "make_all_cnn: in_channels and classes must be positive, got ",

@@ -16,12 +16,16 @@
 
 namespace invar::nn {
 
+/// Options of make_mlp(), with chainable setters.
 struct MlpOptions {
-  init::Initializer initializer = init::Initializer::glorot_uniform;
+  init::Initializer initializer = init::Initializer::glorot_uniform;  ///< weight initialiser (biases start at 0)
   std::uint64_t seed = 0;  ///< initialisation seed
-  bool bias = true;
+  bool bias = true;        ///< whether every Linear has a bias
+  /// Sets #initializer; returns *this for chaining.
   MlpOptions& with_initializer(init::Initializer i) { initializer = i; return *this; }
+  /// Sets #seed; returns *this.
   MlpOptions& with_seed(std::uint64_t s) { seed = s; return *this; }
+  /// Sets #bias; returns *this.
   MlpOptions& with_bias(bool b) { bias = b; return *this; }
 };
 

@@ -27,28 +27,40 @@
 
 namespace invar::nn {
 
+/// Options of make_wide_resnet(), with chainable setters.
 struct WideResnetOptions {
   index_t depth = 16;  ///< d: 6 n + 4
   index_t widen = 4;   ///< k
-  index_t in_channels = 3;
-  index_t classes = 10;
-  ResidualShortcut shortcut = ResidualShortcut::average_pool_zero_pad;
-  BatchNormOptions batch_norm_options{};
-  init::Initializer initializer = init::Initializer::he_normal;
-  std::uint64_t seed = 0;
+  index_t in_channels = 3;  ///< channels of the input images (3: RGB), > 0
+  index_t classes = 10;     ///< outputs of the final linear layer = logits, > 0
+  ResidualShortcut shortcut = ResidualShortcut::average_pool_zero_pad;  ///< shortcut of the blocks that change shape
+  BatchNormOptions batch_norm_options{};  ///< options of every BatchNorm
+  init::Initializer initializer = init::Initializer::he_normal;  ///< initialiser of the convolutions and the linear layer
+  std::uint64_t seed = 0;  ///< initialisation seed
+  /// Sets #depth (6 n + 4, n >= 1); returns *this for chaining.
   WideResnetOptions& with_depth(index_t d) { depth = d; return *this; }
+  /// Sets #widen (>= 1); returns *this.
   WideResnetOptions& with_widen(index_t k) { widen = k; return *this; }
+  /// Sets #in_channels; returns *this.
   WideResnetOptions& with_in_channels(index_t c) { in_channels = c; return *this; }
+  /// Sets #classes; returns *this.
   WideResnetOptions& with_classes(index_t c) { classes = c; return *this; }
+  /// Sets #shortcut; returns *this.
   WideResnetOptions& with_shortcut(ResidualShortcut s) { shortcut = s; return *this; }
+  /// Sets #batch_norm_options; returns *this.
   WideResnetOptions& with_batch_norm_options(const BatchNormOptions& b) { batch_norm_options = b; return *this; }
+  /// Sets #initializer; returns *this.
   WideResnetOptions& with_initializer(init::Initializer i) { initializer = i; return *this; }
+  /// Sets #seed; returns *this.
   WideResnetOptions& with_seed(std::uint64_t s) { seed = s; return *this; }
 
   /// Blocks per group, n = (d - 4) / 6.
   [[nodiscard]] index_t blocks_per_group() const { return (depth - 4) / 6; }
 };
 
+/// Builds and initialises WRN-depth-widen with the taps of the file comment; input
+/// [B, in_channels, H, W]. Throws invar::Error unless depth = 6 n + 4 with n >= 1, widen >= 1, and
+/// in_channels and classes are > 0.
 template <class T, Device D = Cpu>
 Sequential<T, D> make_wide_resnet(const WideResnetOptions& o = {}) {
   check(o.depth >= 10 && (o.depth - 4) % 6 == 0, "make_wide_resnet: depth must be 6 n + 4 with n >= 1 (10, 16, 22, 28, ...), got ",

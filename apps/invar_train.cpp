@@ -310,11 +310,11 @@ void add_options(CLI::App& app, RunConfig& c, std::vector<std::uint64_t>& seeds)
   obj->add_option("--ramp-epochs", c.ramp_epochs, "epochs of the beta ramp (0: half the run)")->check(integer_in(0));
 
   auto* pen = app.add_option_group("anti-collapse penalties (docs/anti_collapse.md)");
-  pen->add_option("--variance", c.variance, "total weight of the variance hinge (default: the preset's; anticollapse 1)")
+  pen->add_option("--variance", c.variance, "total weight of the variance hinge (default: the preset's; anticollapse 3)")
       ->check(real_at_least(0))
       ->default_str("preset");
   pen->add_option("--covariance", c.covariance,
-                  "total weight of the covariance penalty (default: the preset's; anticollapse 0.04)")
+                  "total weight of the covariance penalty (default: the preset's; anticollapse 0.12)")
       ->check(real_at_least(0))
       ->default_str("preset");
   pen->add_option("--pc1", c.pc1, "total weight of the PC1-share penalty (default: the preset's; anticollapse 1)")

@@ -15,8 +15,8 @@
 //             gradients. What is left of da - ce is the backward's addition of the 9 tap
 //             gradients into the gradient flow.
 //   da_c_loss/ the same for da_c/.
-//   da_c_ac/  da_c/ plus the anti-collapse penalties of the anticollapse preset (variance hinge
-//             1.0, covariance 0.04, PC1 share 1.0) at the same 9 taps, on their default features
+//   da_c_ac/  da_c/ plus the anti-collapse penalties at the anticollapse preset's totals
+//             (variance hinge, covariance, PC1 share) at the same 9 taps, on their default features
 //             (channel means of each conv tap): the cost of the anti-collapse terms in a step.
 // Counter: images/s. Every benchmark runs one untimed warm-up step first. The table at the end
 // prints, per width and thread count, time(da)/time(ce) - 1 and time(da_c)/time(ce) - 1 (the

@@ -12,9 +12,9 @@
 /// | anticollapse    | 0.1              | 0.9            | 0             | invariance-only + anti-collapse|
 ///
 /// anticollapse adds the three anti-collapse penalties (losses/anti_collapse/) at every
-/// invariance tap, with constant totals spread evenly over the taps: variance hinge 1.0
-/// (target 1), covariance 0.04 (VICReg's 25 : 1 ratio of the two) and PC1 share 1.0 (threshold
-/// 0.2). Any preset takes penalties through PresetOptions (`variance`, `covariance`, `pc1`,
+/// invariance tap, with constant totals spread evenly over the taps: variance hinge 3.0
+/// (target 1), covariance 0.12 (VICReg's 25 : 1 ratio of the two) and PC1 share 1.0 (threshold
+/// 0.2), chosen on Fashion-MNIST (docs/anti_collapse.md, "Choosing the weights"). Any preset takes penalties through PresetOptions (`variance`, `covariance`, `pc1`,
 /// `penalty_taps`); docs/anti_collapse.md has the experiment behind these numbers.
 ///
 /// The paper names "mixed" (invariance + cross-entropy) without its weights; invar keeps the
@@ -95,7 +95,7 @@ struct PenaltyTotals {
 
 /// The penalty totals of a preset: anticollapse's (see the file comment), else none.
 [[nodiscard]] inline PenaltyTotals preset_penalties(Preset p) {
-  if (p == Preset::anticollapse) return {1.0, 0.04, 1.0};
+  if (p == Preset::anticollapse) return {3.0, 0.12, 1.0};
   return {};
 }
 

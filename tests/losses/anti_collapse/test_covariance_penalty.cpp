@@ -15,21 +15,21 @@ namespace ref = invar::test::penalty;
 
 namespace {
 // Correlated columns: x_j = z_j + 0.8 z_0.
-Tensor<double> correlated(index_t B, index_t F, std::uint64_t seed) {
+Tensor<double> correlated_columns(index_t B, index_t F, std::uint64_t seed) {
   auto x = test::random_tensor<double>(Shape{B, F}, seed);
   for (index_t i = 0; i < B; ++i)
     for (index_t j = 1; j < F; ++j) x[i * F + j] += 0.8 * x[i * F];
   return x;
 }
-const CovarianceForm forms[] = {CovarianceForm::automatic, CovarianceForm::direct, CovarianceForm::gram};
+const CovarianceForm covariance_forms[] = {CovarianceForm::automatic, CovarianceForm::direct, CovarianceForm::gram};
 }  // namespace
 
 TEST_CASE("covariance_penalty: the value equals explicit loops in every form, F < B and F > B") {
   for (auto [B, F] : {std::pair<index_t, index_t>{16, 5}, {6, 11}}) {
-    const auto x = correlated(B, F, std::uint64_t(B));
+    const auto x = correlated_columns(B, F, std::uint64_t(B));
     const double expected = ref::covariance_penalty(ref::features_of(x, false));
     CHECK(expected > 0.01);
-    for (auto form : forms) {
+    for (auto form : covariance_forms) {
       CAPTURE(int(form));
       const auto v = covariance_penalty(x, no_gradient, CovariancePenaltyOptions{}.with_form(form));
       CHECK(v.value == doctest::Approx(expected).epsilon(1e-12));
@@ -51,13 +51,13 @@ TEST_CASE("covariance_penalty: uncorrelated features (orthogonal centred columns
     x[i * 3 + 1] = (i & 2) ? 2 : -2;
     x[i * 3 + 2] = (i & 4) ? 3 : -3;
   }
-  for (auto form : forms) CHECK(covariance_penalty(x, no_gradient, CovariancePenaltyOptions{}.with_form(form)).value ==
+  for (auto form : covariance_forms) CHECK(covariance_penalty(x, no_gradient, CovariancePenaltyOptions{}.with_form(form)).value ==
                                 doctest::Approx(0.0).scale(1.0));
 }
 
 TEST_CASE("covariance_penalty: the Gram form equals the direct form, value and gradient") {
   for (auto [B, F] : {std::pair<index_t, index_t>{20, 6}, {5, 30}}) {
-    const auto x = correlated(B, F, 11);
+    const auto x = correlated_columns(B, F, 11);
     Tensor<double> gd(x.shape()), gg(x.shape());
     const auto vd = covariance_penalty(x, gd, CovariancePenaltyOptions{}.with_form(CovarianceForm::direct));
     const auto vg = covariance_penalty(x, gg, CovariancePenaltyOptions{}.with_form(CovarianceForm::gram));
@@ -67,13 +67,13 @@ TEST_CASE("covariance_penalty: the Gram form equals the direct form, value and g
 }
 
 TEST_CASE("covariance_penalty: gradients match central differences (double)") {
-  for (auto form : forms) {
+  for (auto form : covariance_forms) {
     CAPTURE(int(form));
     const auto o = CovariancePenaltyOptions{}.with_form(form);
-    CHECK(ref::gradient_error(correlated(7, 4, 12), [&](const Tensor<double>& x, auto&& g) {
+    CHECK(ref::gradient_error(correlated_columns(7, 4, 12), [&](const Tensor<double>& x, auto&& g) {
             return covariance_penalty(x, g, o);
           }) < 1e-7);
-    CHECK(ref::gradient_error(correlated(4, 9, 13), [&](const Tensor<double>& x, auto&& g) {
+    CHECK(ref::gradient_error(correlated_columns(4, 9, 13), [&](const Tensor<double>& x, auto&& g) {
             return covariance_penalty(x, g, o);
           }) < 1e-7);
     const auto maps = test::random_tensor<double>(Shape{5, 3, 2, 2}, 14);
@@ -87,7 +87,7 @@ TEST_CASE("covariance_penalty: gradients match central differences (double)") {
 }
 
 TEST_CASE("covariance_penalty: gradient_scale and accumulate; float agrees with double") {
-  const auto x = correlated(24, 10, 15);
+  const auto x = correlated_columns(24, 10, 15);
   Tensor<double> g1(x.shape()), g2(x.shape());
   covariance_penalty(x, g1);
   ops::fill(g2, -1.0);

@@ -21,7 +21,7 @@ double planted_share(const std::vector<double>& s) {
   for (double v : s) total += v * v;
   return s[0] * s[0] / total;
 }
-const auto precise = Pc1SharePenaltyOptions{}.with_iterations(1e-15, 500);
+const auto precise_pc1 = Pc1SharePenaltyOptions{}.with_iterations(1e-15, 500);
 }  // namespace
 
 TEST_CASE("pc1_share_penalty: a planted spectrum gives its PC1 share exactly") {
@@ -29,7 +29,7 @@ TEST_CASE("pc1_share_penalty: a planted spectrum gives its PC1 share exactly") {
                                        std::vector<double>{5, 0.01}}) {
     for (auto [B, F] : {std::pair<index_t, index_t>{32, 8}, {10, 40}}) {
       const auto x = ref::planted(B, F, s, 17);
-      const auto v = pc1_share_penalty(x, no_gradient, Pc1SharePenaltyOptions{precise}.with_threshold(0.0));
+      const auto v = pc1_share_penalty(x, no_gradient, Pc1SharePenaltyOptions{precise_pc1}.with_threshold(0.0));
       CHECK(v.statistic == doctest::Approx(planted_share(s)).epsilon(1e-10));
       CHECK(v.value == doctest::Approx(planted_share(s)).epsilon(1e-10));
       CHECK(v.iterations < 500);
@@ -44,7 +44,7 @@ TEST_CASE("pc1_share_penalty: a planted spectrum gives its PC1 share exactly") {
 
 TEST_CASE("pc1_share_penalty: the share equals a full eigen-decomposition on random and collapsed data") {
   auto x = test::random_tensor<double>(Shape{25, 6}, 21);
-  CHECK(pc1_share_penalty(x, no_gradient, precise).statistic ==
+  CHECK(pc1_share_penalty(x, no_gradient, precise_pc1).statistic ==
         doctest::Approx(ref::pc1_share(ref::features_of(x, false))).epsilon(1e-9));
   // Near-collapse: one direction carries almost everything (the paper's 0.996).
   for (index_t i = 0; i < 25; ++i)
@@ -55,12 +55,12 @@ TEST_CASE("pc1_share_penalty: the share equals a full eigen-decomposition on ran
   CHECK(v.statistic == doctest::Approx(share).epsilon(1e-8));
   CHECK(v.value == doctest::Approx(share - 0.3).epsilon(1e-8));
   const auto maps = test::random_tensor<double>(Shape{9, 5, 2, 3}, 22);
-  CHECK(pc1_share_penalty(maps, no_gradient, precise).statistic ==
+  CHECK(pc1_share_penalty(maps, no_gradient, precise_pc1).statistic ==
         doctest::Approx(ref::pc1_share(ref::features_of(maps, true))).epsilon(1e-9));
 }
 
 TEST_CASE("pc1_share_penalty: gradients match central differences (double)") {
-  const auto o = Pc1SharePenaltyOptions{precise}.with_threshold(0.1);
+  const auto o = Pc1SharePenaltyOptions{precise_pc1}.with_threshold(0.1);
   const auto x = ref::planted(12, 5, {3, 1.5, 1, 0.5, 0.2}, 23);
   CHECK(pc1_share_penalty(x, no_gradient, o).value > 0);
   CHECK(ref::gradient_error(x, [&](const Tensor<double>& in, auto&& g) { return pc1_share_penalty(in, g, o); }) < 1e-6);

@@ -1,7 +1,9 @@
 // invar-report: the paper's analysis of trained models, as one folder: a self-contained HTML
 // page, SVG figures and every number in one JSON file. Takes invar-train run folders (each with
 // config.json and checkpoint.invar; config.json rebuilds the model and names the data set) or
-// invar-train output folders (every run in them), typically baseline, invariance-only and mixed.
+// invar-train output folders (every run in them, `<objective>/` or `<objective>/seed-<s>/`),
+// typically baseline, invariance-only and mixed. Runs that differ only in their seed form a group,
+// shown as the mean and spread of its seeds.
 //
 // For each run, on the run's test set (batch norm in eval mode):
 //   - accuracy of the model's own classifier (when its objective trained one) and of a linear and
@@ -12,13 +14,16 @@
 //   - per layer: the authors' invariance score and CKA (linear, RBF; biased and debiased) between
 //     the features of test images and of one augmentation each;
 //   - a t-SNE embedding of the top features.
+// A number that is undefined for a model (collapsed features: a constant row's correlation, the
+// PC1 share of features with no variance...) is marked as such; it never stops the report.
 // Output (--out, default runs/invar-report):
 //   report.html, report.json, figures/{accuracy,pca,rdm,invariance_score,cka,tsne}.svg
 //   features/<run>_<tap>_{train,test}.npy with --save-features
 //
-// The steps live in apps/report/: discovery.hpp (the runs named on the command line), analysis.hpp
-// (the measures of each run), robustness.hpp (--robustness), figures.hpp (SVG), report_json.hpp
-// (report.json), page.hpp (report.html and the summary table); options.hpp holds the options.
+// The steps live in apps/report/: discovery.hpp (the runs named on the command line and their
+// seed groups), analysis.hpp (the measures of each run), robustness.hpp (--robustness),
+// report_json.hpp (report.json's numbers; groups.hpp: a group's statistics), figures.hpp (SVG),
+// page.hpp (report.html and the summary table); options.hpp holds the options.
 // Exit status: 0 done, 1 failed, 2 usage error (common/cli.hpp).
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -49,7 +54,9 @@ int main(int argc, char** argv) {
   ReportOptions o;
   std::vector<std::string> paths;
   int threads = 0;
-  app.add_option("runs", paths, "run folders (config.json + checkpoint.invar) or invar-train output folders")
+  app.add_option("runs", paths,
+                 "run folders (config.json + checkpoint.invar) or invar-train output folders (<objective>/ or "
+                 "<objective>/seed-<s>/ in them; runs that differ only in their seed are shown as mean ± std)")
       ->required();
   app.add_option("--threads", threads, "threads (0: OMP_NUM_THREADS or every core)")->check(apps::integer_in(0, 1024));
   add_options(app, o);
@@ -60,6 +67,7 @@ int main(int argc, char** argv) {
     const Progress progress(o.quiet);
     const auto runs = collect_runs(paths);  // discovery
     check_same_dataset(runs);
+    const auto groups = group_runs(runs);
 
     Analyses analyses;  // analysis
     analyse_runs(runs, o, progress, analyses);
@@ -68,11 +76,13 @@ int main(int argc, char** argv) {
 
     progress("writing %s", o.out.c_str());
     std::filesystem::create_directories(o.out);
-    const auto figures = write_figures(analyses.runs, analyses.data.begin()->second.test.class_names, o);  // figures
+    const auto numbers = report_numbers(analyses, groups, transfers, o);  // report.json's numbers
+    const auto figures =
+        write_figures(analyses.runs, numbers, analyses.data.begin()->second.test.class_names, o);  // figures
     apps::write_json_file((std::filesystem::path(o.out) / "report.json").string(),
-                          report_json(analyses, transfers, figures, o, progress.seconds()));
-    write_html(analyses.runs, figures, transfers, o, runs.front().config.dataset);  // page
-    print_summary(analyses.runs, o);
+                          report_json(analyses, numbers, transfers, figures, o, progress.seconds()));
+    write_html(analyses.runs, numbers, figures, transfers, o, runs.front().config.dataset);  // page
+    print_summary(numbers, o);
   } catch (const std::exception& e) {
     apps::print_error("invar-report", e);
     return 1;

@@ -12,6 +12,13 @@
 ///     the features of test images and of one augmentation each;
 ///   - a t-SNE embedding of the top features.
 /// Adversarial robustness, which needs every run at once, is robustness.hpp.
+///
+/// Collapsed features (dead units, rank-1 or constant features, as an invariance-only objective
+/// gives) are measured like any other: what is defined is reported, and a number that is
+/// mathematically undefined for this model (the PC1 share of features with no variance, the
+/// Pearson dissimilarity of a constant row, CKA of a constant representation...) is NaN with its
+/// reason in RunAnalysis::undefined (report.json writes null and the reason, the page
+/// "undefined"). Nothing about a model's features stops the report.
 
 #include <nlohmann/json.hpp>
 
@@ -85,13 +92,18 @@ struct RunAnalysis {
   std::vector<double> explained;  // the first pca_components ratios
   Tensor<double> rdm;
   std::vector<index_t> rdm_labels;
+  index_t rdm_constant_rows = 0;  // correlation: rows whose dissimilarities are undefined (NaN)
   analysis::ClassContrast class_contrast;
   std::optional<analysis::BlockContrast> animate_contrast;  // CIFAR-10 only
   struct Layer {
     std::string tap;
     index_t dims = 0;
     double score = NAN, cka_linear = NAN, cka_linear_debiased = NAN, cka_rbf = NAN;
+    std::map<std::string, std::string> undefined;  // measure ("cka_rbf") -> why it is NaN
   };
+  /// Why a number is undefined (NaN), by its place in report.json: "pca/pc1_share",
+  /// "rdm/within_class", "rdm/animate_inanimate/between"...
+  std::map<std::string, std::string> undefined;
   std::vector<Layer> layers;
   analysis::TsneResult tsne;
   std::vector<index_t> tsne_labels;
@@ -99,6 +111,15 @@ struct RunAnalysis {
 };
 
 inline std::vector<index_t> to_vector(TensorView<const index_t> t) { return {t.data(), t.data() + t.numel()}; }
+
+/// Whether every row of N x D features is the same (a layer that maps every image to one point).
+template <class T>
+bool all_rows_equal(const Tensor<T>& x) {
+  const index_t d = x.numel() / std::max<index_t>(1, x.dim(0));
+  for (index_t i = 1; i < x.dim(0); ++i)
+    if (!std::equal(x.data() + i * d, x.data() + (i + 1) * d, x.data())) return false;
+  return true;
+}
 
 /// Rows `rows` of `x` (N x D) as a new M x D tensor.
 template <class T>
@@ -161,6 +182,12 @@ class Analyzer {
     a.pca = analysis::pca(test_features);
     const auto& ratios = a.pca.explained_variance_ratio;
     a.explained.assign(ratios.begin(), ratios.begin() + std::min<std::ptrdiff_t>(o_.pca_components, ratios.size()));
+    if (!a.pca.defined()) {
+      const std::string why = "every feature of '" + a.top_tap + "' is constant over the " +
+                              std::to_string(a.test_images) + " test images (total variance 0)";
+      for (const char* key : {"pca/explained_variance_ratio", "pca/pc1_share", "pca/effective_rank"})
+        a.undefined[key] = why;
+    }
 
     step(run, "dissimilarity matrix (%ld images per class)", o_.per_class);
     const auto rows = analysis::select_per_class(d.test.labels, o_.per_class);
@@ -171,7 +198,12 @@ class Analyzer {
     for (const index_t r : rows_v) a.rdm_labels.push_back(d.test.labels[r]);
     const Tensor<index_t> rdm_labels = Tensor<index_t>::copy_of(
         TensorView<const index_t>(a.rdm_labels.data(), Shape{index_t(a.rdm_labels.size())}));
+    if (o_.rdm_metric == "correlation") a.rdm_constant_rows = index_t(analysis::constant_rows(selected).size());
+    const std::string rdm_why = "every such pair involves one of the " + std::to_string(a.rdm_constant_rows) +
+                                " images whose features are constant (their Pearson r is undefined)";
     a.class_contrast = analysis::class_contrast(a.rdm, rdm_labels);
+    if (std::isnan(a.class_contrast.within_class)) a.undefined["rdm/within_class"] = rdm_why;
+    if (std::isnan(a.class_contrast.between_class)) a.undefined["rdm/between_class"] = rdm_why;
     // CIFAR-10's animate / inanimate split, by class name so that a class subset (--classes)
     // keeps its meaning; needs at least one class of each group among the rows.
     if (c.dataset == "cifar10") {
@@ -183,8 +215,13 @@ class Analyzer {
         for (const index_t g : analysis::cifar10_inanimate)
           if (name == data::cifar10_class_names()[std::size_t(g)]) inanimate.push_back(k);
       }
-      if (!animate.empty() && !inanimate.empty())
+      if (!animate.empty() && !inanimate.empty()) {
         a.animate_contrast = analysis::block_contrast(a.rdm, rdm_labels, animate, inanimate);
+        const auto& b = *a.animate_contrast;
+        for (const auto& [key, v] : {std::pair{"within_animate", b.within_a}, std::pair{"within_inanimate", b.within_b},
+                                     std::pair{"between", b.between}})
+          if (std::isnan(v)) a.undefined[std::string("rdm/animate_inanimate/") + key] = rdm_why;
+      }
     }
 
     per_layer(run, model, taps, a, d);
@@ -232,6 +269,20 @@ class Analyzer {
       l.cka_linear = analysis::cka_from_grams(gx, gg, false);
       l.cka_linear_debiased = analysis::cka_from_grams(gx, gg, true);
       l.cka_rbf = analysis::cka(fx, fg, analysis::CkaOptions{}.with_kernel(analysis::CkaKernel::rbf));
+      // Why a measure is undefined: a layer that gives every image (or every augmentation) the
+      // same features has no spread to compare against.
+      const bool same_x = all_rows_equal(fx), same_g = all_rows_equal(fg);
+      const std::string same = same_x && same_g ? "every test image and every augmentation"
+                               : same_x         ? "every test image"
+                                                : "every augmentation";
+      const std::string constant = "'" + l.tap + "' gives " + same + " the same features";
+      if (std::isnan(l.score))
+        l.undefined["invariance_score"] = constant + ": the score's denominator, the mean distance to other images, is 0";
+      for (const auto& [key, v] : {std::pair{"cka_linear", l.cka_linear}, std::pair{"cka_linear_debiased", l.cka_linear_debiased},
+                                   std::pair{"cka_rbf", l.cka_rbf}})
+        if (std::isnan(v))
+          l.undefined[key] = same_x || same_g ? constant + ": HSIC(K, K) or HSIC(L, L) is 0"
+                                              : "the debiased estimate of HSIC(K, K) or HSIC(L, L) is not positive";
       a.layers.push_back(l);
     }
   }

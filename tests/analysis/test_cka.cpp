@@ -185,7 +185,7 @@ TEST_CASE("cka: cka_from_grams equals cka for every kernel and estimator, and ch
   const auto small = analysis::cka_gram_matrix(test::random_tensor<double>(Shape{3, 2}, 33));
   CHECK_THROWS_AS(analysis::cka_from_grams(k, small, false), Error);
   CHECK_THROWS_AS(analysis::cka_from_grams(small, small, true), Error);  // debiased needs N >= 4
-  CHECK_THROWS_AS(analysis::cka_from_grams(k, Tensor<double>(Shape{30, 30}), false), Error);  // HSIC(L, L) = 0
+  CHECK(std::isnan(analysis::cka_from_grams(k, Tensor<double>(Shape{30, 30}), false)));  // HSIC(L, L) = 0: undefined
 }
 
 TEST_CASE("cka: HSIC estimators equal explicit-loop implementations") {
@@ -246,14 +246,83 @@ TEST_CASE("cka: errors") {
   nan(4, 1) = std::numeric_limits<double>::quiet_NaN();
   CHECK_ERROR_CONTAINS(analysis::cka(x, nan), "feature 1 of row 4 of y is not finite");
   CHECK_ERROR_CONTAINS(analysis::cka(nan, x), "of x is not finite");
-  Tensor<double> constant(Shape{10, 2});
-  for (auto& v : constant) v = 1.5;
-  CHECK_ERROR_CONTAINS(analysis::cka(x, constant), "CKA is undefined");
-  CHECK_ERROR_CONTAINS(analysis::cka(x, constant, CkaOptions{}.with_kernel(CkaKernel::rbf)), "median pairwise distance");
   CHECK_ERROR_CONTAINS(analysis::cka(x, x, CkaOptions{}.with_kernel(CkaKernel::rbf).with_rbf_fraction(0)),
                        "rbf_fraction must be finite and > 0");
   CHECK_ERROR_CONTAINS(analysis::hsic(Tensor<double>(Shape{3, 3}), Tensor<double>(Shape{3, 3}), true), "needs N >= 4");
   CHECK_ERROR_CONTAINS(analysis::hsic(Tensor<double>(Shape{4, 4}), Tensor<double>(Shape{5, 5}), false), "same shape");
+}
+
+TEST_CASE("cka: a constant representation makes CKA undefined (NaN) for every kernel and estimator") {
+  const auto x = test::random_tensor<double>(Shape{10, 3}, 71);
+  // Equal values whose mean is not exactly representable (0.1) and dead units (0).
+  Tensor<double> constant(Shape{10, 2});
+  for (index_t i = 0; i < 10; ++i) constant(i, 0) = 0.1, constant(i, 1) = 0.0;
+  const auto k = analysis::cka_gram_matrix(constant);
+  for (const double v : k) CHECK(v == 0.0);  // exactly: no Gram matrix of rounding noise
+  const auto kr = analysis::cka_gram_matrix(constant, CkaOptions{}.with_kernel(CkaKernel::rbf));
+  for (const double v : kr) CHECK(v == 1.0);  // every row at distance 0 from every other
+  for (const auto kernel : {CkaKernel::linear, CkaKernel::rbf})
+    for (const bool debiased : {false, true}) {
+      INFO("kernel ", int(kernel), " debiased ", debiased);
+      const auto o = CkaOptions{}.with_kernel(kernel).with_debiased(debiased);
+      CHECK(std::isnan(analysis::cka(x, constant, o)));
+      CHECK(std::isnan(analysis::cka(constant, x, o)));
+      CHECK(std::isnan(analysis::cka(constant, constant, o)));
+    }
+}
+
+TEST_CASE("cka: dead and stuck units change nothing, rank-1 features against a rescaled copy give 1") {
+  const auto live = test::random_tensor<double>(Shape{12, 3}, 72);
+  auto y = test::random_tensor<double>(Shape{12, 4}, 73);
+  for (index_t i = 0; i < 12; ++i) y(i, 1) += 2 * live(i, 0);
+  Tensor<double> padded(Shape{12, 5});  // live units with a dead (0) and a stuck (0.7) unit
+  for (index_t i = 0; i < 12; ++i) {
+    padded(i, 0) = 0.0, padded(i, 1) = live(i, 0), padded(i, 2) = 0.7;
+    padded(i, 3) = live(i, 1), padded(i, 4) = live(i, 2);
+  }
+  for (const auto kernel : {CkaKernel::linear, CkaKernel::rbf})
+    for (const bool debiased : {false, true}) {
+      INFO("kernel ", int(kernel), " debiased ", debiased);
+      const auto o = CkaOptions{}.with_kernel(kernel).with_debiased(debiased);
+      CHECK(analysis::cka(padded, y, o) == doctest::Approx(analysis::cka(live, y, o)).epsilon(1e-12));
+    }
+  // Rank 1: one live unit; its copy scaled by 3 with a stuck unit is the same representation.
+  Tensor<float> r1(Shape{9, 3}), r2(Shape{9, 2});
+  for (index_t i = 0; i < 9; ++i) {
+    r1(i, 1) = float(1 + i % 4);
+    r2(i, 0) = 3 * r1(i, 1), r2(i, 1) = -1.0f;
+  }
+  CHECK(analysis::cka(r1, r2) == doctest::Approx(1.0).epsilon(1e-12));
+  CHECK(analysis::cka(r1, r2, CkaOptions{}.with_kernel(CkaKernel::rbf)) == doctest::Approx(1.0).epsilon(1e-12));
+}
+
+TEST_CASE("cka: rbf with more than half the pairs of rows equal uses the sigma -> 0 limit kernel") {
+  // 9 rows, 7 of them dead (all zero): 21 of the 36 pairs at distance 0, so the median is 0.
+  Tensor<double> x(Shape{9, 2}), z(Shape{9, 2});
+  x(3, 0) = 1.0, x(3, 1) = 2.0;
+  x(7, 0) = -0.5;
+  z(0, 0) = 4.0;  // another pattern: rows 0 and 1 live, the rest dead
+  z(1, 1) = 4.0;
+  const auto o = CkaOptions{}.with_kernel(CkaKernel::rbf);
+  const auto k = analysis::cka_gram_matrix(x, o);
+  Matrix expected_k(9, std::vector<double>(9)), expected_l(9, std::vector<double>(9));
+  auto dead_x = [](index_t i) { return i != 3 && i != 7; };
+  auto dead_z = [](index_t i) { return i >= 2; };
+  for (index_t i = 0; i < 9; ++i)
+    for (index_t j = 0; j < 9; ++j) {
+      expected_k[std::size_t(i)][std::size_t(j)] = i == j || (dead_x(i) && dead_x(j)) ? 1.0 : 0.0;
+      expected_l[std::size_t(i)][std::size_t(j)] = i == j || (dead_z(i) && dead_z(j)) ? 1.0 : 0.0;
+      INFO(i, ", ", j);
+      CHECK(k(i, j) == expected_k[std::size_t(i)][std::size_t(j)]);
+    }
+  // The same pattern of equal rows (x rescaled) is the same kernel: CKA 1; another pattern gives
+  // the CKA of the two indicator kernels.
+  Tensor<double> x3(Shape{9, 2});
+  for (index_t i = 0; i < 18; ++i) x3[i] = 3 * x[i];
+  CHECK(analysis::cka(x, x3, o) == doctest::Approx(1.0).epsilon(1e-12));
+  const double want = biased_hsic(expected_k, expected_l) /
+                      std::sqrt(biased_hsic(expected_k, expected_k) * biased_hsic(expected_l, expected_l));
+  CHECK(analysis::cka(x, z, o) == doctest::Approx(want).epsilon(1e-12));
 }
 
 TEST_SUITE_END();

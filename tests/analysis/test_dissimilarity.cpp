@@ -163,12 +163,95 @@ TEST_CASE("rdm: errors") {
   auto x = test::random_tensor<double>(Shape{4, 3}, 9);
   x(2, 1) = std::numeric_limits<double>::quiet_NaN();
   CHECK_ERROR_CONTAINS(analysis::rdm(x), "feature 1 of row 2 is not finite");
-  Tensor<double> c(Shape{3, 3});
-  c(0, 0) = 1.0;  // rows 1 and 2 constant (zero)
-  CHECK_ERROR_CONTAINS(analysis::rdm(c), "row 1 is constant");
-  CHECK_NOTHROW(analysis::rdm(c, RdmMetric::squared_euclidean_per_dim));
   CHECK_ERROR_CONTAINS(analysis::rdm(Tensor<double>(Shape{3, 1})), "needs D >= 2");
   CHECK_ERROR_CONTAINS(analysis::rdm(Tensor<double>(Shape{3})), "must be N x D");
+}
+
+TEST_CASE("rdm: constant rows are undefined (NaN) pairs, every other pair as usual") {
+  // Rows 1 (all zero: a dead image) and 3 (all 0.1: equal values whose mean is not exactly 0.1)
+  // are constant; rows 0, 2 and 4 are not.
+  Tensor<double> x(Shape{5, 3});
+  const double rows[5][3] = {{1, 2, 4}, {0, 0, 0}, {3, 1, 2}, {0.1, 0.1, 0.1}, {-1, 5, 0}};
+  for (index_t i = 0; i < 5; ++i)
+    for (index_t j = 0; j < 3; ++j) x(i, j) = rows[i][j];
+  const Tensor<double> r = analysis::rdm(x);
+  for (index_t i = 0; i < 5; ++i) {
+    CHECK(r(i, i) == 0.0);  // an image is not dissimilar to itself, constant or not
+    for (index_t j = 0; j < 5; ++j) {
+      if (i == j) continue;
+      INFO(i, ", ", j);
+      const bool undefined = i == 1 || i == 3 || j == 1 || j == 3;
+      if (undefined) CHECK(std::isnan(r(i, j)));
+      else CHECK(r(i, j) == doctest::Approx(naive_pearson_distance(x, i, j)).epsilon(1e-12));
+    }
+  }
+  CHECK(analysis::constant_rows(x) == std::vector<index_t>{1, 3});
+  // The same rows without the constant ones give the same defined entries, to the bit.
+  Tensor<double> live(Shape{3, 3});
+  for (index_t j = 0; j < 3; ++j) live(0, j) = x(0, j), live(1, j) = x(2, j), live(2, j) = x(4, j);
+  const Tensor<double> rl = analysis::rdm(live);
+  CHECK(r(0, 2) == rl(0, 1));
+  CHECK(r(2, 4) == rl(1, 2));
+  // The squared distance is defined for every pair.
+  const Tensor<double> e = analysis::rdm(x, RdmMetric::squared_euclidean_per_dim);
+  for (index_t i = 0; i < 25; ++i) CHECK(std::isfinite(e[i]));
+  CHECK(e(1, 3) == doctest::Approx(3 * 0.01 / 3).epsilon(1e-12));
+}
+
+TEST_CASE("rdm: rank-1 features are perfectly correlated, dead rows undefined, contrasts over defined pairs") {
+  // One live unit (column 2) of four: a_i > 0 for rows 0, 1, 3, 4; row 2 dead (all zero).
+  Tensor<double> x(Shape{6, 4});
+  const double a[6] = {0.5, 2.0, 0.0, 1.5, 3.0, 0.25};
+  for (index_t i = 0; i < 6; ++i) x(i, 2) = a[i];
+  const Tensor<double> r = analysis::rdm(x);
+  CHECK(analysis::constant_rows(x) == std::vector<index_t>{2});
+  for (index_t j = 0; j < 6; ++j) CHECK(std::isnan(r(2, j)) == (j != 2));
+  for (index_t i = 0; i < 6; ++i)
+    for (index_t j = 0; j < 6; ++j)
+      if (i != j && i != 2 && j != 2) CHECK((r(i, j) >= 0 && r(i, j) <= 1e-12));
+
+  // Contrasts: classes {0, 0, 0, 1, 1, 1}; class 0's pairs with row 2 are undefined and skipped.
+  Tensor<index_t> labels(Shape{6});
+  for (index_t i = 0; i < 6; ++i) labels[i] = i < 3 ? 0 : 1;
+  Tensor<double> m(Shape{6, 6});  // a hand-made RDM with the same undefined row
+  for (index_t i = 0; i < 6; ++i)
+    for (index_t j = 0; j < 6; ++j)
+      m(i, j) = i == j ? 0.0 : (i == 2 || j == 2) ? std::nan("") : (labels[i] == labels[j] ? 0.25 : 1.0);
+  m(0, 1) = m(1, 0) = 0.75;
+  const auto c = analysis::class_contrast(m, labels);
+  // Within: (0,1), (1,0) at 0.75 and the 6 ordered pairs of class 1 at 0.25; between: 6 defined
+  // ordered pairs of rows {0, 1} x {3, 4, 5} both ways (12) at 1; undefined: row 2's 10 pairs.
+  CHECK(c.within_class == doctest::Approx((2 * 0.75 + 6 * 0.25) / 8).epsilon(1e-15));
+  CHECK(c.between_class == 1.0);
+  CHECK(c.undefined_pairs == 10);
+  const auto b = analysis::block_contrast(m, labels, {0}, {1});
+  CHECK(b.within_a == 0.75);
+  CHECK(b.within_b == 0.25);
+  CHECK(b.between == 1.0);
+  CHECK(b.undefined_pairs == 10);
+}
+
+TEST_CASE("rdm: all-constant features give an all-undefined RDM whose contrasts are NaN, not an error") {
+  Tensor<float> dead(Shape{4, 5});  // every unit dead for every image
+  const Tensor<double> r = analysis::rdm(dead);
+  CHECK(analysis::constant_rows(dead) == std::vector<index_t>{0, 1, 2, 3});
+  for (index_t i = 0; i < 4; ++i)
+    for (index_t j = 0; j < 4; ++j) CHECK((i == j ? r(i, j) == 0.0 : std::isnan(r(i, j))));
+  Tensor<index_t> labels(Shape{4});
+  for (index_t i = 0; i < 4; ++i) labels[i] = i / 2;
+  const auto c = analysis::class_contrast(r, labels);
+  CHECK(std::isnan(c.within_class));
+  CHECK(std::isnan(c.between_class));
+  CHECK(c.undefined_pairs == 12);
+  const auto b = analysis::block_contrast(r, labels, {0}, {1});
+  CHECK(std::isnan(b.within_a));
+  CHECK(std::isnan(b.between));
+  // An infinite entry is still an error; labels that give no pair of a kind too.
+  Tensor<double> inf(Shape{4, 4});
+  inf(0, 1) = HUGE_VAL;
+  CHECK_ERROR_CONTAINS(analysis::class_contrast(inf, labels), "R(0, 1) is not finite");
+  Tensor<index_t> one_class(Shape{4});
+  CHECK_ERROR_CONTAINS(analysis::class_contrast(r, one_class), "two different classes");
 }
 
 TEST_SUITE_END();

@@ -1,6 +1,9 @@
 // The authors' invariance score against explicit loops, its known values (identical
-// augmentations: 1; augmentation = another image: about 0), thread independence and errors.
+// augmentations: 1; augmentation = another image: about 0), thread independence, errors, and
+// collapsed features (a dead layer: undefined; rank-1 features: the formula's value).
 #include <doctest/doctest.h>
+
+#include <cmath>
 
 #include "invar/cpu.hpp"
 #include "invar/analysis/invariance_score.hpp"
@@ -54,8 +57,7 @@ TEST_CASE("invariance_score: the same bits on 1 and 2 threads, skipped rows and 
     two = analysis::invariance_score(MeanSquaredDifference{}, x, g);
   }
   CHECK(one.per_row == two.per_row);
-  Tensor<double> same(Shape{3, 2});  // all rows equal: every denominator is 0
-  CHECK_ERROR_CONTAINS(analysis::invariance_score(MeanSquaredDifference{}, same, same), "undefined");
+  Tensor<double> same(Shape{3, 2});
   CHECK_ERROR_CONTAINS(analysis::invariance_score(MeanSquaredDifference{}, x, same), "same shape");
   auto bad = Tensor<double>::copy_of(g.view());
   bad(4, 3) = std::nan("");
@@ -63,6 +65,28 @@ TEST_CASE("invariance_score: the same bits on 1 and 2 threads, skipped rows and 
   CHECK_ERROR_CONTAINS(analysis::invariance_score(MeanSquaredDifference{}, same.view().reshape(Shape{1, 6}),
                                                   same.view().reshape(Shape{1, 6})),
                        "at least 2 images");
+}
+
+TEST_CASE("invariance_score: a dead layer is undefined (NaN, every row skipped), rank-1 features have their value") {
+  Tensor<float> dead(Shape{3, 4});  // every image maps to the same (zero) features
+  auto moved = test::random_tensor<float>(Shape{3, 4}, 7);
+  for (const auto* g : {&dead, &moved}) {  // whatever the augmentations do
+    const auto s = analysis::invariance_score(MeanSquaredDifference{}, dead, *g);
+    CHECK(std::isnan(s.mean));
+    CHECK(s.skipped == 3);
+    for (const double v : s.per_row) CHECK(std::isnan(v));
+  }
+  // Rank 1: one live unit of four, a = {0, 1, 2, 3} (image 0 dead), augmentations b = {0.5, 1, 2, 2}.
+  // S_i = 1 - N (a_i - b_i)^2 / sum_j (a_i - a_j)^2: 1 - 4 (0.25) / 14, 1, 1, 1 - 4 / 14.
+  Tensor<double> x(Shape{4, 4}), g(Shape{4, 4});
+  const double a[4] = {0, 1, 2, 3}, b[4] = {0.5, 1, 2, 2};
+  for (index_t i = 0; i < 4; ++i) x(i, 2) = a[i], g(i, 2) = b[i];
+  const auto s = analysis::invariance_score(MeanSquaredDifference{}, x, g);
+  CHECK(s.skipped == 0);
+  CHECK(s.per_row[0] == doctest::Approx(13.0 / 14.0).epsilon(1e-15));
+  CHECK(s.per_row[1] == 1.0);
+  CHECK(s.per_row[3] == doctest::Approx(10.0 / 14.0).epsilon(1e-15));
+  CHECK(s.mean == doctest::Approx(51.0 / 56.0).epsilon(1e-15));
 }
 
 TEST_SUITE_END();

@@ -2,7 +2,7 @@
 // differences, the standardiser against a naive two-pass computation, 100 % accuracy on separated
 // clusters, convergence on features whose standardised covariance has condition number >= 1e6
 // (with the accuracy of the well-conditioned version of the same problem), unlabelled rows,
-// determinism and errors.
+// determinism, collapsed features (all constant, dead units) and errors.
 #include <doctest/doctest.h>
 
 #include <Eigen/Eigenvalues>
@@ -327,6 +327,44 @@ TEST_CASE("linear probe: unlabelled rows are ignored, two fits give identical we
   for (index_t i = 0; i < xd.numel(); ++i) xd[i] = train.x[i];
   const auto e = fit_linear_probe(xd, train.y);
   CHECK(std::memcmp(a.weights().data(), e.weights().data(), a.weights().bytes()) == 0);
+}
+
+TEST_CASE("linear probe on collapsed features: all-constant features predict the majority class, dead units get weight 0") {
+  // Every feature constant (a dead layer: 0, and stuck units: 0.1): only the biases can learn, and
+  // they learn the class frequencies, so every image gets the most frequent class (1: 5 of 10).
+  Tensor<float> dead(Shape{10, 3});
+  Tensor<index_t> y(Shape{10});
+  const index_t labels[10] = {0, 1, 2, 1, 1, 0, 2, 1, 2, 1};
+  for (index_t i = 0; i < 10; ++i) y[i] = labels[i], dead(i, 1) = 0.1f;
+  const auto probe = fit_linear_probe(dead, y);
+  CHECK(probe.report().converged);
+  CHECK(probe.accuracy(dead, y) == 0.5);
+  for (const double w : probe.weights()) CHECK(w == 0.0);
+  const auto predicted = probe.predict(dead);
+  for (index_t i = 0; i < 10; ++i) CHECK(predicted[i] == 1);
+  // softmax(b) = the class frequencies 0.2, 0.5, 0.3.
+  const auto b = bias_of(probe);
+  CHECK(b[1] - b[0] == doctest::Approx(std::log(0.5 / 0.2)).epsilon(1e-4));
+  CHECK(b[2] - b[0] == doctest::Approx(std::log(0.3 / 0.2)).epsilon(1e-4));
+
+  // Live features between dead units: the dead units' weights stay exactly 0 and the probe
+  // predicts as the probe of the live features alone.
+  const std::vector<std::vector<double>> centres = {{1, 0}, {0, 1}, {-1, -1}};
+  const auto train = clusters(centres, 30, 0.9, 50), test = clusters(centres, 30, 0.9, 51);
+  auto pad = [](const Tensor<float>& live) {
+    Tensor<float> x(Shape{live.dim(0), 4});
+    for (index_t i = 0; i < live.dim(0); ++i) x(i, 1) = live(i, 0), x(i, 2) = live(i, 1);  // columns 0, 3 dead
+    return x;
+  };
+  const auto a = fit_linear_probe(train.x, train.y);
+  const auto p = fit_linear_probe(pad(train.x), train.y);
+  for (index_t k = 0; k < 3; ++k) {
+    CHECK(p.weights()(0, k) == 0.0);
+    CHECK(p.weights()(3, k) == 0.0);
+  }
+  CHECK(p.accuracy(pad(test.x), test.y) == a.accuracy(test.x, test.y));
+  const auto pa = a.predict(test.x), pp = p.predict(pad(test.x));
+  for (index_t i = 0; i < pa.numel(); ++i) CHECK(pa[i] == pp[i]);
 }
 
 TEST_CASE("linear probe errors") {

@@ -1,5 +1,5 @@
 // The MLP probe: its objective against explicit loops and central differences, an XOR problem the
-// linear probe cannot learn (and the MLP probe can), determinism for a seed, and errors.
+// linear probe cannot learn (and the MLP probe can), determinism for a seed, a dead layer, errors.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -112,6 +112,17 @@ TEST_CASE("MLP probe: the same seed gives the same weights, another seed others"
   const auto p = a.predict(train.x);
   const auto q = b.predict(train.x);
   for (index_t i = 0; i < p.numel(); ++i) CHECK(p[i] == q[i]);
+}
+
+TEST_CASE("MLP probe on all-constant features (a dead layer) predicts the majority class") {
+  Tensor<float> dead(Shape{10, 4});
+  Tensor<index_t> y(Shape{10});
+  const index_t labels[10] = {3, 1, 3, 3, 0, 1, 3, 0, 3, 1};  // class 3: 5 of 10
+  for (index_t i = 0; i < 10; ++i) y[i] = labels[i], dead(i, 2) = -0.3f;
+  const auto probe = fit_mlp_probe(dead, y, MlpProbeOptions{}.with_hidden(8));
+  CHECK(probe.accuracy(dead, y) == 0.5);
+  const auto predicted = probe.predict(dead);
+  for (index_t i = 0; i < 10; ++i) CHECK(predicted[i] == 3);
 }
 
 TEST_CASE("MLP probe errors") {

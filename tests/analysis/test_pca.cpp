@@ -209,13 +209,56 @@ TEST_CASE("pca: top-k ratios, float input and errors") {
   auto nan = xd;
   nan(3, 2) = std::numeric_limits<double>::quiet_NaN();
   CHECK_ERROR_CONTAINS(analysis::pca(nan), "feature 2 of row 3 is not finite");
-  Tensor<double> constant(Shape{5, 3});
-  for (auto& v : constant) v = 4.25;
-  CHECK_ERROR_CONTAINS(analysis::pca(constant), "total variance is 0");
-  CHECK_ERROR_CONTAINS(analysis::pca(constant, PcaOptions{}.with_method(PcaMethod::gram)), "total variance is 0");
   CHECK_ERROR_CONTAINS(analysis::pca(xd, PcaOptions{}.with_components(-1)), "components must be >= 0");
   CHECK_ERROR_CONTAINS(analysis::pca(Tensor<double>(Shape{4})), "must be N x D");
-  CHECK_ERROR_CONTAINS(analysis::effective_rank(std::vector<double>{0, 0}), "no positive eigenvalue");
+  CHECK_ERROR_CONTAINS(analysis::effective_rank(std::vector<double>{1, HUGE_VAL}), "not finite");
+}
+
+TEST_CASE("pca: all-constant features have total variance 0 and undefined (NaN) ratios, not an error") {
+  // 0.1 and 4.25 in every row: the mean of 7 copies of 0.1 is not exactly 0.1, and that rounding
+  // must not become variance.
+  Tensor<double> constant(Shape{7, 3});
+  for (index_t i = 0; i < 7; ++i) constant(i, 0) = 0.1, constant(i, 1) = 4.25, constant(i, 2) = 0.0;
+  for (const auto method : {PcaMethod::automatic, PcaMethod::covariance, PcaMethod::gram}) {
+    INFO("method ", int(method));
+    const auto p = analysis::pca(constant, PcaOptions{}.with_method(method).with_components(2));
+    CHECK_FALSE(p.defined());
+    CHECK(p.total_variance == 0.0);
+    CHECK(p.eigenvalues == std::vector<double>{0.0, 0.0, 0.0});
+    REQUIRE(p.explained_variance_ratio.size() == 2);
+    CHECK(std::isnan(p.explained_variance_ratio[0]));
+    CHECK(std::isnan(p.pc1_share));
+    CHECK(std::isnan(p.effective_rank));
+  }
+  CHECK(std::isnan(analysis::pc1_share(Tensor<float>(Shape{4, 5}))));  // all dead
+  CHECK(std::isnan(analysis::effective_rank(std::vector<double>{0, 0})));
+}
+
+TEST_CASE("pca: dead columns add exactly nothing, rank-1 features have PC1 share 1 and effective rank 1") {
+  auto live = test::random_tensor<double>(Shape{9, 3}, 61);
+  // The same features with two dead units (0) and one stuck unit (0.3) between the live ones.
+  Tensor<double> padded(Shape{9, 6});
+  for (index_t i = 0; i < 9; ++i) {
+    padded(i, 0) = live(i, 0), padded(i, 1) = 0.0, padded(i, 2) = live(i, 1);
+    padded(i, 3) = 0.3, padded(i, 4) = live(i, 2), padded(i, 5) = 0.0;
+  }
+  const auto a = analysis::pca(live), b = analysis::pca(padded);
+  REQUIRE(b.eigenvalues.size() == 6);
+  CHECK(b.total_variance == doctest::Approx(a.total_variance).epsilon(1e-13));
+  for (std::size_t k = 0; k < 3; ++k) CHECK(b.eigenvalues[k] == doctest::Approx(a.eigenvalues[k]).epsilon(1e-12));
+  for (std::size_t k = 3; k < 6; ++k) CHECK(b.eigenvalues[k] <= 1e-14 * a.total_variance);  // the solver's rounding
+  CHECK(b.pc1_share == doctest::Approx(a.pc1_share).epsilon(1e-12));
+  CHECK(b.effective_rank == doctest::Approx(a.effective_rank).epsilon(1e-12));
+
+  // Rank 1: every row a multiple of one direction (one live unit, the rest dead or stuck).
+  Tensor<float> rank1(Shape{8, 4});
+  for (index_t i = 0; i < 8; ++i) rank1(i, 1) = float(i % 3), rank1(i, 3) = 2.5f;
+  const auto r = analysis::pca(rank1);
+  CHECK(r.defined());
+  CHECK(r.pc1_share == 1.0);
+  CHECK(r.effective_rank == 1.0);
+  // Variance of {0, 1, 2, 0, 1, 2, 0, 1} (sample, N - 1): sum 7, sum of squares 11.
+  CHECK(r.total_variance == doctest::Approx((11.0 - 49.0 / 8.0) / 7.0).epsilon(1e-14));
 }
 
 TEST_SUITE_END();

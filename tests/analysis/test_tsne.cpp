@@ -1,7 +1,8 @@
 // t-SNE: the perplexity calibration and the joint P against explicit loops, the exact gradient
 // against central differences of a naive KL(P || Q), the Barnes-Hut gradient against the exact
 // one (theta = 0: rounding; theta = 0.5: a few percent), separated clusters staying apart (exact
-// and Barnes-Hut), determinism (seed, thread count, float vs double), KL decreasing, errors.
+// and Barnes-Hut), determinism (seed, thread count, float vs double), KL decreasing, errors, and
+// collapsed features (identical rows: uniform P; rank-1 groups stay apart).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -320,6 +321,45 @@ TEST_CASE("tsne: errors") {
   bad(4, 2) = std::numeric_limits<double>::quiet_NaN();
   CHECK_ERROR_CONTAINS(tsne(bad, TsneOptions{}.with_perplexity(3)), "feature 2 of row 4 is not finite");
   CHECK(tsne(x, TsneOptions{}.with_perplexity(3).with_iterations(10)).embedding.shape() == Shape{10, 2});
+}
+
+TEST_CASE("tsne: identical rows (a dead layer) give a uniform P and a finite embedding") {
+  // Equal distances: every neighbour equally likely, whatever the perplexity asks for.
+  const std::vector<double> zero(5, 0.0);
+  std::vector<double> row(5);
+  analysis::detail::tsne_calibrate_row(zero.data(), 5, 3.0, row.data());
+  for (const double v : row) CHECK(v == doctest::Approx(0.2).epsilon(1e-15));
+  const index_t n = 12, d = 3;
+  const std::vector<double> dead(std::size_t(n * d), 0.0);
+  const auto p = analysis::detail::tsne_joint_exact(analysis::detail::tsne_conditional_exact(dead, n, d, 3.0), n);
+  for (index_t i = 0; i < n; ++i)
+    for (index_t j = 0; j < n; ++j)
+      CHECK(p[std::size_t(i * n + j)] == doctest::Approx(i == j ? 0.0 : 1.0 / double(n * (n - 1))).epsilon(1e-14));
+  for (TsneMethod method : {TsneMethod::exact, TsneMethod::barnes_hut}) {
+    CAPTURE(int(method));
+    const auto r = tsne(Tensor<float>(Shape{n, d}), TsneOptions{}.with_method(method).with_perplexity(3).with_iterations(100));
+    CHECK(std::isfinite(r.kl_divergence));
+    CHECK(r.kl_divergence >= 0);
+    for (const double v : r.embedding) CHECK(std::isfinite(v));
+  }
+}
+
+TEST_CASE("tsne: rank-1 features with repeated rows keep their groups apart, exact and Barnes-Hut") {
+  // One live unit of four taking 3 values (20 images each, identical within a value): collapsed
+  // features whose only structure is which group an image falls in.
+  const index_t per = 20, n = 3 * per;
+  Tensor<double> x(Shape{n, 4});
+  std::vector<int> label;
+  for (index_t i = 0; i < n; ++i) {
+    x(i, 1) = 5.0 * double(i % 3);
+    label.push_back(int(i % 3));
+  }
+  for (TsneMethod method : {TsneMethod::exact, TsneMethod::barnes_hut}) {
+    CAPTURE(int(method));
+    const auto r = tsne(x, TsneOptions{}.with_method(method).with_perplexity(10).with_seed(3));
+    CHECK(std::isfinite(r.kl_divergence));
+    check_nearest_neighbour_same_cluster(r.embedding, label);
+  }
 }
 
 TEST_SUITE_END();

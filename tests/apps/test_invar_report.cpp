@@ -2,7 +2,10 @@
 // invariance-only) trained by invar-train, then the report on their folder. Every SVG parses as
 // XML, the HTML references only files that exist, every JSON number is finite, and the PC1 share,
 // the linear probe's accuracy and the classifier's accuracy in the JSON equal a recomputation from
-// the checkpoints with the library alone. Bad input ends with a message naming the problem.
+// the checkpoints with the library alone. Collapsed models (a dead and a rank-1 top layer) still
+// give a whole report, with their undefined numbers null and explained. Runs of two seeds
+// (`<objective>/seed-<s>/`) are shown as a group: mean, spread, n and every seed's value. Bad
+// input ends with a message naming the problem.
 // Needs invar-train and invar-report (INVAR_TRAIN_EXE, INVAR_REPORT_EXE) and Fashion-MNIST.
 #include <doctest/doctest.h>
 
@@ -25,6 +28,7 @@
 #include "invar/analysis/linear_probe.hpp"
 #include "invar/analysis/pca.hpp"
 #include "invar/data/idx.hpp"
+#include "invar/io/archive.hpp"
 #include "invar/losses/softmax_cross_entropy.hpp"
 #include "invar/nn/models/mlp.hpp"
 #include "invar/train/checkpoint.hpp"
@@ -73,6 +77,38 @@ bool report_all_finite(const nlohmann::json& j, std::string& where, const std::s
     for (std::size_t i = 0; i < j.size(); ++i)
       if (!report_all_finite(j[i], where, at + "/" + std::to_string(i))) return false;
   return true;
+}
+
+/// The places of the nulls in a run's JSON, and whether each has its reason (the "undefined" object
+/// beside it, under the same key; an array's elements share the array's reason).
+void report_nulls(const nlohmann::json& j, std::vector<std::string>& nulls, std::vector<std::string>& unexplained,
+                  const std::string& at = "", const nlohmann::json* reasons = nullptr, const std::string& key = "") {
+  if (j.is_null()) {
+    nulls.push_back(at);
+    if (reasons == nullptr || !reasons->contains(key) || !(*reasons)[key].is_string() ||
+        (*reasons)[key].get<std::string>().empty())
+      unexplained.push_back(at);
+  }
+  if (j.is_object()) {
+    const nlohmann::json* why = j.contains("undefined") ? &j["undefined"] : nullptr;
+    for (const auto& [k, v] : j.items())
+      if (k != "undefined") report_nulls(v, nulls, unexplained, at + "/" + k, why, k);
+  }
+  if (j.is_array())
+    for (std::size_t i = 0; i < j.size(); ++i) report_nulls(j[i], nulls, unexplained, at + "/" + std::to_string(i), reasons, key);
+}
+
+/// Each SVG in <out>/figures parses as XML; returns their names.
+std::set<std::string> report_parse_figures(const std::string& out) {
+  std::set<std::string> svgs;
+  for (const auto& e : fs::directory_iterator(fs::path(out) / "figures")) {
+    if (e.path().extension() != ".svg") continue;
+    svgs.insert("figures/" + e.path().filename().string());
+    tinyxml2::XMLDocument doc;
+    INFO(e.path().string());
+    CHECK(doc.LoadFile(e.path().string().c_str()) == tinyxml2::XML_SUCCESS);
+  }
+  return svgs;
 }
 
 // The runs' settings: small enough for a few seconds, large enough that the probe is not trivial.
@@ -196,6 +232,217 @@ TEST_CASE("invar-report: the report of two Fashion-MNIST runs parses and its num
   REQUIRE(j["transfer"].size() == 2);
   CHECK(j["transfer"][0]["substitute"] == "baseline");
   CHECK(j["transfer"][0]["target"] == "invariance");
+}
+
+TEST_CASE("invar-report: collapsed models (dead and rank-1 top layers) give a whole report, undefined numbers marked") {
+  if (!report_can_run()) return;
+  invar::test::TempDir dir("invar-report-collapse");
+  // One small invariance-only run; its top hidden layer is then made dead (every unit 0 for every
+  // image) or rank 1 (unit 0 alone, 0 for about 3/4 of the images): the features an
+  // invariance-only objective collapses to, without training that long.
+  const std::string trained = dir.file("trained");
+  std::vector<std::string> train = {report_train_exe, "--out", trained};
+  train.insert(train.end(), report_train_args.begin(), report_train_args.end());
+  *std::find(train.begin(), train.end(), "baseline,invariance") = "invariance";
+  *(std::find(train.begin(), train.end(), "--epochs") + 1) = "1";
+  REQUIRE(invar::test::run_process(train, dir.file("train.txt")) == 0);
+  const std::string runs = dir.file("collapsed");
+  const auto test = invar::data::load_fashion_mnist(invar::data::default_fashion_mnist_dir(), false, 400);
+  for (const std::string name : {"dead", "rank1"}) {
+    fs::create_directories(runs);
+    fs::copy(trained + "/invariance", runs + "/" + name, fs::copy_options::recursive);
+    const std::string path = runs + "/" + name + "/checkpoint.invar";
+    auto archive = invar::io::Archive::load(path);
+    auto w = archive.get<float>("model/fc2.weight");  // [32, 64]: hidden1 -> hidden2
+    auto b = archive.get<float>("model/fc2.bias");
+    if (name == "rank1") {
+      // Unit 0 as trained, shifted so that it is 0 for the images below its 75th percentile.
+      auto model = invar::nn::make_mlp<float>({784, 64, 32, 10}, invar::nn::MlpOptions{}.with_seed(1));
+      invar::train::load_checkpoint_model(path, model);
+      const auto h1 = invar::analysis::extract_features(model, test.images, "hidden1");
+      std::vector<float> z;
+      for (invar::index_t i = 0; i < h1.dim(0); ++i) {
+        float v = b[0];
+        for (invar::index_t k = 0; k < 64; ++k) v += w(0, k) * h1(i, k);
+        z.push_back(v);
+      }
+      std::nth_element(z.begin(), z.begin() + 300, z.end());
+      b[0] -= z[300];
+    }
+    for (invar::index_t u = name == "rank1" ? 1 : 0; u < 32; ++u) {
+      for (invar::index_t k = 0; k < 64; ++k) w(u, k) = 0;
+      b[u] = -1;
+    }
+    archive.put("model/fc2.weight", w.view());
+    archive.put("model/fc2.bias", b.view());
+    archive.save(path);
+  }
+
+  const std::string out = dir.file("report");
+  std::vector<std::string> rep = {report_exe, runs, "--out", out};
+  rep.insert(rep.end(), report_args.begin(), report_args.end());
+  const int status = invar::test::run_process(rep, dir.file("report.txt"));
+  INFO(report_read_file(dir.file("report.txt")));
+  REQUIRE(status == 0);
+  REQUIRE(fs::is_regular_file(out + "/report.html"));
+  CHECK(report_parse_figures(out).size() == 7);
+
+  const auto j = nlohmann::json::parse(report_read_file(out + "/report.json"));
+  REQUIRE(j["runs"].size() == 2);
+  const auto& dead = j["runs"][0];
+  const auto& rank1 = j["runs"][1];
+  REQUIRE(dead["name"] == "dead");
+  REQUIRE(rank1["name"] == "rank1");
+  // Every null has its reason, and the nulls are exactly the numbers that are undefined.
+  for (const auto* r : {&dead, &rank1}) {
+    std::vector<std::string> nulls, unexplained;
+    report_nulls(*r, nulls, unexplained);
+    INFO((*r)["name"]);
+    CHECK(unexplained.empty());
+    // dead: PCA (10 ratios, PC1 share, effective rank), RDM (2 means), hidden2 (score, 3 CKA); rank1: none
+    CHECK(nulls.size() == ((*r)["name"] == "dead" ? 10u + 2u + 2u + 4u : 0u));
+  }
+  // Dead: no variance, no correlation, no score or CKA at hidden2; hidden1 as usual.
+  CHECK(dead["pca"]["pc1_share"].is_null());
+  CHECK(dead["pca"]["effective_rank"].is_null());
+  CHECK(dead["pca"]["explained_variance_ratio"][0].is_null());
+  CHECK(dead["pca"]["undefined"]["pc1_share"].get<std::string>().find("total variance 0") != std::string::npos);
+  CHECK(dead["rdm"]["constant_rows"] == 200);
+  CHECK(dead["rdm"]["within_class"].is_null());
+  CHECK(dead["rdm"]["between_class"].is_null());
+  const auto& dl = dead["layers"]["taps"];
+  REQUIRE(dl.size() == 2);
+  CHECK(dl[0]["tap"] == "hidden1");
+  for (const char* key : {"invariance_score", "cka_linear", "cka_linear_debiased", "cka_rbf"}) {
+    CHECK(dl[0][key].is_number());
+    CHECK(dl[1][key].is_null());
+    CHECK(dl[1]["undefined"][key].get<std::string>().find("the same features") != std::string::npos);
+  }
+  // The probes see nothing: they predict the most frequent class of the 1000 training images.
+  const auto probe_set = invar::data::load_fashion_mnist(invar::data::default_fashion_mnist_dir(), true, 1000);
+  std::vector<int> train_count(10, 0), test_count(10, 0);
+  for (invar::index_t i = 0; i < 1000; ++i) ++train_count[std::size_t(probe_set.labels[i])];
+  for (invar::index_t i = 0; i < 400; ++i) ++test_count[std::size_t(test.labels[i])];
+  const int most = *std::max_element(train_count.begin(), train_count.end());
+  std::set<double> majority;  // the test accuracy of predicting one of the most frequent classes
+  for (std::size_t c = 0; c < 10; ++c)
+    if (train_count[c] == most) majority.insert(double(test_count[c]) / 400.0);
+  CHECK(majority.count(dead["linear_probe"]["test_accuracy"].get<double>()) == 1);
+  CHECK(majority.count(dead["mlp_probe"]["test_accuracy"].get<double>()) == 1);
+  CHECK(std::isfinite(dead["tsne"]["kl_divergence"].get<double>()));
+  // Attacks have no gradient to follow through a dead layer: the accuracy stays the clean one.
+  const auto& rb = dead["robustness"];
+  for (const auto& p : rb["fgsm"]) CHECK(p["accuracy"] == rb["clean_accuracy"]);
+  for (const auto& p : rb["pgd"]["points"]) CHECK(p["accuracy"] == rb["clean_accuracy"]);
+
+  // Rank 1: one direction of variance, the dead images' correlations undefined, the rest defined.
+  CHECK(rank1["pca"]["pc1_share"].get<double>() == doctest::Approx(1.0).epsilon(1e-9));
+  CHECK(rank1["pca"]["effective_rank"].get<double>() == doctest::Approx(1.0).epsilon(1e-9));
+  CHECK_FALSE(rank1["pca"].contains("undefined"));
+  const int constant = rank1["rdm"]["constant_rows"].get<int>();
+  CHECK(constant > 100);
+  CHECK(constant < 200);
+  CHECK(rank1["rdm"]["within_class"].get<double>() == doctest::Approx(0.0).scale(1e-6));  // all perfectly correlated
+  for (const char* key : {"invariance_score", "cka_linear", "cka_rbf"}) CHECK(rank1["layers"]["taps"][1][key].is_number());
+
+  // The page marks them: "undefined" cells, the reasons under the table, the grey cells noted.
+  const std::string html = report_read_file(out + "/report.html");
+  CHECK(html.find(">undefined<") != std::string::npos);
+  CHECK(html.find("dead, PC1 share and effective rank: undefined: every feature of &apos;hidden2&apos; is constant") != std::string::npos);
+  CHECK(html.find("grey") != std::string::npos);
+  const std::string pca_svg = report_read_file(out + "/figures/pca.svg");
+  CHECK(pca_svg.find("dead (undefined)") != std::string::npos);
+}
+
+TEST_CASE("invar-report: runs of two seeds form a group shown as mean, spread and every seed's value") {
+  if (!report_can_run()) return;
+  invar::test::TempDir dir("invar-report-seeds");
+  // invar-train --seed 1,2 writes <out>/<objective>/seed-<s>/; here two runs of one seed each,
+  // moved into that layout, and one invariance-only run of seed 1 at <out>/invariance.
+  const std::string out_runs = dir.file("runs");
+  for (const std::string seed : {"1", "2"}) {
+    std::vector<std::string> train = {report_train_exe, "--out", dir.file("seed" + seed), "--seed", seed};
+    train.insert(train.end(), report_train_args.begin(), report_train_args.end());
+    *(std::find(train.begin(), train.end(), "--epochs") + 1) = "1";
+    if (seed == "2") *std::find(train.begin(), train.end(), "baseline,invariance") = "baseline";
+    REQUIRE(invar::test::run_process(train, dir.file("train.txt")) == 0);
+    fs::create_directories(out_runs + "/baseline");
+    fs::rename(dir.file("seed" + seed) + "/baseline", out_runs + "/baseline/seed-" + seed);
+  }
+  fs::rename(dir.file("seed1") + "/invariance", out_runs + "/invariance");
+  const std::string out = dir.file("report");
+  std::vector<std::string> rep = {report_exe, out_runs, "--out", out, "--fgsm-epsilons", "0.03,0.3", "--pgd-epsilons",
+                                  "0.03"};
+  rep.insert(rep.end(), report_args.begin(), report_args.end());
+  *(std::find(rep.begin(), rep.end(), "--attack-images") + 1) = "50";
+  const int status = invar::test::run_process(rep, dir.file("report.txt"));
+  INFO(report_read_file(dir.file("report.txt")));
+  REQUIRE(status == 0);
+  CHECK(report_parse_figures(out).size() == 7);
+
+  const auto j = nlohmann::json::parse(report_read_file(out + "/report.json"));
+  REQUIRE(j["runs"].size() == 3);
+  CHECK(j["runs"][0]["name"] == "baseline/seed-1");
+  CHECK(j["runs"][1]["name"] == "baseline/seed-2");
+  CHECK(j["runs"][2]["name"] == "invariance");
+  CHECK(j["runs"][1]["config"]["seed"] == 2);
+  REQUIRE(j["groups"].size() == 2);
+  const auto& g = j["groups"][0];
+  CHECK(g["name"] == "baseline");
+  CHECK(g["seeds"] == nlohmann::json({1, 2}));
+  CHECK(g["runs"] == nlohmann::json({"baseline/seed-1", "baseline/seed-2"}));
+  CHECK_FALSE(g["config"].contains("seed"));
+  // Each measure: mean, sample std, n and the seeds' values, equal to the runs' own numbers.
+  auto check_stat = [&](const nlohmann::json& stat, const nlohmann::json& a, const nlohmann::json& b) {
+    REQUIRE(stat.is_object());
+    const double x = a.get<double>(), y = b.get<double>();
+    CHECK(stat["n"] == 2);
+    CHECK(stat["values"] == nlohmann::json({x, y}));
+    CHECK(stat["mean"].get<double>() == doctest::Approx((x + y) / 2).epsilon(1e-14));
+    CHECK(stat["std"].get<double>() == doctest::Approx(std::abs(x - y) / std::sqrt(2.0)).epsilon(1e-12));
+  };
+  const auto& r1 = j["runs"][0];
+  const auto& r2 = j["runs"][1];
+  check_stat(g["classifier_accuracy"], r1["classifier_accuracy"], r2["classifier_accuracy"]);
+  check_stat(g["linear_probe"]["test_accuracy"], r1["linear_probe"]["test_accuracy"], r2["linear_probe"]["test_accuracy"]);
+  check_stat(g["mlp_probe"]["test_accuracy"], r1["mlp_probe"]["test_accuracy"], r2["mlp_probe"]["test_accuracy"]);
+  check_stat(g["pca"]["pc1_share"], r1["pca"]["pc1_share"], r2["pca"]["pc1_share"]);
+  check_stat(g["pca"]["effective_rank"], r1["pca"]["effective_rank"], r2["pca"]["effective_rank"]);
+  check_stat(g["rdm"]["within_class"], r1["rdm"]["within_class"], r2["rdm"]["within_class"]);
+  for (std::size_t l = 0; l < 2; ++l)
+    for (const char* key : {"invariance_score", "cka_linear", "cka_linear_debiased", "cka_rbf"})
+      check_stat(g["layers"]["taps"][l][key], r1["layers"]["taps"][l][key], r2["layers"]["taps"][l][key]);
+  check_stat(g["robustness"]["clean_accuracy"], r1["robustness"]["clean_accuracy"], r2["robustness"]["clean_accuracy"]);
+  check_stat(g["robustness"]["fgsm"][0]["accuracy"], r1["robustness"]["fgsm"][0]["accuracy"],
+             r2["robustness"]["fgsm"][0]["accuracy"]);
+  CHECK(g["robustness"]["fgsm"][0]["epsilon"] == 0.03);
+  CHECK(g["layers"]["taps"][1]["tap"] == "hidden2");
+  // A group of one seed beside it: its value, no spread, and why.
+  const auto& one = j["groups"][1];
+  CHECK(one["name"] == "invariance");
+  CHECK(one["linear_probe"]["test_accuracy"]["n"] == 1);
+  CHECK(one["linear_probe"]["test_accuracy"]["std"].is_null());
+  CHECK(one["linear_probe"]["test_accuracy"]["mean"] == j["runs"][2]["linear_probe"]["test_accuracy"]);
+  // Transfer between groups, over the pairs of their runs (baseline against itself: its two seeds).
+  bool within = false;
+  for (const auto& t : j["transfer_groups"])
+    if (t["substitute"] == "baseline" && t["target"] == "baseline") {
+      within = true;
+      CHECK(t["pairs"].size() == 2);
+      CHECK(t["pgd_accuracy"]["n"] == 2);
+    }
+  CHECK(within);
+
+  // The page: "mean ± std % (2 seeds)" from the same numbers; per-model figures say which seed.
+  const std::string html = report_read_file(out + "/report.html");
+  const auto& lp = g["linear_probe"]["test_accuracy"];
+  char expected[96];
+  std::snprintf(expected, sizeof expected, "%.2f ± %.2f %% (2 seeds)", 100 * lp["mean"].get<double>(),
+                100 * lp["std"].get<double>());
+  CHECK_MESSAGE(html.find(expected) != std::string::npos, expected);
+  CHECK(html.find("(1 seed)") != std::string::npos);
+  CHECK(report_read_file(out + "/figures/rdm.svg").find("baseline (seed 1 of 2)") != std::string::npos);
+  CHECK(report_read_file(out + "/figures/tsne.svg").find("baseline (seed 1 of 2)") != std::string::npos);
 }
 
 TEST_CASE("invar-report: bad input ends with exit status 1 and a message naming the problem") {

@@ -150,7 +150,7 @@ TEST_CASE("presets with given per-layer shares") {
                        ">= 0");
 }
 
-TEST_CASE("anticollapse: the invariance-only terms plus the three penalties at every tap; overrides reach any preset") {
+TEST_CASE("anticollapse: the invariance-only terms plus the three penalties at every tap, and overrides reach any preset") {
   const auto o = make_objective<float>(Preset::anticollapse, nine_taps);
   REQUIRE(o.penalty_count() == 27);
   double totals[3] = {0, 0, 0};

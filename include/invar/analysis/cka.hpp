@@ -25,14 +25,24 @@
 /// Biased CKA lies in [0, 1] (K, L positive semi-definite). Linear CKA is invariant to orthogonal
 /// transforms and isotropic scaling of X or Y, not to non-isotropic scaling.
 ///
+/// Collapsed features (dead units, rank-1 features, identical rows) are input, not errors:
+///   - a feature whose N values are all equal is centred to exactly 0 (not to the rounding noise of
+///     its mean), so a constant representation has exactly K = 0 (linear);
+///   - rows that are exactly equal are at distance exactly 0 (rbf);
+///   - rbf, median distance 0 (more than half the pairs of rows equal, e.g. most images with all
+///     units dead): sigma -> 0, and the kernel is its limit, K_ij = 1 when rows i and j are at
+///     distance 0, else 0 (a valid kernel: it compares which rows coincide);
+///   - CKA is undefined when HSIC(K, K) or HSIC(L, L) is <= 0: a representation that is constant
+///     over the N rows (biased, and debiased), or a debiased estimate that falls to 0 or below.
+///     cka() and cka_from_grams() then return NaN, not an error.
 /// Errors (invar::Error): different N, N < 2 (N < 4 debiased), a non-finite value, rbf_fraction
-/// not finite or <= 0, a median distance of 0 (rbf: more than half the pairs of rows equal), an
-/// HSIC(K, K) or HSIC(L, L) <= 0 (e.g. constant features: CKA undefined).
+/// not finite or <= 0.
 /// The products go through invar::ops::gemm; squared distances use ||a||^2 + ||b||^2 - 2 a.b on
 /// centred rows, clamped at 0 (exact zeros on the diagonal). Deterministic on any thread count.
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "invar/cpu.hpp"
@@ -42,15 +52,21 @@
 
 namespace invar::analysis {
 
+/// The kernel of both Gram matrices: `linear` (X X^T) or `rbf` (Gaussian; see the file comment).
 enum class CkaKernel { linear, rbf };
 
+/// Options of CKA; checked by validate().
 struct CkaOptions {
-  CkaKernel kernel = CkaKernel::linear;
+  CkaKernel kernel = CkaKernel::linear;  ///< kernel of K and L (default linear)
   double rbf_fraction = 0.8;  ///< rbf: sigma = rbf_fraction * median pairwise Euclidean distance
   bool debiased = false;      ///< the unbiased HSIC estimator (Song et al. 2012) instead of the biased one
+  /// Sets #kernel.
   CkaOptions& with_kernel(CkaKernel k) { kernel = k; return *this; }
+  /// Sets #rbf_fraction.
   CkaOptions& with_rbf_fraction(double f) { rbf_fraction = f; return *this; }
+  /// Sets #debiased.
   CkaOptions& with_debiased(bool d = true) { debiased = d; return *this; }
+  /// Throws invar::Error unless rbf_fraction is finite and > 0 (also checked for the linear kernel).
   void validate() const {
     check(std::isfinite(rbf_fraction) && rbf_fraction > 0, "CkaOptions: rbf_fraction must be finite and > 0, got ",
           rbf_fraction);
@@ -76,36 +92,71 @@ Tensor<double> cka_centred(TensorView<const T> x, const char* who, const char* n
     }
   if (n > 0) {
     for (auto& m : mean) m /= double(n);
+    // A column of equal values centres to exactly 0 (its mean can be off by an ulp): a constant
+    // representation must give K = 0, not a Gram matrix of rounding noise with CKA of noise.
+    std::vector<char> constant(std::size_t(d), 1);
+    for (index_t i = 1; i < n; ++i)
+      for (index_t j = 0; j < d; ++j)
+        if (xc.data()[i * d + j] != xc.data()[j]) constant[std::size_t(j)] = 0;
     for (index_t i = 0; i < n; ++i)
-      for (index_t j = 0; j < d; ++j) xc.data()[i * d + j] -= mean[std::size_t(j)];
+      for (index_t j = 0; j < d; ++j)
+        xc.data()[i * d + j] = constant[std::size_t(j)] ? 0.0 : xc.data()[i * d + j] - mean[std::size_t(j)];
   }
   return xc;
 }
 
+/// For each row of x (N x D), the smallest index of a row exactly equal to it (itself if none).
+inline std::vector<index_t> cka_equal_rows(const Tensor<double>& x) {
+  const index_t n = x.dim(0), d = x.dim(1);
+  std::vector<index_t> order(static_cast<std::size_t>(n));
+  for (index_t i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;
+  const double* p = x.data();
+  // Rows in lexicographic order, equal rows by index: each run of equal rows starts at its smallest index.
+  auto less = [&](index_t a, index_t b) {
+    if (std::lexicographical_compare(p + a * d, p + (a + 1) * d, p + b * d, p + (b + 1) * d)) return true;
+    if (std::lexicographical_compare(p + b * d, p + (b + 1) * d, p + a * d, p + (a + 1) * d)) return false;
+    return a < b;
+  };
+  std::sort(order.begin(), order.end(), less);
+  std::vector<index_t> first(static_cast<std::size_t>(n));
+  for (std::size_t t = 0; t < order.size(); ++t) {
+    const index_t i = order[t], prev = t > 0 ? order[t - 1] : i;
+    const bool same = t > 0 && std::equal(p + i * d, p + (i + 1) * d, p + prev * d);
+    first[std::size_t(i)] = same ? first[std::size_t(prev)] : i;
+  }
+  return first;
+}
+
 /// The N x N Gram matrix of centred features xc (exactly symmetric).
-inline Tensor<double> cka_gram(const Tensor<double>& xc, const CkaOptions& o, const char* who, const char* name) {
+inline Tensor<double> cka_gram(const Tensor<double>& xc, const CkaOptions& o) {
   const index_t n = xc.dim(0);
   Tensor<double> k(Shape{n, n});
   ops::gemm(xc, xc, k, ops::GemmOptions{}.transpose_b());
   for (index_t i = 0; i < n; ++i)
     for (index_t j = 0; j < i; ++j) k.data()[j * n + i] = k.data()[i * n + j];
   if (o.kernel == CkaKernel::linear) return k;
-  // Squared distances, then the median distance over the pairs i < j.
+  // Squared distances (exactly 0 between equal rows: the expansion of a dot product need not
+  // cancel exactly), then the median distance over the pairs i < j.
+  const std::vector<index_t> first = cka_equal_rows(xc);
   std::vector<double> sq(std::size_t(n * n));
   std::vector<double> dist;
   dist.reserve(std::size_t(n * (n - 1) / 2));
   for (index_t i = 0; i < n; ++i)
     for (index_t j = 0; j < n; ++j) {
-      const double v = i == j ? 0.0
-                              : std::max(0.0, k.data()[i * n + i] + k.data()[j * n + j] - 2 * k.data()[i * n + j]);
+      const double v = first[std::size_t(i)] == first[std::size_t(j)]
+                            ? 0.0
+                            : std::max(0.0, k.data()[i * n + i] + k.data()[j * n + j] - 2 * k.data()[i * n + j]);
       sq[std::size_t(i * n + j)] = v;
       if (j > i) dist.push_back(std::sqrt(v));
     }
   std::sort(dist.begin(), dist.end());
   const std::size_t p = dist.size();
-  const double median = p % 2 == 1 ? dist[p / 2] : 0.5 * (dist[p / 2 - 1] + dist[p / 2]);
-  check(median > 0, who, ": the median pairwise distance of the rows of ", name,
-        " is 0 (most rows are equal): the RBF bandwidth is undefined");
+  const double median = p == 0 ? 0.0 : p % 2 == 1 ? dist[p / 2] : 0.5 * (dist[p / 2 - 1] + dist[p / 2]);
+  if (!(median > 0)) {
+    // sigma -> 0: the limit of exp(-d^2 / (2 sigma^2)) is 1 at distance 0 and 0 elsewhere.
+    for (index_t i = 0; i < n * n; ++i) k.data()[i] = sq[std::size_t(i)] == 0 ? 1.0 : 0.0;
+    return k;
+  }
   const double sigma = o.rbf_fraction * median;
   const double scale = -1.0 / (2.0 * sigma * sigma);
   for (index_t i = 0; i < n * n; ++i) k.data()[i] = std::exp(sq[std::size_t(i)] * scale);
@@ -175,11 +226,12 @@ Tensor<double> cka_gram_matrix(X&& features, const CkaOptions& options = {}) {
   using T = typename view_t<X>::value_type;
   options.validate();
   return detail::cka_gram(detail::cka_centred<T>(TensorView<const T>(to_view(features)), "cka_gram_matrix", "x"),
-                          options, "cka_gram_matrix", "x");
+                          options);
 }
 
 /// CKA from two N x N Gram matrices (cka_gram_matrix), so that one pair of Grams serves both
-/// estimators: HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L)).
+/// estimators: HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L)); NaN (undefined) when HSIC(K, K) or
+/// HSIC(L, L) is <= 0 (a constant representation; file comment).
 inline double cka_from_grams(TensorView<const double> k, TensorView<const double> l, bool debiased) {
   check(k.rank() == 2 && k.shape() == l.shape() && k.dim(0) == k.dim(1), "cka_from_grams: K ", k.shape(), " and L ",
         l.shape(), " must be the same N x N");
@@ -188,12 +240,12 @@ inline double cka_from_grams(TensorView<const double> k, TensorView<const double
   const double kl = hsic(k, l, debiased);
   const double kk = hsic(k, k, debiased);
   const double ll = hsic(l, l, debiased);
-  check(kk > 0 && ll > 0, "cka: HSIC(K, K) = ", kk, " and HSIC(L, L) = ", ll,
-        " must be > 0 (constant features?): CKA is undefined");
+  if (!(kk > 0 && ll > 0)) return std::numeric_limits<double>::quiet_NaN();
   return kl / std::sqrt(kk * ll);
 }
 
-/// CKA between x (N x D1) and y (N x D2), tensors or views of float or double (file comment).
+/// CKA between x (N x D1) and y (N x D2), tensors or views of float or double (file comment);
+/// NaN when it is undefined (x or y constant over the N rows).
 template <Viewable X, Viewable Y>
 double cka(X&& x_in, Y&& y_in, const CkaOptions& options = {}) {
   using TX = typename view_t<X>::value_type;
@@ -207,8 +259,8 @@ double cka(X&& x_in, Y&& y_in, const CkaOptions& options = {}) {
   const index_t need = options.debiased ? 4 : 2;
   check(n >= need, "cka: the ", options.debiased ? "debiased" : "biased", " estimator needs N >= ", need,
         " rows, got N = ", n);
-  const Tensor<double> k = detail::cka_gram(detail::cka_centred(x, "cka", "x"), options, "cka", "x");
-  const Tensor<double> l = detail::cka_gram(detail::cka_centred(y, "cka", "y"), options, "cka", "y");
+  const Tensor<double> k = detail::cka_gram(detail::cka_centred(x, "cka", "x"), options);
+  const Tensor<double> l = detail::cka_gram(detail::cka_centred(y, "cka", "y"), options);
   return cka_from_grams(k, l, options.debiased);
 }
 

@@ -27,6 +27,8 @@
 
 namespace invar::analysis {
 
+/// N x D features of `tap` for N images (any rank, rows first), `batch` images per forward;
+/// leaves the model in eval mode. Errors as in the file comment.
 template <class Model>
   requires nn::TrainableModel<Model, float>
 Tensor<float> extract_features(Model& model, TensorView<const float> images, const std::string& tap,
@@ -58,7 +60,7 @@ Tensor<float> extract_features(Model& model, TensorView<const float> images, con
   return out;
 }
 
-/// Any tensor or view of images (a Tensor<float>, an ImageSet's images...).
+/// As above, for any tensor or view of float images (a `Tensor<float>`, an ImageSet's images...).
 template <class Model, Viewable X>
   requires(nn::TrainableModel<Model, float> && !std::is_same_v<std::remove_cvref_t<X>, TensorView<const float>>)
 Tensor<float> extract_features(Model& model, X&& images, const std::string& tap, index_t batch = 500) {

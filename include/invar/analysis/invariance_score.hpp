@@ -7,9 +7,11 @@
 /// where x_i are the features of N test images, g_i those of an augmentation of image i, and d a
 /// metric. S_i is 1 when the augmentation does not move the features at all, 0 when it moves them
 /// as far as an average other image is, negative beyond. Rows whose denominator is 0 (all N
-/// features equal) are skipped and counted. Exact: every pair is computed with the metric (no
-/// expansion that cancels in float), accumulated in double, parallel over rows with the same
-/// bits on any thread count. Features are read on the host.
+/// features equal) are skipped and counted. When every row is skipped (the layer maps every image
+/// to the same features: a dead or fully collapsed layer) the score is undefined: `mean` is NaN
+/// and `skipped` is N, a result rather than an error, so that a report can say so. Exact: every
+/// pair is computed with the metric (no expansion that cancels in float), accumulated in double,
+/// parallel over rows with the same bits on any thread count. Features are read on the host.
 
 #include <cmath>
 #include <vector>
@@ -21,8 +23,9 @@
 
 namespace invar::analysis {
 
+/// What invariance_score() returns: the score and its per-row terms S_i (file comment).
 struct InvarianceScore {
-  double mean = 0;             ///< mean of S_i over the rows with a non-zero denominator
+  double mean = 0;             ///< mean of S_i over the rows with a non-zero denominator; NaN when there is none
   std::vector<double> per_row;  ///< S_i (NaN for skipped rows)
   index_t skipped = 0;          ///< rows whose features equal every other row's
 };
@@ -62,8 +65,7 @@ InvarianceScore invariance_score_impl(const M& metric, TensorView<const T> featu
     ++used;
   }
   s.skipped = n - used;
-  check(used > 0, "invariance_score: every image has the same features: the score is undefined");
-  s.mean = sum / double(used);
+  s.mean = used > 0 ? sum / double(used) : std::nan("");  // every image has the same features
   return s;
 }
 }  // namespace detail

@@ -32,14 +32,20 @@ namespace invar::analysis {
 // L-BFGS
 // --------------------------------------------------------------------------------------------
 
+/// Options of minimize_lbfgs(); checked by validate().
 struct LbfgsOptions {
   index_t memory = 10;           ///< curvature pairs kept (>= 1)
   double tolerance = 1e-6;       ///< stop when ||g||_inf <= tolerance * max(1, ||g_0||_inf)
   index_t max_iterations = 1000; ///< accepted steps at most
   index_t max_line_search = 40;  ///< objective evaluations per line search at most
+  /// Sets #memory.
   LbfgsOptions& with_memory(index_t m) { memory = m; return *this; }
+  /// Sets #tolerance.
   LbfgsOptions& with_tolerance(double t) { tolerance = t; return *this; }
+  /// Sets #max_iterations.
   LbfgsOptions& with_max_iterations(index_t i) { max_iterations = i; return *this; }
+  /// Throws invar::Error, prefixed with `who`, naming the first option out of range
+  /// (memory >= 1, finite tolerance >= 0, max_iterations >= 0, max_line_search >= 2).
   void validate(const char* who) const {
     check(memory >= 1, who, ": memory must be >= 1, got ", memory);
     check(std::isfinite(tolerance) && tolerance >= 0, who, ": tolerance must be finite and >= 0, got ", tolerance);

@@ -68,6 +68,7 @@ class LinearProbeObjective {
     z_ = Tensor<double>(Shape{x.dim(0), classes});
   }
 
+  /// The length of theta: D C + C.
   [[nodiscard]] index_t parameters() const { return x_.dim(1) * classes_ + classes_; }
 
   /// f(theta); the gradient into *grad (resized) unless grad is null.
@@ -93,6 +94,7 @@ class LinearProbeObjective {
     }
     return loss + penalty;
   }
+  /// As above, always with the gradient (the form minimize_lbfgs calls).
   double operator()(const Eigen::VectorXd& theta, Eigen::VectorXd& grad) { return (*this)(theta, &grad); }
 
  private:
@@ -103,19 +105,26 @@ class LinearProbeObjective {
   Tensor<double> z_;
 };
 
+/// Options of fit_linear_probe(); checked by validate().
 struct LinearProbeOptions {
   double l2 = 1e-4;               ///< lambda: (lambda / 2) ||W||_F^2 is added to the mean cross-entropy
   double tolerance = 1e-6;        ///< converged when ||g||_inf <= tolerance * max(1, ||g_0||_inf)
   index_t max_iterations = 1000;  ///< L-BFGS steps at most
   index_t memory = 10;            ///< L-BFGS curvature pairs
+  /// Sets #l2.
   LinearProbeOptions& with_l2(double v) { l2 = v; return *this; }
+  /// Sets #tolerance.
   LinearProbeOptions& with_tolerance(double v) { tolerance = v; return *this; }
+  /// Sets #max_iterations.
   LinearProbeOptions& with_max_iterations(index_t v) { max_iterations = v; return *this; }
+  /// Sets #memory.
   LinearProbeOptions& with_memory(index_t v) { memory = v; return *this; }
   /// The solver's options (memory, tolerance, max_iterations).
   [[nodiscard]] LbfgsOptions solver() const {
     return LbfgsOptions{}.with_memory(memory).with_tolerance(tolerance).with_max_iterations(max_iterations);
   }
+  /// Throws invar::Error when l2 is negative or not finite, or the solver's options are invalid
+  /// (LbfgsOptions::validate).
   void validate() const {
     check(std::isfinite(l2) && l2 >= 0, "LinearProbeOptions: l2 must be finite and >= 0, got ", l2);
     solver().validate("LinearProbeOptions");
@@ -151,6 +160,7 @@ class LinearProbe : public Probe<LinearProbe, LinearProbeOptions> {
   Tensor<double> weights_, bias_;
 };
 
+/// fit_linear_probe() on a typed view: what it calls (a friend of LinearProbe, to set its weights).
 template <class T>
 LinearProbe fit_linear_probe_impl(TensorView<const T> features, TensorView<const index_t> labels,
                                   const LinearProbeOptions& o) {

@@ -45,6 +45,8 @@ namespace invar::analysis {
 /// theta = [W1 row-major (D x H), b1 (H), W2 row-major (H x C), b2 (C)]. Not thread-safe.
 class MlpProbeObjective {
  public:
+  /// x: n x D features (n >= 1), labels: n values in [0, classes), classes >= 1, hidden >= 1,
+  /// l2 >= 0 (else invar::Error). Keeps a view of x: it must outlive the objective.
   MlpProbeObjective(TensorView<const double> x, TensorView<const index_t> labels, index_t classes, index_t hidden,
                     double l2)
       : x_(x), classes_(classes), hidden_(hidden), l2_(l2) {
@@ -57,14 +59,24 @@ class MlpProbeObjective {
     z_ = Tensor<double>(Shape{n, classes});
   }
 
+  /// The length of theta: D H + H + H C + C.
   [[nodiscard]] index_t parameters() const {
     return x_.dim(1) * hidden_ + hidden_ + hidden_ * classes_ + classes_;
   }
 
   /// The offsets of W1, b1, W2, b2 in theta.
   struct Layout {
-    index_t w1, b1, w2, b2, end;
+    /// \var w1
+    /// Offset of W1 (0).
+    /// \var b1
+    /// Offset of b1: D H.
+    /// \var w2
+    /// Offset of W2: D H + H.
+    /// \var b2
+    /// Offset of b2: D H + H + H C.
+    index_t w1, b1, w2, b2, end;  ///< one past b2: the length of theta, parameters()
   };
+  /// The offsets for this objective's D, H and C.
   [[nodiscard]] Layout layout() const {
     const index_t d = x_.dim(1), h = hidden_, c = classes_;
     return {0, d * h, d * h + h, d * h + h + h * c, d * h + h + h * c + c};
@@ -95,6 +107,7 @@ class MlpProbeObjective {
     grad->segment(l.w2, h * c) += l2_ * theta.segment(l.w2, h * c);
     return loss + penalty;
   }
+  /// As above, always with the gradient (the form minimize_lbfgs calls).
   double operator()(const Eigen::VectorXd& theta, Eigen::VectorXd& grad) { return (*this)(theta, &grad); }
 
   /// z = relu(x W1 + b1) W2 + b2 (pre and act: the n x H pre-activation and activation).
@@ -128,6 +141,7 @@ class MlpProbeObjective {
   Tensor<double> pre_, act_, z_;
 };
 
+/// Options of fit_mlp_probe(); checked by validate().
 struct MlpProbeOptions {
   index_t hidden = 256;          ///< width of the hidden ReLU layer
   double l2 = 1e-4;              ///< lambda: (lambda / 2) (||W1||^2 + ||W2||^2) is added to the mean cross-entropy
@@ -135,16 +149,24 @@ struct MlpProbeOptions {
   index_t max_iterations = 500;  ///< L-BFGS steps at most
   index_t memory = 10;           ///< L-BFGS curvature pairs
   std::uint64_t seed = 0;        ///< initialisation
+  /// Sets #hidden.
   MlpProbeOptions& with_hidden(index_t v) { hidden = v; return *this; }
+  /// Sets #l2.
   MlpProbeOptions& with_l2(double v) { l2 = v; return *this; }
+  /// Sets #tolerance.
   MlpProbeOptions& with_tolerance(double v) { tolerance = v; return *this; }
+  /// Sets #max_iterations.
   MlpProbeOptions& with_max_iterations(index_t v) { max_iterations = v; return *this; }
+  /// Sets #memory.
   MlpProbeOptions& with_memory(index_t v) { memory = v; return *this; }
+  /// Sets #seed.
   MlpProbeOptions& with_seed(std::uint64_t v) { seed = v; return *this; }
   /// The solver's options (memory, tolerance, max_iterations).
   [[nodiscard]] LbfgsOptions solver() const {
     return LbfgsOptions{}.with_memory(memory).with_tolerance(tolerance).with_max_iterations(max_iterations);
   }
+  /// Throws invar::Error when hidden < 1, l2 is negative or not finite, or the solver's options
+  /// are invalid (LbfgsOptions::validate).
   void validate() const {
     check(hidden >= 1, "MlpProbeOptions: hidden must be >= 1, got ", hidden);
     check(std::isfinite(l2) && l2 >= 0, "MlpProbeOptions: l2 must be finite and >= 0, got ", l2);
@@ -185,6 +207,7 @@ class MlpProbe : public Probe<MlpProbe, MlpProbeOptions> {
   Tensor<double> w1_, b1_, w2_, b2_;
 };
 
+/// fit_mlp_probe() on a typed view: what it calls (a friend of MlpProbe, to set its weights).
 template <class T>
 MlpProbe fit_mlp_probe_impl(TensorView<const T> features, TensorView<const index_t> labels, const MlpProbeOptions& o) {
   o.validate();

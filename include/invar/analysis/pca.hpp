@@ -16,8 +16,13 @@
 ///     erank = exp(H(p)),   H(p) = - sum_{i: p_i > 0} p_i log p_i     (natural log; 0 log 0 = 0).
 ///   It is k for k equal non-zero eigenvalues and 1 for a single one; it lies in [1, min(N, D)].
 /// - pc1_share = lambda_1 / sum_j lambda_j (the first explained-variance ratio).
-/// - Errors (invar::Error): N < 2, D < 1, a non-finite value (naming its row and column), total
-///   variance 0 (every feature constant), k < 0.
+/// - Collapsed features. A feature whose N values are all equal (a dead unit) is centred to
+///   exactly 0, so it adds exactly 0 variance (not the rounding noise of its mean); rank-1
+///   features give pc1_share 1 and effective rank 1. When every feature is constant the total
+///   variance is 0 and the ratios, pc1_share and the effective rank are undefined: pca() then
+///   returns all-zero eigenvalues, total_variance 0 and NaN for those (PcaResult::defined() is
+///   false) rather than throwing, so that a fully collapsed layer is reported, not fatal.
+/// - Errors (invar::Error): N < 2, D < 1, a non-finite value (naming its row and column), k < 0.
 /// The products go through invar::ops::gemm (deterministic on any thread count); the
 /// eigen-solver is serial. Features of rank > 2 are rows x flattened rest.
 
@@ -25,6 +30,7 @@
 #include <Eigen/Eigenvalues>
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "invar/cpu.hpp"
@@ -34,38 +40,46 @@
 
 namespace invar::analysis {
 
+/// Which matrix pca() decomposes (the eigenvalues agree; the smaller matrix is cheaper).
 enum class PcaMethod {
   automatic,   ///< covariance when D <= N, Gram otherwise
   covariance,  ///< eigenvalues of the D x D covariance
   gram,        ///< eigenvalues of the N x N Gram matrix
 };
 
+/// Options of pca().
 struct PcaOptions {
-  index_t components = 0;                   ///< k: ratios of the top k components (0: all min(N, D))
+  index_t components = 0;                   ///< k >= 0: ratios of the top k components (0: all; capped at min(N, D))
   PcaMethod method = PcaMethod::automatic;  ///< which matrix is decomposed
+  /// Sets #components.
   PcaOptions& with_components(index_t k) { components = k; return *this; }
+  /// Sets #method.
   PcaOptions& with_method(PcaMethod m) { method = m; return *this; }
 };
 
+/// What pca() returns (see the file comment for the definitions).
 struct PcaResult {
   std::vector<double> eigenvalues;               ///< all min(N, D) covariance eigenvalues, decreasing, >= 0
-  std::vector<double> explained_variance_ratio;  ///< lambda_i / total for the top k (k = options.components or all)
+  std::vector<double> explained_variance_ratio;  ///< lambda_i / total for the top k (k = options.components or all); NaN when !defined()
   double total_variance = 0;                     ///< sum of the eigenvalues (trace of the covariance)
-  double effective_rank = 0;                     ///< exp of the entropy of the normalised spectrum
-  double pc1_share = 0;                          ///< lambda_1 / total
+  double effective_rank = 0;                     ///< exp of the entropy of the normalised spectrum; NaN when !defined()
+  double pc1_share = 0;                          ///< lambda_1 / total; NaN when !defined()
   bool used_gram = false;                        ///< the N x N Gram matrix was decomposed
+  /// Whether the ratios are defined: false when every feature is constant (total variance 0).
+  [[nodiscard]] bool defined() const { return total_variance > 0; }
 };
 
 namespace detail {
 
-/// exp(-sum p log p) of p = lambda / sum lambda over the positive eigenvalues.
+/// exp(-sum p log p) of p = lambda / sum lambda over the positive eigenvalues; NaN (undefined)
+/// when none is positive.
 inline double effective_rank_of(const std::vector<double>& eigenvalues) {
   double total = 0;
   for (double l : eigenvalues) {
     check(std::isfinite(l), "effective_rank: eigenvalue ", l, " is not finite");
     if (l > 0) total += l;
   }
-  check(total > 0, "effective_rank: the spectrum has no positive eigenvalue");
+  if (!(total > 0)) return std::numeric_limits<double>::quiet_NaN();
   double h = 0;
   for (double l : eigenvalues)
     if (l > 0) {
@@ -92,9 +106,27 @@ Tensor<double> pca_centred(TensorView<const T> x, const char* who) {
       mean[std::size_t(j)] += v;
     }
   for (auto& m : mean) m /= double(n);
+  // A column of equal values is centred to exactly 0: its mean can be off by an ulp, and that
+  // noise must not become variance (it would decide the ratios of fully collapsed features).
+  std::vector<char> constant(std::size_t(d), 1);
+  for (index_t i = 1; i < n; ++i)
+    for (index_t j = 0; j < d; ++j)
+      if (xc.data()[i * d + j] != xc.data()[j]) constant[std::size_t(j)] = 0;
   for (index_t i = 0; i < n; ++i)
-    for (index_t j = 0; j < d; ++j) xc.data()[i * d + j] -= mean[std::size_t(j)];
+    for (index_t j = 0; j < d; ++j)
+      xc.data()[i * d + j] = constant[std::size_t(j)] ? 0.0 : xc.data()[i * d + j] - mean[std::size_t(j)];
   return xc;
+}
+
+/// The result for a total variance of 0: zero eigenvalues, undefined (NaN) ratios.
+inline PcaResult pca_undefined(PcaResult r, index_t keep, index_t k) {
+  const double undefined = std::numeric_limits<double>::quiet_NaN();
+  r.eigenvalues.assign(std::size_t(keep), 0.0);
+  r.total_variance = 0;
+  r.explained_variance_ratio.assign(std::size_t(k), undefined);
+  r.pc1_share = undefined;
+  r.effective_rank = undefined;
+  return r;
 }
 
 template <class T>
@@ -111,19 +143,19 @@ PcaResult pca_impl(TensorView<const T> x, const PcaOptions& o) {
   // Exactly symmetric (the solver reads the lower triangle only, but keep it well defined).
   for (index_t i = 0; i < m; ++i)
     for (index_t j = 0; j < i; ++j) s.data()[j * m + i] = s.data()[i * m + j];
+  const index_t keep = std::min(n, d);
+  const index_t k = o.components == 0 ? keep : std::min(o.components, keep);
   double trace = 0;
   for (index_t i = 0; i < m; ++i) trace += s.data()[i * m + i];
-  check(trace > 0, "pca: the total variance is 0 (every feature is constant over the ", n, " rows)");
+  if (!(trace > 0)) return pca_undefined(r, keep, k);  // every feature constant: C = 0 exactly
   const Eigen::Map<const Eigen::MatrixXd> sm(s.data(), Eigen::Index(m), Eigen::Index(m));
   Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(sm, Eigen::EigenvaluesOnly);
   check(solver.info() == Eigen::Success, "pca: the eigen-solver did not converge");
   const Eigen::VectorXd& ev = solver.eigenvalues();  // increasing
-  const index_t keep = std::min(n, d);
   r.eigenvalues.resize(std::size_t(keep));
   for (index_t i = 0; i < keep; ++i) r.eigenvalues[std::size_t(i)] = std::max(0.0, ev[Eigen::Index(m - 1 - i)]);
   for (double l : r.eigenvalues) r.total_variance += l;
-  check(r.total_variance > 0, "pca: the total variance is 0 (every feature is constant over the ", n, " rows)");
-  const index_t k = o.components == 0 ? keep : std::min(o.components, keep);
+  if (!(r.total_variance > 0)) return pca_undefined(r, keep, k);
   r.explained_variance_ratio.resize(std::size_t(k));
   for (index_t i = 0; i < k; ++i)
     r.explained_variance_ratio[std::size_t(i)] = r.eigenvalues[std::size_t(i)] / r.total_variance;
@@ -147,16 +179,19 @@ std::vector<double> explained_variance_ratio(X&& features, index_t k = 0) {
   return pca(features, PcaOptions{}.with_components(k)).explained_variance_ratio;
 }
 
-/// exp(H(p)), p the normalised covariance spectrum of the features (file comment).
+/// exp(H(p)), p the normalised covariance spectrum of the features (file comment); NaN when every
+/// feature is constant.
 template <Viewable X>
 double effective_rank(X&& features) {
   return pca(features).effective_rank;
 }
 
-/// The effective rank of a given spectrum (non-negative values, at least one positive).
+/// The effective rank of a given spectrum (finite values; those <= 0 are ignored); NaN when no
+/// value is positive.
 inline double effective_rank(const std::vector<double>& eigenvalues) { return detail::effective_rank_of(eigenvalues); }
 
-/// lambda_1 / sum lambda: the fraction of the total variance along the first principal component.
+/// lambda_1 / sum lambda: the fraction of the total variance along the first principal component;
+/// NaN when every feature is constant.
 template <Viewable X>
 double pc1_share(X&& features) {
   return pca(features).pc1_share;

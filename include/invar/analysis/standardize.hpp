@@ -24,11 +24,13 @@
 
 namespace invar::analysis {
 
+/// Per-feature standardisation fitted on one set of features (see the file comment).
 class Standardizer {
  public:
   /// Features whose std is at most this times the largest std (or 0) are constant: scale 1.
   static constexpr double constant_threshold = 1e-10;
 
+  /// An unfitted standardizer (features() == 0; apply() throws): assign one from fit().
   Standardizer() = default;
 
   /// Fits on N x D features (N >= 1; float or double).
@@ -60,6 +62,7 @@ class Standardizer {
     return out;
   }
 
+  /// D, the number of features it was fitted on (0: not fitted).
   [[nodiscard]] index_t features() const { return static_cast<index_t>(mean_.size()); }
   /// Per-feature means of the fitting set.
   [[nodiscard]] const std::vector<double>& mean() const { return mean_; }
@@ -67,6 +70,7 @@ class Standardizer {
   [[nodiscard]] const std::vector<double>& scale() const { return scale_; }
   /// How many features were constant (scale 1).
   [[nodiscard]] index_t constant_features() const { return constant_; }
+  /// Whether feature j was constant (scale 1); throws std::out_of_range unless 0 <= j < features().
   [[nodiscard]] bool is_constant(index_t j) const { return constant_flag_.at(std::size_t(j)) != 0; }
 
  private:

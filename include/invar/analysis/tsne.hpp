@@ -19,6 +19,10 @@
 ///   gradient's sign opposes the previous update, x0.8 otherwise, at least 0.01), the embedding
 ///   recentred after every step. Learning rate default max(N / early_exaggeration / 4, 50)
 ///   (scikit-learn's "auto"); initial Y_ik = 1e-4 * normal from invar::Rng(seed).
+/// - Collapsed features are input like any other: identical rows are at distance 0 and get equal
+///   conditional probabilities (when every distance of a row is equal, P_j|i is uniform: a layer
+///   that maps every image to one point gives a uniform P), and groups of identical rows stay
+///   together in the embedding.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -34,51 +38,66 @@
 
 namespace invar::analysis {
 
+/// How tsne() computes similarities and gradients.
 enum class TsneMethod {
   automatic,  ///< exact when N <= TsneOptions::exact_max_points, Barnes-Hut otherwise
   exact,      ///< all pairs: O(N^2) memory and time per iteration
   barnes_hut  ///< sparse kNN P and a quadtree: O(N log N) per iteration (after the O(N^2 D) kNN)
 };
 
+/// Options of tsne(); the defaults are the file comment's (and scikit-learn's). Checked by validate().
 struct TsneOptions {
   double perplexity = 30;                  ///< effective number of neighbours, 1 <= perplexity < N - 1
   index_t iterations = 1000;               ///< gradient steps
   double theta = 0.5;                      ///< Barnes-Hut accuracy (0: exact repulsion through the tree)
-  TsneMethod method = TsneMethod::automatic;
+  TsneMethod method = TsneMethod::automatic;  ///< exact or Barnes-Hut (default: by N, see exact_max_points)
   index_t exact_max_points = 1000;         ///< automatic picks exact up to this N
   std::uint64_t seed = 0;                  ///< the initial embedding
   double learning_rate = 0;                ///< 0: max(N / early_exaggeration / 4, 50)
   double early_exaggeration = 12;          ///< P is multiplied by this for the first exaggeration_iterations
-  index_t exaggeration_iterations = 250;
-  double initial_momentum = 0.5;
-  double final_momentum = 0.8;
+  index_t exaggeration_iterations = 250;   ///< iterations with early exaggeration (>= 0)
+  double initial_momentum = 0.5;           ///< momentum before momentum_switch_iteration, in [0, 1)
+  double final_momentum = 0.8;             ///< momentum from momentum_switch_iteration on, in [0, 1)
   index_t momentum_switch_iteration = 250; ///< final_momentum from this iteration on
   /// Called with (completed iterations, KL(P || Q) at the current embedding) every
   /// progress_interval iterations; KL is of the unexaggerated P.
   std::function<void(index_t iteration, double kl)> progress;
-  index_t progress_interval = 50;
+  index_t progress_interval = 50;          ///< iterations between progress calls (>= 1)
 
+  /// Sets #perplexity.
   TsneOptions& with_perplexity(double v) { perplexity = v; return *this; }
+  /// Sets #iterations.
   TsneOptions& with_iterations(index_t v) { iterations = v; return *this; }
+  /// Sets #theta.
   TsneOptions& with_theta(double v) { theta = v; return *this; }
+  /// Sets #method.
   TsneOptions& with_method(TsneMethod v) { method = v; return *this; }
+  /// Sets #exact_max_points.
   TsneOptions& with_exact_max_points(index_t v) { exact_max_points = v; return *this; }
+  /// Sets #seed.
   TsneOptions& with_seed(std::uint64_t v) { seed = v; return *this; }
+  /// Sets #learning_rate (0: automatic).
   TsneOptions& with_learning_rate(double v) { learning_rate = v; return *this; }
+  /// Sets #early_exaggeration.
   TsneOptions& with_early_exaggeration(double v) { early_exaggeration = v; return *this; }
+  /// Sets #exaggeration_iterations.
   TsneOptions& with_exaggeration_iterations(index_t v) { exaggeration_iterations = v; return *this; }
+  /// Sets #initial_momentum, #final_momentum and #momentum_switch_iteration.
   TsneOptions& with_momentum(double initial, double final_, index_t switch_iteration) {
     initial_momentum = initial;
     final_momentum = final_;
     momentum_switch_iteration = switch_iteration;
     return *this;
   }
+  /// Sets #progress and #progress_interval.
   TsneOptions& with_progress(std::function<void(index_t, double)> f, index_t interval = 50) {
     progress = std::move(f);
     progress_interval = interval;
     return *this;
   }
 
+  /// Throws invar::Error naming the first option out of its range (tsne() calls it; the
+  /// perplexity's upper bound N - 1 is checked there).
   void validate() const {
     check(std::isfinite(perplexity) && perplexity >= 1, "TsneOptions: perplexity must be finite and >= 1, got ",
           perplexity);
@@ -99,10 +118,11 @@ struct TsneOptions {
   }
 };
 
+/// What tsne() returns.
 struct TsneResult {
   Tensor<double> embedding;  ///< N x 2
   double kl_divergence = 0;  ///< KL(P || Q) at the final embedding (Barnes-Hut: Z estimated with theta)
-  index_t iterations = 0;
+  index_t iterations = 0;    ///< gradient steps taken (TsneOptions::iterations)
   TsneMethod method = TsneMethod::exact;  ///< the method used (never automatic)
   double learning_rate = 0;               ///< the learning rate used
 };
@@ -553,6 +573,8 @@ inline TsneResult tsne_impl(const std::vector<double>& x, index_t n, index_t d, 
 }  // namespace detail
 
 /// t-SNE of N x D features (rank >= 2, rows x flattened rest; float or double) to N x 2.
+/// Throws invar::Error on invalid options, fewer than 4 points, non-finite features, or
+/// perplexity >= N - 1.
 template <Viewable X>
 TsneResult tsne(X&& features, const TsneOptions& options = {}) {
   using T = typename view_t<X>::value_type;

@@ -28,7 +28,7 @@ struct Heatmap {
   std::vector<index_t> labels;        ///< class of each row, sorted (rows of a class together); empty: no blocks
   std::vector<std::string> class_names;  ///< names of classes 0, 1, ...; a class without one shows its number
   double lo = 0,  ///< the value at the dark end of the colour map (default 0)
-      hi = 2;     ///< the value at the bright end (default 2); values outside are clamped
+      hi = 2;     ///< the value at the bright end (default 2); values outside are clamped, NaN (undefined) is grey
 
   /// Draws the title and the matrix as a square in `outer`, with the class blocks outlined and
   /// named when labels are given. Throws invar::Error for a matrix that is not square and

@@ -272,17 +272,7 @@ class Trainer {
     check(n >= 2, "Trainer: the collapse monitor needs at least 2 images");
     model_.set_training(false);
     const auto f = tap_features(set.images.view().slice_rows(0, n), o_.monitor_tap);
-    // pca() refuses zero total variance; look first (every column constant: a full collapse).
-    bool varies = false;
-    const index_t d = f.dim(1);
-    for (index_t i = 1; i < n && !varies; ++i)
-      for (index_t j = 0; j < d; ++j)
-        if (f[i * d + j] != f[j]) {
-          varies = true;
-          break;
-        }
-    if (!varies) return;
-    const auto p = analysis::pca(f);
+    const auto p = analysis::pca(f);  // every feature constant: not defined(), NaN share and rank
     r.pc1_share = p.pc1_share;
     r.effective_rank = p.effective_rank;
   }

@@ -86,7 +86,7 @@ TEST_CASE("covariance_penalty: gradients match central differences (double)") {
   }
 }
 
-TEST_CASE("covariance_penalty: gradient_scale and accumulate; float agrees with double") {
+TEST_CASE("covariance_penalty: gradient_scale and accumulate, and float agrees with double") {
   const auto x = correlated_columns(24, 10, 15);
   Tensor<double> g1(x.shape()), g2(x.shape());
   covariance_penalty(x, g1);

@@ -45,12 +45,10 @@ template <Viewable X, class Grad>
 PenaltyValue covariance_penalty(X&& x_in, Grad&& grad_in, const CovariancePenaltyOptions& o = {}) {
   constexpr const char* name = "covariance_penalty";
   o.validate();
-  auto xv = to_view(x_in);
-  using T = typename decltype(xv)::value_type;
-  using D = typename decltype(xv)::device_type;
-  const TensorView<const T, D> x = xv;
-  const TensorView<T, D> grad = detail::gradient_view(name, x, grad_in);
-  const auto f = detail::centered_features(name, x, o.features);
+  const auto args = detail::penalty_arguments(name, x_in, grad_in, o.features);
+  using T = typename decltype(args.x)::value_type;
+  using D = typename decltype(args.x)::device_type;
+  const auto& [x, grad, f] = args;
   const index_t B = f.rows, F = f.cols;
   const double n = double(B - 1);
   const bool direct = o.form == CovarianceForm::direct || (o.form == CovarianceForm::automatic && F <= B);

@@ -43,12 +43,10 @@ template <Viewable X, class Grad>
 PenaltyValue variance_hinge(X&& x_in, Grad&& grad_in, const VarianceHingeOptions& o = {}) {
   constexpr const char* name = "variance_hinge";
   o.validate();
-  auto xv = to_view(x_in);
-  using T = typename decltype(xv)::value_type;
-  using D = typename decltype(xv)::device_type;
-  const TensorView<const T, D> x = xv;
-  const TensorView<T, D> grad = detail::gradient_view(name, x, grad_in);
-  const auto f = detail::centered_features(name, x, o.features);
+  const auto args = detail::penalty_arguments(name, x_in, grad_in, o.features);
+  using T = typename decltype(args.x)::value_type;
+  using D = typename decltype(args.x)::device_type;
+  const auto& [x, grad, f] = args;
   const T inv_n = T(1.0 / double(f.rows - 1));
   Tensor<T, D> sum_sq = Tensor<T, D>::uninitialized(Shape{f.cols});
   ops::reduce_cols(sum_sq, fn::Square{}, f.centered);

@@ -92,6 +92,26 @@ TensorView<T, D> gradient_view(const char* penalty, const TensorView<const T, D>
   }
 }
 
+/// A penalty call's arguments, checked: x as a view, the gradient view (empty for no_gradient)
+/// and the centred features the penalty sees.
+template <class T, Device D>
+struct PenaltyArguments {
+  TensorView<const T, D> x;
+  TensorView<T, D> grad;
+  CenteredFeatures<T, D> f;
+};
+
+/// Checks a penalty's x and grad and centres the features `view` selects (the start of every penalty).
+template <Viewable X, class Grad>
+auto penalty_arguments(const char* penalty, X&& x_in, Grad&& grad_in, PenaltyFeatures view) {
+  auto xv = to_view(x_in);
+  using T = typename decltype(xv)::value_type;
+  using D = typename decltype(xv)::device_type;
+  const TensorView<const T, D> x = xv;
+  const TensorView<T, D> grad = gradient_view(penalty, x, grad_in);
+  return PenaltyArguments<T, D>{x, grad, centered_features(penalty, x, view)};
+}
+
 /// A penalty's value must be finite; otherwise name the non-finite input (or the overflow).
 template <class T, Device D>
 void check_penalty_finite(const char* penalty, double value, TensorView<const T, D> x) {

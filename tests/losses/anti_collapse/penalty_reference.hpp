@@ -11,6 +11,7 @@
 
 #include "invar/cpu.hpp"
 #include "invar/core/tensor.hpp"
+#include "support/gradcheck.hpp"
 #include "support/random.hpp"
 
 namespace invar::test::penalty {
@@ -111,24 +112,13 @@ inline Tensor<double> planted(index_t B, index_t F, const std::vector<double>& s
   return t;
 }
 
-/// ||g - g_fd|| / ||g + g_fd|| over every element, g from call(x, grad), g_fd by central differences.
+/// The gradient call(x, grad) writes, against central differences of call(x, no_gradient).value
+/// over every element of x (support/gradcheck.hpp's measure).
 template <class Call>
 double gradient_error(Tensor<double> x, Call&& call, double h = 1e-6) {
   Tensor<double> g(x.shape());
   call(x, g);
-  double diff = 0, sum = 0;
-  for (index_t i = 0; i < x.numel(); ++i) {
-    const double xi = x[i];
-    x[i] = xi + h;
-    const double fp = call(x, no_gradient).value;
-    x[i] = xi - h;
-    const double fm = call(x, no_gradient).value;
-    x[i] = xi;
-    const double fd = (fp - fm) / (2 * h);
-    diff += (g[i] - fd) * (g[i] - fd);
-    sum += (g[i] + fd) * (g[i] + fd);
-  }
-  return sum == 0 ? std::sqrt(diff) : std::sqrt(diff / sum);
+  return gradient_relative_error(x, g, [&] { return call(x, no_gradient).value; }, h);
 }
 
 }  // namespace invar::test::penalty

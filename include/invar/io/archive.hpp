@@ -175,21 +175,13 @@ class Archive {
 
   /// The file's bytes, in memory (what save() writes).
   [[nodiscard]] std::vector<unsigned char> to_bytes() const {
-    std::vector<unsigned char> out;
-    out.reserve(file_size());
-    write_to([&](const void* p, std::size_t n) {
-      const auto* b = static_cast<const unsigned char*>(p);
-      out.insert(out.end(), b, b + n);
-    });
-    return out;
+    return collect_bytes([&](auto&& sink) { write_to(sink); }, file_size());
   }
 
   /// Writes the archive to `path` atomically (io/atomic_file.hpp): `path` holds either its old
   /// contents or the complete new file. Throws invar::Error naming `path` on any failure.
   void save(const std::string& path) const {
-    AtomicFile file(path);
-    write_to([&](const void* p, std::size_t n) { file.write(p, n); });
-    file.commit();
+    save_produced(path, [&](auto&& sink) { write_to(sink); });
   }
 
   /// Parses an archive from bytes; `source` names it in messages. Checks, in order: magic,

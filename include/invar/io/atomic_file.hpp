@@ -17,6 +17,7 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #if defined(_WIN32)
 #include <io.h>
@@ -126,6 +127,28 @@ inline void write_file_atomically(const std::string& path, std::string_view cont
   AtomicFile f(path);
   f.write(contents.data(), contents.size());
   f.commit();
+}
+
+/// Writes to `path` atomically what `produce(sink)` emits through `sink(data, bytes)`, in order:
+/// the one shell of the file types that serialise themselves (Archive, Safetensors), whose
+/// to_bytes() uses the same producer with collect_bytes().
+template <class Produce>
+void save_produced(const std::string& path, Produce&& produce) {
+  AtomicFile file(path);
+  produce([&](const void* data, std::size_t bytes) { file.write(data, bytes); });
+  file.commit();
+}
+
+/// What `produce(sink)` emits (as for save_produced), in memory; `reserve`: the expected size.
+template <class Produce>
+std::vector<unsigned char> collect_bytes(Produce&& produce, std::size_t reserve = 0) {
+  std::vector<unsigned char> out;
+  out.reserve(reserve);
+  produce([&](const void* data, std::size_t bytes) {
+    const auto* b = static_cast<const unsigned char*>(data);
+    out.insert(out.end(), b, b + bytes);
+  });
+  return out;
 }
 
 }  // namespace invar::io

@@ -521,20 +521,13 @@ class Safetensors {
 
   /// The file's bytes, in memory (what save() writes).
   [[nodiscard]] std::vector<unsigned char> to_bytes() const {
-    std::vector<unsigned char> out;
-    write_to([&](const void* p, std::size_t n) {
-      const auto* b = static_cast<const unsigned char*>(p);
-      out.insert(out.end(), b, b + n);
-    });
-    return out;
+    return collect_bytes([&](auto&& sink) { write_to(sink); }, file_size());
   }
 
   /// Writes the file to `path` atomically (io/atomic_file.hpp). Throws invar::Error naming the
   /// path on any failure, and leaves an old file at `path` as it was.
   void save(const std::string& path) const {
-    AtomicFile file(path);
-    write_to([&](const void* p, std::size_t n) { file.write(p, n); });
-    file.commit();
+    save_produced(path, [&](auto&& sink) { write_to(sink); });
   }
 
   /// Parses and validates a safetensors file held in memory; `source` names it in messages.

@@ -42,6 +42,7 @@
 #include "invar/core/tensor_view.hpp"
 #include "invar/io/archive_format.hpp"
 #include "invar/io/atomic_file.hpp"
+#include "invar/io/read_file.hpp"
 #include "invar/io/crc32.hpp"
 
 namespace invar::io {
@@ -396,26 +397,7 @@ inline Archive Archive::from_bytes(std::span<const unsigned char> bytes, const s
 }
 
 inline Archive Archive::load(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const auto status = fs::status(path, ec);
-  check(fs::exists(status), "cannot load parameter file '", path, "': no such file");
-  check(!fs::is_directory(status), "cannot load parameter file '", path, "': it is a directory");
-  struct Close {
-    void operator()(std::FILE* f) const { std::fclose(f); }
-  };
-  const std::unique_ptr<std::FILE, Close> file(std::fopen(path.c_str(), "rb"));
-  check(file != nullptr, "cannot open parameter file '", path, "': ", std::strerror(errno));
-  // Read as many bytes as the file system reports (never a size from a header), then whatever
-  // else is there (a file that grew, or one whose size is unknown).
-  const auto size = fs::file_size(path, ec);
-  std::vector<unsigned char> bytes(ec ? 0 : static_cast<std::size_t>(size));
-  bytes.resize(std::fread(bytes.data(), 1, bytes.size(), file.get()));
-  unsigned char more[4096];
-  for (std::size_t got = 0; (got = std::fread(more, 1, sizeof more, file.get())) > 0;)
-    bytes.insert(bytes.end(), more, more + got);
-  check(!std::ferror(file.get()), "cannot read parameter file '", path, "': ", std::strerror(errno));
-  return from_bytes(bytes, path);
+  return from_bytes(read_file_bytes(path, "parameter file"), path);
 }
 
 }  // namespace invar::io

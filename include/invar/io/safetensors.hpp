@@ -65,6 +65,7 @@
 #include "invar/core/tensor_view.hpp"
 #include "invar/io/archive_format.hpp"
 #include "invar/io/atomic_file.hpp"
+#include "invar/io/read_file.hpp"
 
 namespace invar::io {
 
@@ -737,24 +738,7 @@ inline Safetensors Safetensors::from_bytes(std::span<const unsigned char> bytes,
 }
 
 inline Safetensors Safetensors::load(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const auto status = fs::status(path, ec);
-  check(fs::exists(status), "cannot load safetensors file '", path, "': no such file");
-  check(!fs::is_directory(status), "cannot load safetensors file '", path, "': it is a directory");
-  struct Close {
-    void operator()(std::FILE* f) const { std::fclose(f); }
-  };
-  const std::unique_ptr<std::FILE, Close> file(std::fopen(path.c_str(), "rb"));
-  check(file != nullptr, "cannot open safetensors file '", path, "': ", std::strerror(errno));
-  const auto size = fs::file_size(path, ec);
-  std::vector<unsigned char> bytes(ec ? 0 : static_cast<std::size_t>(size));
-  bytes.resize(std::fread(bytes.data(), 1, bytes.size(), file.get()));
-  unsigned char more[4096];
-  for (std::size_t got = 0; (got = std::fread(more, 1, sizeof more, file.get())) > 0;)
-    bytes.insert(bytes.end(), more, more + got);
-  check(!std::ferror(file.get()), "cannot read safetensors file '", path, "': ", std::strerror(errno));
-  return from_bytes(bytes, path);
+  return from_bytes(read_file_bytes(path, "safetensors file"), path);
 }
 
 }  // namespace invar::io

@@ -370,3 +370,35 @@ TEST_CASE("attacks: a user-defined AttackTarget is attacked like the built-in on
 }
 
 TEST_SUITE_END();
+
+TEST_CASE("attack targets freeze the model's parameters while they live: same input gradient, no weight gradients") {
+  auto model = target_mlp({6, 8, 5, 3}, 13);
+  const Tensor<float> x = test::random_tensor<float>(Shape{5, 6}, 61, 0.1, 0.9);
+  const Tensor<index_t> y = target_labels({0, 1, 2, 2, 1});
+  // The input gradient with every weight gradient computed, before any target exists.
+  model.eval();
+  model.set_input_gradient(true);
+  model.forward(x);
+  const Tensor<float> dlogits = test::random_tensor<float>(Shape{5, 3}, 62);
+  const Tensor<float> full = Tensor<float>::copy_of(model.backward(dlogits));
+  model.zero_grad();
+  const float sentinel = 3.5f;
+  for (auto* p : model.parameters()) ops::fill(p->grad, sentinel);
+
+  model.forward(x);
+  const analysis::LinearProbe probe = analysis::fit_linear_probe(Tensor<float>::copy_of(model.tap("hidden1")), y);
+  {
+    attacks::ModelTarget target(model);
+    attacks::ProbedTarget probed(model, "hidden1", probe);
+    for (auto* p : model.parameters()) CHECK_FALSE(p->requires_grad);
+    target.logits(x);
+    const TensorView<const float> g = target.input_gradient(dlogits);
+    for (index_t i = 0; i < g.numel(); ++i) REQUIRE(g.data()[i] == full.data()[i]);
+    attacks::fgsm(target, x, y, 0.03);
+    attacks::fgsm(probed, x, y, 0.03);
+    for (auto* p : model.parameters())
+      for (index_t i = 0; i < p->grad.numel(); ++i) REQUIRE(p->grad.data()[i] == sentinel);
+  }
+  // The targets' end makes the parameters trainable again.
+  for (auto* p : model.parameters()) CHECK(p->requires_grad);
+}

@@ -193,6 +193,10 @@ struct Cases {
       detail::append(out, dw);
       detail::append(out, db);
       detail::append(out, dx);
+      // dx only (frozen weights: no dw, no dbias), as the attacks run it.
+      auto dx_only = Tensor<T, D>::uninitialized(x.shape());
+      ops::conv2d_backward(g, x, w, dy, TensorView<T, D>{}, TensorView<T, D>{}, dx_only);
+      detail::append(out, dx_only);
       ++seed;
     }
     return out;

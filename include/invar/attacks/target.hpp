@@ -13,9 +13,10 @@
 ///   through the probe's standardisation and weights into the network.
 /// Both put the model in eval mode (batch norm uses its running statistics, so an image's
 /// logits do not depend on the rest of its batch, up to the rounding of the matrix products)
-/// and turn its input gradient on. The backward
-/// pass also accumulates the parameters' gradients (the layers have no switch to skip them);
-/// attacks never step, so they are only wasted work (docs/attacks.md).
+/// and turn its input gradient on. While a target lives, the model's parameters are frozen
+/// (nn::ParameterGradientsOff): attacks never step, so the backward passes compute dL/dx only,
+/// not the weight gradients (about half a convolution's backward work); the target's end makes
+/// them trainable again. Models without parameters() are used as they are.
 
 #include <concepts>
 #include <functional>
@@ -25,8 +26,22 @@
 #include "invar/analysis/linear_probe.hpp"
 #include "invar/core/error.hpp"
 #include "invar/core/tensor.hpp"
+#include "invar/nn/model.hpp"
 
 namespace invar::attacks {
+
+namespace detail {
+/// A ParameterGradientsOff for models that list their parameters; nothing for the others.
+template <class Model>
+struct FrozenWhileAttacked {
+  explicit FrozenWhileAttacked(Model&) {}
+};
+template <class Model>
+  requires requires(Model& m) { m.parameters(); }
+struct FrozenWhileAttacked<Model> : nn::ParameterGradientsOff<Model> {
+  explicit FrozenWhileAttacked(Model& m) : nn::ParameterGradientsOff<Model>(m) {}
+};
+}  // namespace detail
 
 /// A target an attack can run on: logits(x) gives N x K logits of N images, then
 /// input_gradient(dlogits) gives dL/dx for those images (see the file comment).
@@ -60,9 +75,9 @@ class AnyTarget {
 template <class Model>
 class ModelTarget {
  public:
-  /// Holds `model` by reference (it must outlive the target); puts it in eval mode and turns its
-  /// input gradient on.
-  explicit ModelTarget(Model& model) : model_(model) {
+  /// Holds `model` by reference (it must outlive the target); puts it in eval mode, turns its
+  /// input gradient on and freezes its parameters while the target lives.
+  explicit ModelTarget(Model& model) : model_(model), frozen_(model) {
     model_.set_training(false);
     model_.set_input_gradient(true);
   }
@@ -79,6 +94,7 @@ class ModelTarget {
 
  private:
   Model& model_;
+  detail::FrozenWhileAttacked<Model> frozen_;
 };
 
 /// A network's features at `tap` read out by a linear probe fitted on them (raw, unstandardised
@@ -88,11 +104,11 @@ class ProbedTarget {
  public:
   /// The probe is held by reference: it must outlive the target (a temporary is refused).
   ProbedTarget(Model&, std::string, analysis::LinearProbe&&) = delete;
-  /// Reads `tap` of `model` (both by reference) through `probe`; puts the model in eval mode and
-  /// turns its input gradient on. Throws invar::Error when the probe is not fitted, the model has
+  /// Reads `tap` of `model` (both by reference) through `probe`; puts the model in eval mode,
+  /// turns its input gradient on and freezes its parameters while the target lives. Throws invar::Error when the probe is not fitted, the model has
   /// no such tap (when it can tell), or the probe's classes are not exactly 0 .. K-1.
   ProbedTarget(Model& model, std::string tap, const analysis::LinearProbe& probe)
-      : model_(model), tap_(std::move(tap)), probe_(probe) {
+      : model_(model), tap_(std::move(tap)), probe_(probe), frozen_(model) {
     check(probe_.classes() > 0, "ProbedTarget: the probe is not fitted");
     if constexpr (requires { model_.has_tap(tap_); })
       check(model_.has_tap(tap_), "ProbedTarget: the model has no tap named '", tap_, "'");
@@ -143,6 +159,7 @@ class ProbedTarget {
   Model& model_;
   std::string tap_;
   const analysis::LinearProbe& probe_;
+  detail::FrozenWhileAttacked<Model> frozen_;
   Tensor<float> logits_;
 };
 

@@ -31,8 +31,8 @@
 ///   template <class T> static void scatter_add_rows(index_t rows, index_t cols, const T* src, const index_t* idx, T alpha, T* out);
 ///
 ///   // 2-D convolution of NCHW tensors (cross-correlation, zero padding; invar/backend/conv2d_geometry.hpp):
-///   // y = conv(x, w) + bias (bias may be null); backward adds into dw and dbias (may be null) and writes
-///   // dx (may be null: not needed). Results must not depend on the thread count.
+///   // y = conv(x, w) + bias (bias may be null); backward adds into dw and dbias and writes dx, each of
+///   // which may be null (not needed). Results must not depend on the thread count.
 ///   template <class T> static void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w,
 ///       const T* bias, T* y);
 ///   template <class T> static void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w,

@@ -17,8 +17,14 @@
 ///
 /// Optional: `buffers()` (non-trained state such as running statistics, saved in checkpoints),
 /// `name()` (used in messages), `zero_grad()` (else the trainer zeroes parameters()).
+///
+/// Freezing: set_requires_grad(model, false) freezes every parameter (backward passes skip their
+/// gradients, optimisers leave them unchanged); ParameterGradientsOff does it for a scope, as the
+/// attacks do, and puts back what it changed.
 
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "invar/core/tensor.hpp"
@@ -47,5 +53,45 @@ void zero_grad(M& model) {
     for (auto* p : model.parameters()) p->zero_grad();
   }
 }
+
+/// Sets requires_grad of every parameter of `model`: false freezes them all (backward passes skip
+/// their gradients, optimisers do not move them), true makes them all trainable again.
+template <class M>
+void set_requires_grad(M& model, bool trainable) {
+  for (auto* p : model.parameters()) p->requires_grad = trainable;
+}
+
+/// Freezes every trainable parameter of a model for the guard's lifetime (input-gradient-only
+/// backward passes: attacks, saliency), then makes trainable again exactly the parameters it
+/// froze. Parameters that were frozen already are left alone, so two guards on one model, ended
+/// in any order, leave every flag as it was before the first (while the first-made guard still
+/// lives after the other ended, gradients are skipped; once the first-made ended, they may be
+/// computed again, which costs time, never correctness). Movable, not copyable.
+template <class M>
+class ParameterGradientsOff {
+  using ParameterType = std::remove_pointer_t<typename decltype(std::declval<M&>().parameters())::value_type>;
+
+ public:
+  /// Freezes every parameter of `model` that requires a gradient now; remembers which.
+  explicit ParameterGradientsOff(M& model) {
+    for (auto* p : model.parameters())
+      if (p->requires_grad) {
+        p->requires_grad = false;
+        frozen_.push_back(p);
+      }
+  }
+  /// Takes over what `other` froze (other then restores nothing).
+  ParameterGradientsOff(ParameterGradientsOff&& other) noexcept : frozen_(std::exchange(other.frozen_, {})) {}
+  ParameterGradientsOff(const ParameterGradientsOff&) = delete;
+  ParameterGradientsOff& operator=(const ParameterGradientsOff&) = delete;
+  ParameterGradientsOff& operator=(ParameterGradientsOff&&) = delete;
+  /// Makes the parameters this guard froze trainable again.
+  ~ParameterGradientsOff() {
+    for (auto* p : frozen_) p->requires_grad = true;
+  }
+
+ private:
+  std::vector<ParameterType*> frozen_;
+};
 
 }  // namespace invar::nn

@@ -147,6 +147,7 @@ class Adam {
     const bool decay = o.weight_decay != 0;
     const T l2 = static_cast<T>(decay && !o.decoupled ? o.weight_decay : 0.0);
     for (auto* p : params) {
+      if (!p->requires_grad) continue;  // frozen: value, state and step count unchanged
       bool fresh = false;  // unused: m, v and vmax start at 0 whether fresh or not
       auto& slot = table_.slot(*p, fresh);
       const std::int64_t t = ++slot.count;

@@ -118,6 +118,7 @@ class Sgd {
     const T lr = static_cast<T>(options_.learning_rate);
     const T wd = static_cast<T>(options_.weight_decay);
     for (auto* p : params) {
+      if (!p->requires_grad) continue;  // frozen: value, state and step count unchanged
       if (options_.momentum == 0) {
         ops::map(p->value, detail::SgdPlainUpdate<T>{lr, wd}, p->value, p->grad);
         continue;

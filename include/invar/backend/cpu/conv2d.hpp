@@ -78,17 +78,18 @@ void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bi
   });
 }
 
-/// dw += dL/dw, dbias += dL/dbias (may be null), dx = dL/dx (may be null: not computed).
+/// dw += dL/dw, dbias += dL/dbias, dx = dL/dx; each may be null (not computed).
 template <class T>
 void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* dy, T* dw, T* dbias, T* dx) {
   const index_t chunk = detail::conv_chunk_images(g), chunks = (g.batch + chunk - 1) / chunk;
   const index_t p = g.positions(), o = g.out_channels, k = g.patch_rows(), wsize = o * k;
   const index_t parts = std::min<index_t>(8, chunks);
   if (chunks == 0) return;
-  T* part_w = detail::conv_scratch<T>(2, std::size_t(parts * wsize));
+  // dw == nullptr (frozen weights, attacks): no patches and no weight GEMM, only dx.
+  T* part_w = dw ? detail::conv_scratch<T>(2, std::size_t(parts * wsize)) : nullptr;
   double* part_b = dbias ? detail::conv_scratch<double>(3, std::size_t(parts * o)) : nullptr;
-  parallel_for_each_dynamic(parts, chunk * p * k * o * (chunks / parts) * (dx ? 2 : 1), [&](index_t part) {
-    T* pw = part_w + part * wsize;
+  parallel_for_each_dynamic(parts, chunk * p * k * o * (chunks / parts) * ((dw ? 1 : 0) + (dx ? 1 : 0)), [&](index_t part) {
+    T* pw = part_w ? part_w + part * wsize : nullptr;
     double* pb = part_b ? part_b + part * o : nullptr;
     if (pb) std::fill(pb, pb + o, 0.0);
     bool first = true;
@@ -101,8 +102,10 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* d
         images_to_columns(n, o, p, dy0, gathered);
         dyc = gathered;
       }
-      const T* patches = detail::conv_patches(g, x, b0, n, 0);
-      gemm(false, true, o, k, cols_n, T(1), dyc, cols_n, patches, cols_n, first ? T(0) : T(1), pw, k);
+      if (pw) {
+        const T* patches = detail::conv_patches(g, x, b0, n, 0);
+        gemm(false, true, o, k, cols_n, T(1), dyc, cols_n, patches, cols_n, first ? T(0) : T(1), pw, k);
+      }
       if (pb)
         for (index_t r = 0; r < o; ++r) {
           double s = 0;
@@ -123,7 +126,7 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* d
     }
   });
   // The partials, added in task order.
-  parallel_for(wsize, parts, [&](index_t e0, index_t e1) {
+  if (dw) parallel_for(wsize, parts, [&](index_t e0, index_t e1) {
     for (index_t e = e0; e < e1; ++e) {
       T s = dw[e];
       for (index_t q = 0; q < parts; ++q) s += part_w[q * wsize + e];

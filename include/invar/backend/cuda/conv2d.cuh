@@ -443,7 +443,7 @@ void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bi
 #endif
 }
 
-/// dw += dL/dw, dbias += dL/dbias (null: skipped), dx = dL/dx (null: not computed).
+/// dw += dL/dw, dbias += dL/dbias, dx = dL/dx; each may be null (not computed).
 template <class T>
 void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* dy, T* dw, T* dbias, T* dx) {
 #if defined(INVAR_CUDA_HAVE_CUDNN)

@@ -44,8 +44,8 @@ void conv2d_forward(const Conv2dGeometry& g, X&& x_in, W&& w_in, B&& bias_in, Y&
 }
 
 /// The gradients of conv2d_forward for the output gradient dy: adds into dw and dbias
-/// (accumulating, as parameter gradients do) and overwrites dx. dbias and dx may be empty views
-/// (not needed). Sizes are checked as in conv2d_forward.
+/// (accumulating, as parameter gradients do) and overwrites dx. dw, dbias and dx may be empty
+/// views (not needed: frozen parameters, attacks). Sizes are checked as in conv2d_forward.
 template <Viewable X, Viewable W, Viewable DY, Viewable DW, Viewable DB, Viewable DX>
 void conv2d_backward(const Conv2dGeometry& g, X&& x_in, W&& w_in, DY&& dy_in, DW&& dw_in, DB&& dbias_in,
                      DX&& dx_in) {
@@ -61,7 +61,7 @@ void conv2d_backward(const Conv2dGeometry& g, X&& x_in, W&& w_in, DY&& dy_in, DW
   detail::check_conv_size("conv2d_backward", "x", x, g.batch * g.in_image());
   detail::check_conv_size("conv2d_backward", "w", w, g.out_channels * g.patch_rows());
   detail::check_conv_size("conv2d_backward", "dy", dy, g.batch * g.out_image());
-  detail::check_conv_size("conv2d_backward", "dw", dw, g.out_channels * g.patch_rows());
+  if (dw.data()) detail::check_conv_size("conv2d_backward", "dw", dw, g.out_channels * g.patch_rows());
   if (dbias.data()) detail::check_conv_size("conv2d_backward", "dbias", dbias, g.out_channels);
   if (dx.data()) detail::check_conv_size("conv2d_backward", "dx", dx, g.batch * g.in_image());
   detail::backend<detail::device_of<decltype(dw)>>::conv2d_backward(g, x.data(), w.data(), dy.data(), dw.data(),

@@ -110,16 +110,17 @@ class BatchNorm final : public Layer<T, D> {
     check(forwarded_, "BatchNorm ", name_, ": backward() without a successful forward()");
     check(dy.shape() == y_.shape(), "BatchNorm ", name_, ": dy has shape ", dy.shape(), ", expected ", y_.shape());
     const TensorView<const T, D> gamma = o_.affine ? weight_.value.view() : TensorView<T, D>{};
-    const TensorView<T, D> dgamma = o_.affine ? weight_.grad.view() : TensorView<T, D>{};
-    const TensorView<T, D> dbeta = o_.affine ? bias_.grad.view() : TensorView<T, D>{};
+    const TensorView<T, D> dgamma = o_.affine && weight_.requires_grad ? weight_.grad.view() : TensorView<T, D>{};
+    const TensorView<T, D> dbeta = o_.affine && bias_.requires_grad ? bias_.grad.view() : TensorView<T, D>{};
     const bool want_dx = this->input_gradient();
     if (want_dx) detail::ensure_shape(dx_, x_.shape());
     if (forward_training_) {
       ops::batch_norm_backward(dy, x_, mean_, inv_std_, gamma, dgamma, dbeta, want_dx ? dx_.view() : TensorView<T, D>{});
     } else {
-      // Parameter sums with the running statistics (dx == null), then dx = dy gamma inv_std: the
-      // forward's scale, without the shift.
-      ops::batch_norm_backward(dy, x_, mean_, inv_std_, gamma, dgamma, dbeta, TensorView<T, D>{});
+      // Parameter sums with the running statistics (dx == null; none when both are frozen, as in
+      // the attacks), then dx = dy gamma inv_std: the forward's scale, without the shift.
+      if (dgamma.data() || dbeta.data())
+        ops::batch_norm_backward(dy, x_, mean_, inv_std_, gamma, dgamma, dbeta, TensorView<T, D>{});
       if (want_dx)
         ops::batch_norm_forward(dy, scale_, TensorView<const T, D>{}, dx_);
     }

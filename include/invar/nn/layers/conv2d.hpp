@@ -72,8 +72,11 @@ class Conv2d final : public Layer<T, D> {
   TensorView<const T, D> backward(TensorView<const T, D> dy) override {
     check(dy.shape() == y_.shape(), "Conv2d ", name_, ": dy has shape ", dy.shape(), ", expected ", y_.shape());
     if (this->input_gradient()) detail::ensure_shape(dx_, x_.shape());
-    ops::conv2d_backward(geometry_, x_, weight_.value, dy, weight_.grad, o_.bias ? bias_.grad.view() : TensorView<T, D>{},
-                         this->input_gradient() ? dx_.view() : TensorView<T, D>{});
+    // A frozen parameter's gradient is not computed (an empty view): no patches and no weight
+    // GEMM when the weight is frozen.
+    const TensorView<T, D> dw = weight_.requires_grad ? weight_.grad.view() : TensorView<T, D>{};
+    const TensorView<T, D> db = o_.bias && bias_.requires_grad ? bias_.grad.view() : TensorView<T, D>{};
+    ops::conv2d_backward(geometry_, x_, weight_.value, dy, dw, db, this->input_gradient() ? dx_.view() : TensorView<T, D>{});
     if (!this->input_gradient()) return {};
     return dx_;
   }

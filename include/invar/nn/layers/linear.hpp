@@ -1,7 +1,8 @@
 #pragma once
 /// \file linear.hpp
 /// Linear (fully connected): y = x W^T + b, x: B x in (any rank, rows flattened), W: out x in
-/// (PyTorch's layout), b: out. Backward: dW += dy^T x, db += column sums of dy, dx = dy W.
+/// (PyTorch's layout), b: out. Backward: dW += dy^T x, db += column sums of dy, dx = dy W; a
+/// frozen parameter (requires_grad false) skips its term.
 
 #include <string>
 
@@ -44,8 +45,8 @@ class Linear final : public Layer<T, D> {
 
   TensorView<const T, D> backward(TensorView<const T, D> dy) override {
     check(dy.shape() == y_.shape(), "Linear ", name_, ": dy has shape ", dy.shape(), ", expected ", y_.shape());
-    ops::gemm(dy, x_, weight_.grad, ops::GemmOptions{}.transpose_a().with_beta(1));
-    if (has_bias_) {
+    if (weight_.requires_grad) ops::gemm(dy, x_, weight_.grad, ops::GemmOptions{}.transpose_a().with_beta(1));
+    if (has_bias_ && bias_.requires_grad) {
       detail::ensure_shape(bias_sum_, Shape{out_});
       ops::col_sums(dy, bias_sum_);
       ops::axpby(1.0, bias_sum_, 1.0, bias_.grad);

@@ -5,6 +5,7 @@
 // starts, and the batch option changes nothing; bad options are refused.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <numeric>
@@ -281,6 +282,60 @@ TEST_CASE("attacks::pgd with zero iterations and no random start, or epsilon 0, 
     CHECK(pgd_same_bits(attacks::pgd(target, x, y, PgdOptions{}.with_norm(norm).with_iterations(0).with_random_start(false).with_restarts(2)), x));
     CHECK(pgd_same_bits(attacks::pgd(target, x, y, PgdOptions{}.with_norm(norm).with_epsilon(0)), x));
   }
+}
+
+namespace {
+/// Logits = the pixels of N x 3 "images"; counts the forwards and backwards an attack asks for.
+struct PgdCountingTarget {
+  index_t forwards = 0, backwards = 0;
+  Tensor<float> grad;
+  TensorView<const float> logits(TensorView<const float> x) {
+    ++forwards;
+    return x;
+  }
+  TensorView<const float> input_gradient(TensorView<const float> dlogits) {
+    ++backwards;
+    grad = Tensor<float>::copy_of(dlogits);
+    return grad.view();
+  }
+};
+}  // namespace
+
+TEST_CASE("attacks::pgd without keep_best returns the last iterate and runs iterations forwards and backwards") {
+  // With logits = pixels, dCE/dz = softmax(z) - onehot(y): its sign is -1 on the label and +1
+  // elsewhere, so the L-inf path is known in closed form: every step moves the label's pixel down
+  // and the others up by the step, clipped to the ball and to [0, 1].
+  const index_t n = 4, k = 3, iterations = 5;
+  const Tensor<float> x = test::random_tensor<float>(Shape{n, k}, 71, 0.2, 0.8);
+  const Tensor<index_t> y = test::random_indices(n, k, 72);
+  const double eps = 0.07, step = 0.02;
+  const auto o = PgdOptions{}.with_epsilon(eps).with_step_size(step).with_iterations(iterations).with_random_start(false);
+
+  PgdCountingTarget last_target;
+  const Tensor<float> last = attacks::pgd(last_target, x, y, PgdOptions(o).with_keep_best(false));
+  CHECK(last_target.forwards == iterations);
+  CHECK(last_target.backwards == iterations);
+  for (index_t i = 0; i < n; ++i)
+    for (index_t j = 0; j < k; ++j) {
+      double v = double(x(i, j));
+      for (index_t t = 0; t < iterations; ++t) {
+        v += j == y[i] ? -step : step;
+        v = std::clamp(v, std::max(0.0, double(x(i, j)) - eps), std::min(1.0, double(x(i, j)) + eps));
+      }
+      CHECK(double(last(i, j)) == doctest::Approx(v).epsilon(1e-6));
+    }
+
+  // keep_best scores the clean images and every iterate, the last one included.
+  PgdCountingTarget best_target;
+  attacks::pgd(best_target, x, y, o);
+  CHECK(best_target.forwards == iterations + 2);
+  CHECK(best_target.backwards == iterations);
+  CHECK_ERROR_CONTAINS(attacks::pgd(best_target, x, y, PgdOptions(o).with_keep_best(false).with_restarts(2)),
+                       "2 restarts need keep_best");
+  // Labels are still checked without the clean forward.
+  Tensor<index_t> bad = Tensor<index_t>::copy_of(y.view());
+  bad[0] = 5;
+  CHECK_ERROR_CONTAINS(attacks::pgd(last_target, x, bad, PgdOptions(o).with_keep_best(false)), "label 5 is not a class");
 }
 
 TEST_CASE("attacks::pgd refuses bad options and bad input by name") {

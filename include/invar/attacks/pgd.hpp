@@ -9,7 +9,10 @@
 /// where P projects onto the epsilon ball around x and into [0, 1] (projection.hpp), for
 /// `iterations` steps, from `restarts` starts. Each image keeps its best point: the one with the
 /// highest loss among every evaluated iterate of every restart and the clean image itself, so
-/// the result never has a lower loss than the clean image (or than any iterate).
+/// the result never has a lower loss than the clean image (or than any iterate). With
+/// keep_best off the result is the last iterate, as most PGD implementations return it, which
+/// saves the clean image's forward and the last iterate's (`iterations` forwards and backwards
+/// in all, one start).
 ///
 ///   attacks::PgdOptions o;  // the paper's: epsilon 0.03, step 0.01, 40 steps, random start
 ///   auto adversarial = attacks::pgd(target, images, labels, o.with_epsilon(0.03));
@@ -18,7 +21,9 @@
 /// same seed and batch option give the same bits on any thread count. Another batch option can
 /// change the last bits (the matrix products round a row differently depending on how many rows
 /// share the batch), and through them an attack's path: results then agree to rounding, not to
-/// the bit. Cost: restarts x (iterations + 1) forwards and restarts x iterations backwards.
+/// the bit. Cost: 1 + restarts x (iterations + 1) forwards and restarts x iterations backwards
+/// (keep_best off: iterations of each). The backwards compute dL/dx only: the targets freeze the
+/// model's parameters (target.hpp).
 
 #include <algorithm>
 #include <cmath>
@@ -42,6 +47,7 @@ struct PgdOptions {
   bool targeted = false;      ///< labels are target classes; the loss is -CE(target)
   std::uint64_t seed = 0;     ///< of the random starts
   index_t batch = 256;        ///< images per forward/backward
+  bool keep_best = true;      ///< return each image's highest-loss point (false: the last iterate; one restart only)
 
   /// Sets #epsilon.
   PgdOptions& with_epsilon(double e) { epsilon = e; return *this; }
@@ -61,15 +67,20 @@ struct PgdOptions {
   PgdOptions& with_seed(std::uint64_t s) { seed = s; return *this; }
   /// Sets #batch.
   PgdOptions& with_batch(index_t b) { batch = b; return *this; }
+  /// Sets #keep_best.
+  PgdOptions& with_keep_best(bool k = true) { keep_best = k; return *this; }
 
   /// Throws invar::Error unless epsilon is finite and >= 0, step_size finite and > 0,
-  /// iterations >= 0, restarts >= 1 and batch >= 1.
+  /// iterations >= 0, restarts >= 1 (exactly 1 without keep_best: the restarts' end points are
+  /// compared by their loss) and batch >= 1.
   void validate() const {
     check(std::isfinite(epsilon) && epsilon >= 0, "PgdOptions: epsilon must be finite and >= 0, got ", epsilon);
     check(std::isfinite(step_size) && step_size > 0, "PgdOptions: step_size must be finite and > 0, got ", step_size);
     check(iterations >= 0, "PgdOptions: iterations must be >= 0, got ", iterations);
     check(restarts >= 1, "PgdOptions: restarts must be >= 1, got ", restarts);
     check(batch >= 1, "PgdOptions: batch must be >= 1, got ", batch);
+    check(keep_best || restarts == 1, "PgdOptions: ", restarts,
+          " restarts need keep_best (the restarts' end points are compared by their loss); without it, use one");
   }
 };
 
@@ -111,10 +122,12 @@ Tensor<float> pgd(Target& target, TensorView<const float> images, TensorView<con
     const index_t b1 = std::min(n, b0 + o.batch), m = b1 - b0;
     const auto x0 = images.slice_rows(b0, b1);
     const auto y = labels.slice_rows(b0, b1);
-    detail::attack_loss_batch(target, x0, y, o.targeted, best_loss.data() + b0, nullptr, "pgd");  // checks labels
+    if (o.keep_best || o.iterations == 0 || o.epsilon == 0)
+      detail::attack_loss_batch(target, x0, y, o.targeted, best_loss.data() + b0, nullptr, "pgd");  // checks labels
     if (o.epsilon == 0) continue;  // the clean images are the only point of the ball
     Tensor<float> x = Tensor<float>::copy_of(x0);
     auto keep_best = [&] {
+      if (!o.keep_best) return;
       for (index_t i = 0; i < m; ++i)
         if (loss[std::size_t(i)] > best_loss[std::size_t(b0 + i)]) {
           best_loss[std::size_t(b0 + i)] = loss[std::size_t(i)];
@@ -132,6 +145,11 @@ Tensor<float> pgd(Target& target, TensorView<const float> images, TensorView<con
       }
       for (index_t t = 0; t <= o.iterations; ++t) {
         const bool last = t == o.iterations;
+        if (last && !o.keep_best) {
+          // The last iterate is the answer: no forward to score it.
+          std::copy(x.data(), x.data() + x.numel(), best.data() + b0 * per);
+          break;
+        }
         detail::attack_loss_batch(target, x.view(), y, o.targeted, loss.data(), last ? nullptr : &dlogits, "pgd");
         keep_best();
         if (last) break;

@@ -1,5 +1,6 @@
-// All-CNN-C ('valid' top conv, as the original and ../shared/guide/performance.md) and WRN-16-4
-// (1x1 shortcuts: 2.75 M parameters, the published variant) at batch 128 on 32x32x3 inputs,
+// All-CNN-C ('valid' top conv, as the original and ../shared/guide/performance.md), WRN-16-4
+// (1x1 shortcuts: 2.75 M parameters, the published variant) and WRN-28-10 (the paper's second
+// model, 36.5 M parameters; --wrn-28-10 adds it: minutes per case) at batch 128 on 32x32x3 inputs,
 // float32: a training step (forward, softmax cross-entropy, backward, SGD with Nesterov momentum
 // 0.9) and an evaluation-mode forward pass, on 1 and 2 threads, beside the same models in
 // libtorch in the same run, in its default NCHW layout ("torch/...") and channels-last
@@ -11,7 +12,7 @@
 //   LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp build/bench/benchmarks/bench_convnets
 //       --benchmark_min_time=4 --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 // Every benchmark runs one untimed warm-up step first. Per-layer profile of invar's training step instead of the benchmarks:
-//   build/bench/benchmarks/bench_convnets --profile [--threads=2] [--steps=5]
+//   build/bench/benchmarks/bench_convnets --profile [--threads=2] [--steps=5] [--wrn-28-10]
 #include <benchmark/benchmark.h>
 #include <malloc.h>
 
@@ -19,6 +20,7 @@
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "invar/cpu.hpp"
@@ -62,13 +64,17 @@ void set_counters(benchmark::State& state, double baseline_mb) {
   state.counters["peak_MB"] = status_mb("VmHWM:") - baseline_mb;
 }
 
-enum class Model { all_cnn, wrn_16_4 };
+enum class Model { all_cnn, wrn_16_4, wrn_28_10 };
+
+/// Depth and widening factor of a Wide ResNet case.
+std::pair<int, int> wrn_size(Model m) { return m == Model::wrn_28_10 ? std::pair{28, 10} : std::pair{16, 4}; }
 
 invar::nn::Sequential<float> invar_model(Model m) {
   using namespace invar::nn;
   if (m == Model::all_cnn) return make_all_cnn<float>(AllCnnOptions{}.with_top_padding(TopConvPadding::valid));
+  const auto [depth, widen] = wrn_size(m);
   return make_wide_resnet<float>(
-      WideResnetOptions{}.with_depth(16).with_widen(4).with_shortcut(ResidualShortcut::projection));
+      WideResnetOptions{}.with_depth(depth).with_widen(widen).with_shortcut(ResidualShortcut::projection));
 }
 
 struct InvarTrainer {
@@ -134,13 +140,14 @@ struct WrnBlockImpl : torch::nn::Module {
 };
 TORCH_MODULE(WrnBlock);
 
-torch::nn::Sequential torch_wrn_16_4() {
+torch::nn::Sequential torch_wrn(int depth, int widen) {
   torch::nn::Sequential s;
   s->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(3, 16, 3).padding(1).bias(false)));
   int in = 16;
+  const int blocks = (depth - 4) / 6;
   for (int g = 0; g < 3; ++g)
-    for (int i = 0; i < 2; ++i) {
-      const int out = (16 << g) * 4;
+    for (int i = 0; i < blocks; ++i) {
+      const int out = (16 << g) * widen;
       s->push_back(WrnBlock(in, out, (g > 0 && i == 0) ? 2 : 1));
       in = out;
     }
@@ -156,7 +163,7 @@ struct TorchSetup {
   torch::nn::Sequential model;
   torch::Tensor x, y;
   TorchSetup(Model m, bool channels_last, const Data& d) {
-    model = m == Model::all_cnn ? invar::bench::torch_all_cnn() : torch_wrn_16_4();
+    model = m == Model::all_cnn ? invar::bench::torch_all_cnn() : torch_wrn(wrn_size(m).first, wrn_size(m).second);
     x = torch::from_blob(const_cast<float*>(d.x.data()), {kBatch, 3, 32, 32}, torch::kFloat32).clone();
     y = torch::from_blob(const_cast<invar::index_t*>(d.y.data()), {kBatch}, torch::kInt64).clone();
     if (channels_last) {
@@ -199,10 +206,12 @@ void torch_forward(benchmark::State& state, Model m, bool channels_last, int thr
 #endif
 
 /// --profile: where invar's training step spends its time, layer by layer.
-int profile(int threads, int steps) {
+int profile(int threads, int steps, bool wrn_28_10) {
   invar::ThreadScope scope(threads);
   const Data d;
-  for (Model m : {Model::all_cnn, Model::wrn_16_4}) {
+  std::vector<Model> models{Model::all_cnn, Model::wrn_16_4};
+  if (wrn_28_10) models.push_back(Model::wrn_28_10);
+  for (Model m : models) {
     InvarTrainer t(m);
     t.step(d);  // warm-up: allocations
     t.model.enable_profile(true);
@@ -232,16 +241,25 @@ void add(const std::string& name, void (*fn)(benchmark::State&, Args...), Args..
 
 int main(int argc, char** argv) {
   int threads = 2, steps = 5;
+  bool profile_run = false, wrn_28_10 = false;
+  // Our own flags are taken out of argv: Google Benchmark refuses arguments it does not know.
+  int kept = 1;
   for (int i = 1; i < argc; ++i) {
-    if (std::string(argv[i]).rfind("--threads=", 0) == 0) threads = std::stoi(argv[i] + 10);
-    if (std::string(argv[i]).rfind("--steps=", 0) == 0) steps = std::stoi(argv[i] + 8);
+    const std::string a = argv[i];
+    if (a.rfind("--threads=", 0) == 0) threads = std::stoi(a.substr(10));
+    else if (a.rfind("--steps=", 0) == 0) steps = std::stoi(a.substr(8));
+    else if (a == "--profile") profile_run = true;
+    else if (a == "--wrn-28-10") wrn_28_10 = true;
+    else argv[kept++] = argv[i];
   }
-  for (int i = 1; i < argc; ++i)
-    if (std::string(argv[i]) == "--profile") return profile(threads, steps);
+  argc = kept;
+  if (profile_run) return profile(threads, steps, wrn_28_10);
 
+  std::vector<std::pair<Model, const char*>> models{{Model::all_cnn, "all_cnn"}, {Model::wrn_16_4, "wrn_16_4"}};
+  if (wrn_28_10) models.emplace_back(Model::wrn_28_10, "wrn_28_10");
   for (int t : {1, 2}) {
     const std::string suffix = "/threads:" + std::to_string(t);
-    for (auto [m, name] : {std::pair{Model::all_cnn, "all_cnn"}, {Model::wrn_16_4, "wrn_16_4"}}) {
+    for (auto [m, name] : models) {
       add("invar/" + std::string(name) + "_train" + suffix, invar_train, m, t);
       add("invar/" + std::string(name) + "_forward" + suffix, invar_forward, m, t);
 #if INVAR_HAVE_TORCH

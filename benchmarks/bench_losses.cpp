@@ -2,7 +2,9 @@
 // augmentations, the authors' layout), for every metric, beside:
 //   torch/...  the same loss as a PyTorch user writes it: cdist (or a normalised Gram) + masks +
 //              autograd, libtorch at the same thread count (built where Debian's libtorch-dev is);
-//   floor/...  the memory-bandwidth floor of the linear path: read X once, write dL/dX once.
+//   floor/...  for mean squared difference, the memory-bandwidth floor of the linear path: read X
+//              once, write dL/dX once; for the Gram-path metrics (Euclidean, cosine, correlation),
+//              their two GEMMs alone: G = X X^T and G X, through the same op layer.
 // Case names: <metric>/B/D/threads. At the end a table prints torch/invar and invar/floor.
 //
 // Run (docs/performance.md):
@@ -73,6 +75,20 @@ void floor_copy(benchmark::State& state, invar::index_t rows, invar::index_t col
   set_counters(state, rows, cols);
 }
 
+// The Gram path's floor: the two B x B x D products every Gram-path loss needs (the Gram matrix
+// for the values, one product with X for the gradient), nothing else.
+void floor_two_gemms(benchmark::State& state, invar::index_t rows, invar::index_t cols, int threads) {
+  invar::ThreadScope scope(threads);
+  const auto b = make_batch(rows, cols);
+  invar::Tensor<float> gram(invar::Shape{rows, rows}), grad(b.x.shape());
+  for (auto _ : state) {
+    invar::ops::gemm(b.x, b.x, gram, invar::ops::GemmOptions{}.transpose_b());
+    invar::ops::gemm(gram, b.x, grad);
+    benchmark::DoNotOptimize(grad.data());
+  }
+  set_counters(state, rows, cols);
+}
+
 #if INVAR_HAVE_TORCH
 torch::Tensor torch_distances(const std::string& metric, const torch::Tensor& x) {
   const double d = double(x.size(1));
@@ -120,6 +136,11 @@ void register_metric(invar::index_t rows, invar::index_t cols, int threads) {
 #endif
   if constexpr (std::is_same_v<Metric, invar::MeanSquaredDifference>)
     benchmark::RegisterBenchmark(("floor/" + c).c_str(), floor_copy, rows, cols, threads)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+  if constexpr (std::is_same_v<Metric, invar::Euclidean> || std::is_same_v<Metric, invar::CosineDistance> ||
+                std::is_same_v<Metric, invar::CorrelationDistance>)
+    benchmark::RegisterBenchmark(("floor/" + c).c_str(), floor_two_gemms, rows, cols, threads)
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();
 }

@@ -7,9 +7,11 @@
 /// distinct pairs i < j (pooled pairs). A pair counts in sum "a" with weight wa[g] when rows i
 /// and j share the group g = ids_a[i] = ids_a[j] >= 0, and in sum "b" likewise.
 /// O(B^2 D) time, O(B) extra memory: distances are recomputed in the gradient pass rather than
-/// stored. Each row's partial sums are computed by one thread and added in row order, so the
-/// results do not depend on the thread count.
+/// stored. Tasks take blocks of 4 rows, so that each partner row is read once per block; each
+/// row's partial sums are computed by one thread, over its partners in order, and added in row
+/// order, so the results do not depend on the thread count.
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -54,53 +56,90 @@ void group_pair_sums(const M& metric, index_t rows, index_t cols, const T* x, Pa
                      const double* wa, const index_t* ids_b, const double* wb, double* sum_a, double* sum_b) {
   // Symmetric metrics visit j >= i only: d(x_i, x_j) = d(x_j, x_i) counts twice for ordered pairs.
   constexpr bool symmetric = M::symmetric;
-  auto row = [&](index_t i) {
-    double sa = 0, sb = 0;
-    const T* xi = x + i * cols;
-    const index_t j0 = (set == PairSet::distinct) ? i + 1 : (symmetric ? i : 0);
-    for (index_t j = j0; j < rows; ++j) {
-      const double ca = detail::pair_weight(ids_a, wa, i, j);
-      const double cb = detail::pair_weight(ids_b, wb, i, j);
-      if (ca == 0.0 && cb == 0.0) continue;
-      const double d = double(metric.value(xi, x + j * cols, cols));
-      const double mult = (set == PairSet::ordered_with_self && symmetric && j != i) ? 2.0 : 1.0;
-      sa += mult * ca * d;
-      sb += mult * cb * d;
-    }
-    return std::pair{sa, sb};
+  auto first_partner = [&](index_t i) -> index_t {
+    return (set == PairSet::distinct) ? i + 1 : (symmetric ? i : 0);
   };
-  detail::ordered_pair_totals(rows, rows * cols, row, sum_a, sum_b);
+  // Blocks of rows share each partner x_j while it is in cache (as in group_pair_gradient); every
+  // row's sums still run over j in order and are added in row order: the same bits as one row at
+  // a time, for any block or thread count.
+  constexpr index_t block = 4;
+  const index_t blocks = (rows + block - 1) / block;
+  std::vector<double> part_a(static_cast<std::size_t>(rows), 0.0), part_b(static_cast<std::size_t>(rows), 0.0);
+  parallel_for_each_dynamic(blocks, block * rows * cols, [&](index_t b) {
+    const index_t i0 = b * block, i1 = std::min(rows, i0 + block);
+    double sa[block] = {}, sb[block] = {};
+    for (index_t j = first_partner(i0); j < rows; ++j)
+      for (index_t i = i0; i < i1; ++i) {
+        if (j < first_partner(i)) continue;
+        const double ca = detail::pair_weight(ids_a, wa, i, j);
+        const double cb = detail::pair_weight(ids_b, wb, i, j);
+        if (ca == 0.0 && cb == 0.0) continue;
+        const double d = double(metric.value(x + i * cols, x + j * cols, cols));
+        const double mult = (set == PairSet::ordered_with_self && symmetric && j != i) ? 2.0 : 1.0;
+        sa[i - i0] += mult * ca * d;
+        sb[i - i0] += mult * cb * d;
+      }
+    for (index_t i = i0; i < i1; ++i) {
+      part_a[static_cast<std::size_t>(i)] = sa[i - i0];
+      part_b[static_cast<std::size_t>(i)] = sb[i - i0];
+    }
+  });
+  double ta = 0, tb = 0;
+  for (index_t i = 0; i < rows; ++i) {
+    ta += part_a[static_cast<std::size_t>(i)];
+    tb += part_b[static_cast<std::size_t>(i)];
+  }
+  *sum_a = ta;
+  *sum_b = tb;
 }
+
+namespace detail {
+/// Adds pair (i, j)'s share of dd/dx_i to gi: the body of group_pair_gradient.
+template <class M, class T>
+void add_pair_gradient(const M& metric, index_t cols, const T* x, PairSet set, const index_t* ids_a, const double* ca,
+                       const index_t* ids_b, const double* cb, index_t i, index_t j, T* gi) {
+  const double c = pair_weight(ids_a, ca, i, j) + pair_weight(ids_b, cb, i, j);
+  if (c == 0.0) return;
+  const T* xi = x + i * cols;
+  const T* xj = x + j * cols;
+  const T w = static_cast<T>(c);
+  if (set == PairSet::ordered_with_self) {
+    if (j == i) {
+      metric.accumulate_gradient(xi, xi, cols, w, gi, gi);  // d(x_i, x_i) depends on x_i twice
+    } else if constexpr (M::symmetric) {
+      metric.accumulate_gradient(xi, xj, cols, static_cast<T>(2 * c), gi, static_cast<T*>(nullptr));
+    } else {
+      metric.accumulate_gradient(xi, xj, cols, w, gi, static_cast<T*>(nullptr));  // pair (i, j)
+      metric.accumulate_gradient(xj, xi, cols, w, static_cast<T*>(nullptr), gi);  // pair (j, i)
+    }
+  } else if (j > i) {
+    metric.accumulate_gradient(xi, xj, cols, w, gi, static_cast<T*>(nullptr));  // pair {i < j}: i first
+  } else if (j < i) {
+    metric.accumulate_gradient(xj, xi, cols, w, static_cast<T*>(nullptr), gi);  // pair {j < i}: i second
+  }
+}
+}  // namespace detail
 
 /// out_i = beta out_i + sum over the selected pairs p that contain row i of
 /// (ca[g_a] [p in group a] + cb[g_b] [p in group b]) * dd(p)/dx_i.
 template <class M, class T>
 void group_pair_gradient(const M& metric, index_t rows, index_t cols, const T* x, PairSet set, const index_t* ids_a,
                          const double* ca, const index_t* ids_b, const double* cb, T beta, T* out) {
-  parallel_for_each_dynamic(rows, rows * cols, [&](index_t i) {
-    T* gi = out + i * cols;
-    for (index_t k = 0; k < cols; ++k) gi[k] = beta == T(0) ? T(0) : beta * gi[k];
-    const T* xi = x + i * cols;
-    for (index_t j = 0; j < rows; ++j) {
-      const double c = detail::pair_weight(ids_a, ca, i, j) + detail::pair_weight(ids_b, cb, i, j);
-      if (c == 0.0) continue;
-      const T* xj = x + j * cols;
-      const T w = static_cast<T>(c);
-      if (set == PairSet::ordered_with_self) {
-        if (j == i) {
-          metric.accumulate_gradient(xi, xi, cols, w, gi, gi);  // d(x_i, x_i) depends on x_i twice
-        } else if constexpr (M::symmetric) {
-          metric.accumulate_gradient(xi, xj, cols, static_cast<T>(2 * c), gi, static_cast<T*>(nullptr));
-        } else {
-          metric.accumulate_gradient(xi, xj, cols, w, gi, static_cast<T*>(nullptr));  // pair (i, j)
-          metric.accumulate_gradient(xj, xi, cols, w, static_cast<T*>(nullptr), gi);  // pair (j, i)
-        }
-      } else if (j > i) {
-        metric.accumulate_gradient(xi, xj, cols, w, gi, static_cast<T*>(nullptr));  // pair {i < j}: i first
-      } else if (j < i) {
-        metric.accumulate_gradient(xj, xi, cols, w, static_cast<T*>(nullptr), gi);  // pair {j < i}: i second
-      }
+  // A task takes a block of rows and, for each partner j in order, updates every row of the
+  // block: x_j is read from memory once per block instead of once per row (it stays in cache
+  // while the block uses it). Each row still adds its pairs in the order j = 0, 1, ..., so the
+  // result is the same bits as one row at a time, whatever the block or thread count.
+  constexpr index_t block = 4;
+  const index_t blocks = (rows + block - 1) / block;
+  parallel_for_each_dynamic(blocks, block * rows * cols, [&](index_t b) {
+    const index_t i0 = b * block, i1 = std::min(rows, i0 + block);
+    for (index_t i = i0; i < i1; ++i) {
+      T* gi = out + i * cols;
+      for (index_t k = 0; k < cols; ++k) gi[k] = beta == T(0) ? T(0) : beta * gi[k];
     }
+    for (index_t j = 0; j < rows; ++j)
+      for (index_t i = i0; i < i1; ++i)
+        detail::add_pair_gradient(metric, cols, x, set, ids_a, ca, ids_b, cb, i, j, out + i * cols);
   });
 }
 

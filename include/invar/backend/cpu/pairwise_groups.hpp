@@ -31,7 +31,7 @@ inline double pair_weight(const index_t* ids, const double* w, index_t i, index_
 
 /// Runs row_sums(i) -> (a_i, b_i) for every row (dynamically scheduled: triangular loops have
 /// rows of unequal cost) and adds the per-row results in row order, so the totals do not depend
-/// on the thread count. Shared by the pairwise and Gram paths.
+/// on the thread count. Used by the Gram path (the pairwise path sums blocks of rows itself).
 template <class RowSums>
 void ordered_pair_totals(index_t rows, index_t cost_per_row, RowSums&& row_sums, double* sum_a, double* sum_b) {
   std::vector<double> part_a(static_cast<std::size_t>(rows)), part_b(static_cast<std::size_t>(rows));

@@ -25,12 +25,22 @@
 /// };
 /// \endcode
 /// Layers do their numeric work through invar::ops, so a CUDA device needs no layer changes.
+///
+/// Memory plan (what a container may do with a layer's buffers, docs/nn.md "Memory"):
+/// - backward() writes dL/dx into input_gradient_buffer(): the layer's own buffer, or one that
+///   its container lent it (set_input_gradient_buffer) and lends other layers once the layer
+///   below has consumed it. A layer of your own that keeps its own dL/dx member works unchanged.
+/// - output_overwritable(): the layer owns its forward output and its backward does not read
+///   it, so the next layer may write over it (an in-place ReLU, a residual addition).
+/// - supports_in_place(): forward() can write its output over its input; a container turns it
+///   on (set_in_place) only where the producer of that input allows it and nothing else reads it.
 
 #include <string>
 #include <vector>
 
 #include "invar/core/tensor.hpp"
 #include "invar/core/parameter.hpp"
+#include "invar/nn/gradient_buffers.hpp"
 
 namespace invar::nn {
 
@@ -64,9 +74,47 @@ class Layer {
   /// Whether backward() returns dL/dx (set_input_gradient).
   [[nodiscard]] bool input_gradient() const { return input_gradient_; }
 
+  /// Whether the next layer may overwrite the output of forward() in place: the layer owns that
+  /// buffer and its backward() does not read it (false by default).
+  [[nodiscard]] virtual bool output_overwritable() const { return false; }
+  /// Whether forward() can write its output over its input (false by default).
+  [[nodiscard]] virtual bool supports_in_place() const { return false; }
+  /// Lets forward() write over its input (only where supports_in_place()). A container turns it on
+  /// only when the input's producer allows it (output_overwritable()) and nothing else reads it.
+  void set_in_place(bool on) { in_place_ = on && supports_in_place(); }
+  /// Whether forward() writes over its input (set_in_place).
+  [[nodiscard]] bool in_place() const { return in_place_; }
+
+  /// Where backward() writes dL/dx: `shared`, a buffer of the container's memory plan (grown as
+  /// needed; the container lends it to another layer once dL/dx is consumed), or the layer's own
+  /// buffer for nullptr (the default).
+  void set_input_gradient_buffer(Tensor<T, D>* shared) { shared_dx_ = shared; }
+  /// Called by a container before forward(): a layer that contains layers lends them the buffers
+  /// of nesting level `level` of `buffers`, and may run them in place; nullptr means no plan (every
+  /// layer uses buffers of its own). Layers without inner layers ignore it (the default).
+  virtual void plan_memory(GradientBuffers<T, D>* buffers, int level) { (void)buffers, (void)level; }
+
  protected:
+  /// The storage backward() writes dL/dx into (the lent buffer or the layer's own).
+  Tensor<T, D>& input_gradient_storage() { return shared_dx_ != nullptr ? *shared_dx_ : own_dx_; }
+  /// A dL/dx buffer of `shape` in input_gradient_storage(), grown when too small (its contents are
+  /// not initialised).
+  TensorView<T, D> input_gradient_buffer(const Shape& shape) {
+    Tensor<T, D>& t = input_gradient_storage();
+    if (t.numel() < shape.numel()) {
+      t = Tensor<T, D>();  // free first: the old and the new buffer are never held together
+      t = Tensor<T, D>::uninitialized(Shape{shape.numel()});
+    }
+    return TensorView<T, D>(t.data(), shape);
+  }
+
   bool training_ = true;        ///< training mode (set_training)
   bool input_gradient_ = true;  ///< whether backward() returns dL/dx (set_input_gradient)
+
+ private:
+  bool in_place_ = false;
+  Tensor<T, D>* shared_dx_ = nullptr;
+  Tensor<T, D> own_dx_;
 };
 
 namespace detail {
@@ -75,6 +123,14 @@ namespace detail {
 template <class T, Device D>
 void ensure_shape(Tensor<T, D>& t, const Shape& shape) {
   if (!(t.shape() == shape)) t = Tensor<T, D>::uninitialized(shape);
+}
+
+/// A writable view of memory handed out as const: a layer's output or its dL/dx, for the code
+/// that owns the memory plan, only where the plan allows it (Layer::output_overwritable, or a
+/// dL/dx buffer nobody else reads). The memory itself is never const (a Tensor's elements).
+template <class T, Device D>
+TensorView<T, D> writable(TensorView<const T, D> v) {
+  return TensorView<T, D>(const_cast<T*>(v.data()), v.shape());
 }
 }  // namespace detail
 

@@ -15,6 +15,14 @@
 ///
 /// A Sequential is itself a Layer, so blocks nest.
 ///
+/// Memory plan (on by default; set_memory_plan(false) turns it off): the layers' dL/dx buffers are
+/// lent from a GradientBuffers shared by the whole model, each layer writing into the buffer that
+/// does not hold its dy (two buffers for the chain, more only inside nested blocks), and a ReLU
+/// runs in place over the output of a layer that allows it (output_overwritable) unless that
+/// output is a tap. Results are the same bits with and without the plan; what changes is that
+/// dL/dx views returned by the layers inside the model stay valid only until the layer below has
+/// run its backward (the model's own returned dL/dx stays valid until its next backward()).
+///
 /// Profiling: enable_profile(true) accumulates the wall time of every layer's forward and
 /// backward (one steady_clock read per layer call), read back with profile(): where the time of a
 /// training step goes, layer by layer (the benchmarks print it).
@@ -70,7 +78,12 @@ class Sequential : public Layer<T, D> {
     TensorView<const T, D> h = x;
     input_shape_ = x.shape();
     forwarded_ = true;
-    for (auto& s : stages_) {
+    apply_memory_plan();
+    for (std::size_t i = 0; i < stages_.size(); ++i) {
+      Stage& s = stages_[i];
+      // In place only over an output this model owns the use of: not the model's input, not a tap.
+      s.layer->set_in_place(buffers_ != nullptr && i > 0 && stages_[i - 1].tap.empty() &&
+                            stages_[i - 1].layer->output_overwritable());
       const auto t0 = profile_clock();
       h = s.layer->forward(h);
       if (profiling_) s.forward_seconds += seconds_since(t0);
@@ -112,6 +125,22 @@ class Sequential : public Layer<T, D> {
 
   /// Backward when only tap losses contribute (no loss on the output).
   TensorView<const T, D> backward_from_taps() { return backward_impl(TensorView<const T, D>()); }
+
+  /// Turns the memory plan (file comment) on (the default) or off; off, every layer keeps buffers
+  /// of its own, as a layer written for another framework might expect. Takes effect at the next
+  /// forward(). A Sequential nested in another follows the outer model's plan.
+  void set_memory_plan(bool on) { memory_plan_ = on; }
+  /// Whether the memory plan is on (set_memory_plan).
+  [[nodiscard]] bool memory_plan() const { return memory_plan_; }
+  /// Bytes of the shared dL/dx buffers of the memory plan (0 without it or before a backward).
+  [[nodiscard]] std::size_t gradient_buffer_bytes() const { return own_buffers_ ? own_buffers_->bytes() : 0; }
+
+  /// A nested model: lends its layers `buffers` at `level` (nullptr: no plan).
+  void plan_memory(GradientBuffers<T, D>* buffers, int level) override {
+    nested_ = true;
+    outer_buffers_ = buffers;
+    level_ = level;
+  }
 
   std::vector<Parameter<T, D>*> parameters() override {
     std::vector<Parameter<T, D>*> all;
@@ -196,6 +225,21 @@ class Sequential : public Layer<T, D> {
     return s.empty() ? "none" : s;
   }
 
+  // Chooses the buffers of this model's layers (the outer model's, its own, or none) and passes
+  // the next level to the layers that contain layers.
+  void apply_memory_plan() {
+    if (nested_) {
+      buffers_ = outer_buffers_;
+    } else if (memory_plan_) {
+      if (!own_buffers_) own_buffers_ = std::make_unique<GradientBuffers<T, D>>();
+      buffers_ = own_buffers_.get();
+      level_ = 0;
+    } else {
+      buffers_ = nullptr;
+    }
+    for (auto& s : stages_) s.layer->plan_memory(buffers_, level_ + 1);
+  }
+
   TensorView<const T, D> backward_impl(TensorView<const T, D> dy) {
     check(forwarded_, "Sequential ", name_, ": backward() before forward()");
     bool have = dy.data() != nullptr;
@@ -219,11 +263,19 @@ class Sequential : public Layer<T, D> {
         have = true;
       }
       if (!have) continue;  // nothing flows above the highest used tap
+      s.layer->set_input_gradient_buffer(buffers_ ? &buffers_->chain_slot_not_holding(level_, g.data()) : nullptr);
       const auto t0 = profile_clock();
       g = s.layer->backward(g);
       if (profiling_) s.backward_seconds += seconds_since(t0);
     }
     if (!this->input_gradient()) return {};
+    if (have && nested_ && buffers_ != nullptr) {
+      // The chain's buffers are lent to the outer model's other blocks next: return dL/dx in the
+      // buffer the outer model lent this model.
+      const TensorView<T, D> dx = this->input_gradient_buffer(input_shape_);
+      ops::copy(g, dx);
+      return dx;
+    }
     if (!have) {
       // No gradient at all: dL/dx = 0.
       detail::ensure_shape(zero_input_grad_, input_shape_);
@@ -241,6 +293,13 @@ class Sequential : public Layer<T, D> {
   Shape input_shape_;
   bool forwarded_ = false;
   bool profiling_ = false;
+  // Memory plan: whether it is on (top-level model), the buffers in use (own, the outer model's,
+  // or none), their level, and whether an outer model plans for this one.
+  bool memory_plan_ = true, nested_ = false;
+  std::unique_ptr<GradientBuffers<T, D>> own_buffers_;
+  GradientBuffers<T, D>* outer_buffers_ = nullptr;
+  GradientBuffers<T, D>* buffers_ = nullptr;
+  int level_ = 0;
 };
 
 }  // namespace invar::nn

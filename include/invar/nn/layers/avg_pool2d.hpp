@@ -40,18 +40,19 @@ class AvgPool2d final : public Layer<T, D> {
   TensorView<const T, D> backward(TensorView<const T, D> dy) override {
     check(dy.shape() == y_.shape(), "AvgPool2d ", name_, ": dy has shape ", dy.shape(), ", expected ", y_.shape());
     if (!this->input_gradient()) return {};
-    detail::ensure_shape(dx_, in_shape_);
-    ops::avg_pool2d_backward(dy, dx_, ops::PoolWindow{o_.kernel, o_.effective_stride(), o_.padding},
-                             o_.count_padding);
-    return dx_;
+    const TensorView<T, D> dx = this->input_gradient_buffer(in_shape_);
+    ops::avg_pool2d_backward(dy, dx, ops::PoolWindow{o_.kernel, o_.effective_stride(), o_.padding}, o_.count_padding);
+    return dx;
   }
+  /// The output is the layer's own and backward() does not read it.
+  [[nodiscard]] bool output_overwritable() const override { return true; }
   [[nodiscard]] std::string name() const override { return name_; }
 
  private:
   std::string name_;
   Pool2dOptions o_;
   Shape in_shape_;
-  Tensor<T, D> y_, dx_;
+  Tensor<T, D> y_;
 };
 
 }  // namespace invar::nn

@@ -113,20 +113,22 @@ class BatchNorm final : public Layer<T, D> {
     const TensorView<T, D> dgamma = o_.affine && weight_.requires_grad ? weight_.grad.view() : TensorView<T, D>{};
     const TensorView<T, D> dbeta = o_.affine && bias_.requires_grad ? bias_.grad.view() : TensorView<T, D>{};
     const bool want_dx = this->input_gradient();
-    if (want_dx) detail::ensure_shape(dx_, x_.shape());
+    const TensorView<T, D> dx = want_dx ? this->input_gradient_buffer(x_.shape()) : TensorView<T, D>{};
     if (forward_training_) {
-      ops::batch_norm_backward(dy, x_, mean_, inv_std_, gamma, dgamma, dbeta, want_dx ? dx_.view() : TensorView<T, D>{});
+      ops::batch_norm_backward(dy, x_, mean_, inv_std_, gamma, dgamma, dbeta, dx);
     } else {
       // Parameter sums with the running statistics (dx == null; none when both are frozen, as in
       // the attacks), then dx = dy gamma inv_std: the forward's scale, without the shift.
       if (dgamma.data() || dbeta.data())
         ops::batch_norm_backward(dy, x_, mean_, inv_std_, gamma, dgamma, dbeta, TensorView<T, D>{});
       if (want_dx)
-        ops::batch_norm_forward(dy, scale_, TensorView<const T, D>{}, dx_);
+        ops::batch_norm_forward(dy, scale_, TensorView<const T, D>{}, dx);
     }
     if (!want_dx) return {};
-    return dx_;
+    return dx;
   }
+  /// The output is the layer's own; backward() reads x and the statistics, not y.
+  [[nodiscard]] bool output_overwritable() const override { return true; }
 
   std::vector<Parameter<T, D>*> parameters() override {
     if (o_.affine) return {&weight_, &bias_};
@@ -173,7 +175,7 @@ class BatchNorm final : public Layer<T, D> {
   bool forward_training_ = true, forwarded_ = false;
   index_t batch_ = 0, spatial_ = 0;
   Tensor<double, D> mean_, var_, inv_std_;
-  Tensor<T, D> scale_, shift_, y_, dx_;
+  Tensor<T, D> scale_, shift_, y_;
   Tensor<unsigned char, D> bad_;
 };
 

@@ -71,15 +71,17 @@ class Conv2d final : public Layer<T, D> {
 
   TensorView<const T, D> backward(TensorView<const T, D> dy) override {
     check(dy.shape() == y_.shape(), "Conv2d ", name_, ": dy has shape ", dy.shape(), ", expected ", y_.shape());
-    if (this->input_gradient()) detail::ensure_shape(dx_, x_.shape());
     // A frozen parameter's gradient is not computed (an empty view): no patches and no weight
     // GEMM when the weight is frozen.
     const TensorView<T, D> dw = weight_.requires_grad ? weight_.grad.view() : TensorView<T, D>{};
     const TensorView<T, D> db = o_.bias && bias_.requires_grad ? bias_.grad.view() : TensorView<T, D>{};
-    ops::conv2d_backward(geometry_, x_, weight_.value, dy, dw, db, this->input_gradient() ? dx_.view() : TensorView<T, D>{});
+    const TensorView<T, D> dx = this->input_gradient() ? this->input_gradient_buffer(x_.shape()) : TensorView<T, D>{};
+    ops::conv2d_backward(geometry_, x_, weight_.value, dy, dw, db, dx);
     if (!this->input_gradient()) return {};
-    return dx_;
+    return dx;
   }
+  /// The output is the layer's own and backward() reads x and W only.
+  [[nodiscard]] bool output_overwritable() const override { return true; }
 
   std::vector<Parameter<T, D>*> parameters() override {
     if (o_.bias) return {&weight_, &bias_};
@@ -98,7 +100,7 @@ class Conv2d final : public Layer<T, D> {
   Parameter<T, D> weight_, bias_;
   TensorView<const T, D> x_;
   Conv2dGeometry geometry_{};
-  Tensor<T, D> y_, dx_;
+  Tensor<T, D> y_;
 };
 
 }  // namespace invar::nn

@@ -29,12 +29,14 @@ class GlobalAvgPool final : public Layer<T, D> {
   TensorView<const T, D> backward(TensorView<const T, D> dy) override {
     check(dy.shape() == y_.shape(), "GlobalAvgPool ", name_, ": dy has shape ", dy.shape(), ", expected ", y_.shape());
     const index_t bc = in_shape_.dim(0) * in_shape_.dim(1), hw = in_shape_.dim(2) * in_shape_.dim(3);
-    detail::ensure_shape(dx_, in_shape_);
-    ops::fill(dx_, 0);
-    const auto dx = dx_.view().reshape(Shape{bc, hw});
-    ops::broadcast_rows(dx, dx, dy.reshape(Shape{bc}), AddScaled{T(1) / T(hw)});
-    return dx_;
+    const TensorView<T, D> dx = this->input_gradient_buffer(in_shape_);
+    ops::fill(dx, 0);
+    const auto rows = dx.reshape(Shape{bc, hw});
+    ops::broadcast_rows(rows, rows, dy.reshape(Shape{bc}), AddScaled{T(1) / T(hw)});
+    return dx;
   }
+  /// The output is the layer's own and backward() does not read it.
+  [[nodiscard]] bool output_overwritable() const override { return true; }
   [[nodiscard]] std::string name() const override { return name_; }
 
  private:
@@ -46,7 +48,7 @@ class GlobalAvgPool final : public Layer<T, D> {
 
   std::string name_;
   Shape in_shape_;
-  Tensor<T, D> y_, dx_;
+  Tensor<T, D> y_;
 };
 
 }  // namespace invar::nn

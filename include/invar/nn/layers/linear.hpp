@@ -52,10 +52,12 @@ class Linear final : public Layer<T, D> {
       ops::axpby(1.0, bias_sum_, 1.0, bias_.grad);
     }
     if (!this->input_gradient()) return {};
-    detail::ensure_shape(dx_, x_.shape());
-    ops::gemm(dy, weight_.value, dx_);
-    return dx_;
+    const TensorView<T, D> dx = this->input_gradient_buffer(x_.shape());
+    ops::gemm(dy, weight_.value, dx);
+    return dx;
   }
+  /// The output is the layer's own and backward() reads x and W only.
+  [[nodiscard]] bool output_overwritable() const override { return true; }
 
   std::vector<Parameter<T, D>*> parameters() override {
     if (has_bias_) return {&weight_, &bias_};
@@ -77,7 +79,7 @@ class Linear final : public Layer<T, D> {
   bool has_bias_ = true;
   Parameter<T, D> weight_, bias_;
   TensorView<const T, D> x_;
-  Tensor<T, D> y_, dx_, bias_sum_;
+  Tensor<T, D> y_, bias_sum_;
 };
 
 }  // namespace invar::nn

@@ -42,17 +42,19 @@ class MaxPool2d final : public Layer<T, D> {
   TensorView<const T, D> backward(TensorView<const T, D> dy) override {
     check(dy.shape() == y_.shape(), "MaxPool2d ", name_, ": dy has shape ", dy.shape(), ", expected ", y_.shape());
     if (!this->input_gradient()) return {};
-    detail::ensure_shape(dx_, in_shape_);
-    ops::max_pool2d_backward(dy, argmax_, dx_);
-    return dx_;
+    const TensorView<T, D> dx = this->input_gradient_buffer(in_shape_);
+    ops::max_pool2d_backward(dy, argmax_, dx);
+    return dx;
   }
+  /// The output is the layer's own; backward() reads the positions of the maxima only.
+  [[nodiscard]] bool output_overwritable() const override { return true; }
   [[nodiscard]] std::string name() const override { return name_; }
 
  private:
   std::string name_;
   Pool2dOptions o_;
   Shape in_shape_;
-  Tensor<T, D> y_, dx_;
+  Tensor<T, D> y_;
   Tensor<index_t, D> argmax_;  ///< per output, y w + x of the chosen pixel within its plane
 };
 

@@ -1,6 +1,8 @@
 #pragma once
 /// \file relu.hpp
 /// ReLU: y = max(x, 0); backward dx = dy where y > 0, else 0 (the subgradient 0 at x = 0).
+/// In place (set_in_place, turned on by a model's memory plan after a convolution or a batch
+/// norm) y overwrites x: the backward needs only y, so the layer then holds no buffer of its own.
 
 #include "invar/backend/ops.hpp"
 #include "invar/nn/layer.hpp"
@@ -32,21 +34,32 @@ class Relu final : public Layer<T, D> {
   explicit Relu(std::string name) : name_(std::move(name)) {}
 
   TensorView<const T, D> forward(TensorView<const T, D> x) override {
-    detail::ensure_shape(y_, x.shape());
-    ops::map(y_, fn::Relu{}, x);
+    TensorView<T, D> y;
+    if (this->in_place()) {
+      own_y_ = Tensor<T, D>();
+      y = detail::writable(x);
+    } else {
+      detail::ensure_shape(own_y_, x.shape());
+      y = own_y_;
+    }
+    ops::map(y, fn::Relu{}, x);
+    y_ = y;
     return y_;
   }
   TensorView<const T, D> backward(TensorView<const T, D> dy) override {
     check(dy.shape() == y_.shape(), "Relu ", name_, ": dy has shape ", dy.shape(), ", expected ", y_.shape());
-    detail::ensure_shape(dx_, y_.shape());
-    ops::map(dx_, fn::ReluBackward{}, dy, y_);
-    return dx_;
+    const TensorView<T, D> dx = this->input_gradient_buffer(y_.shape());
+    ops::map(dx, fn::ReluBackward{}, dy, y_);
+    return dx;
   }
+  /// Element-wise: y can overwrite x.
+  [[nodiscard]] bool supports_in_place() const override { return true; }
   [[nodiscard]] std::string name() const override { return name_; }
 
  private:
   std::string name_;
-  Tensor<T, D> y_, dx_;
+  Tensor<T, D> own_y_;        ///< y when not in place
+  TensorView<const T, D> y_;  ///< the last output (own_y_ or the input's memory)
 };
 
 }  // namespace invar::nn

@@ -11,6 +11,13 @@
 ///  - projection: a 1x1 convolution with the stride applied to o1, the pre-activated input, as in
 ///    Zagoruyko's reference code (the usual published parameter counts use it).
 /// A block is one Layer, so a model puts a tap after it: "the output of every residual addition".
+///
+/// Memory: the residual addition is written over conv2's output (which conv2's backward does not
+/// read), and under a model's memory plan (plan_memory) both ReLUs run in place over their batch
+/// norm's output and the inner layers' dL/dx share the plan's buffers of the next level, with
+/// bn1 writing straight into the block's own dL/dx. A block then keeps four activations (the two
+/// batch norms' inputs and outputs, the last of which becomes the block's output) and no gradient
+/// of its own; the arithmetic, and so every bit of the results, is the same with and without it.
 
 #include <memory>
 #include <string>
@@ -88,54 +95,62 @@ class ResidualBlock final : public Layer<T, D> {
     check(x.rank() == 4 && x.dim(1) == in_, "ResidualBlock ", name_, ": expected input [B, ", in_, ", H, W], got ",
           x.shape());
     x_shape_ = x.shape();
+    relu1_.set_in_place(buffers_ != nullptr);
+    relu2_.set_in_place(buffers_ != nullptr);
     const auto o1 = relu1_.forward(bn1_.forward(x));
     const auto z = conv2_.forward(relu2_.forward(bn2_.forward(conv1_.forward(o1))));
-    detail::ensure_shape(y_, z.shape());
+    // y = z + shortcut, over z: conv2's backward does not read its output.
+    const TensorView<T, D> y = detail::writable(z);
     if (identity()) {
-      ops::map(y_, fn::Add{}, z, x);
+      ops::map(y, fn::Add{}, z, x);
     } else if (projection_) {
-      ops::map(y_, fn::Add{}, z, projection_->forward(o1));
+      ops::map(y, fn::Add{}, z, projection_->forward(o1));
     } else {
-      ops::copy(z, y_);
       const auto s = pool_ ? pool_->forward(x) : x;
       check(s.dim(2) == z.dim(2) && s.dim(3) == z.dim(3), "ResidualBlock ", name_, ": the pooled shortcut ",
             s.shape(), " does not match the residual ", z.shape(), " (odd input size with stride ", stride_, ")");
-      add_channels(s, y_.view());
+      add_channels(s, y);
     }
-    return y_;
+    y_shape_ = y.shape();
+    return y;
   }
 
+  /// Inner layers share `buffers`' level `level` (see the file comment); nullptr: own buffers.
+  void plan_memory(GradientBuffers<T, D>* buffers, int level) override {
+    buffers_ = buffers;
+    level_ = level;
+  }
+  /// The output (conv2's buffer) is not read by backward().
+  [[nodiscard]] bool output_overwritable() const override { return true; }
+
   TensorView<const T, D> backward(TensorView<const T, D> dy) override {
-    check(dy.shape() == y_.shape(), "ResidualBlock ", name_, ": dy has shape ", dy.shape(), ", expected ",
-          y_.shape());
+    check(dy.shape() == y_shape_, "ResidualBlock ", name_, ": dy has shape ", dy.shape(), ", expected ", y_shape_);
     conv1_.set_input_gradient(true);
     bn1_.set_input_gradient(this->input_gradient());
+    lend_buffers();
     auto g = relu2_.backward(conv2_.backward(dy));
     const auto d_o1 = conv1_.backward(bn2_.backward(g));
-    TensorView<const T, D> d_pre = d_o1;
-    if (projection_) {
-      detail::ensure_shape(d_o1_sum_, d_o1.shape());
-      ops::map(d_o1_sum_, fn::Add{}, d_o1, projection_->backward(dy));
-      d_pre = d_o1_sum_;
-    }
-    const auto dx_main = bn1_.backward(relu1_.backward(d_pre));
+    // conv1's dL/dx is this block's to change: the shortcut's gradient is added over it.
+    if (projection_) ops::map(detail::writable(d_o1), fn::Add{}, d_o1, projection_->backward(dy));
+    const auto dx_main = bn1_.backward(relu1_.backward(d_o1));
     if (!this->input_gradient()) return {};
-    if (projection_) return dx_main;
-    detail::ensure_shape(dx_, x_shape_);
+    // Under a plan bn1 wrote into the block's own dL/dx already; otherwise copy (exact).
+    const TensorView<T, D> dx = this->input_gradient_buffer(x_shape_);
+    if (dx_main.data() != dx.data()) ops::copy(dx_main, dx);
+    if (projection_) return dx;
     if (identity()) {
-      ops::map(dx_, fn::Add{}, dx_main, dy);
-      return dx_;
+      ops::map(dx, fn::Add{}, dx, dy);
+      return dx;
     }
     // Zero-padded channels receive no gradient: only dy's first in_ channels reach x.
-    ops::copy(dx_main, dx_);
     if (pool_) {
       detail::ensure_shape(dy_head_, Shape{dy.dim(0), in_, dy.dim(2), dy.dim(3)});
       take_channels(dy, dy_head_.view());
-      ops::axpby(1.0, pool_->backward(dy_head_), 1.0, dx_);
+      ops::axpby(1.0, pool_->backward(dy_head_), 1.0, dx);
     } else {
-      add_head_channels(dy, dx_.view());
+      add_head_channels(dy, dx);
     }
-    return dx_;
+    return dx;
   }
 
   std::vector<Parameter<T, D>*> parameters() override {
@@ -158,6 +173,26 @@ class ResidualBlock final : public Layer<T, D> {
   [[nodiscard]] ResidualShortcut shortcut() const { return kind_; }
 
  private:
+  // The backward chain alternates between the level's two chain buffers; the shortcut's layer
+  // takes the third, and bn1, the last, writes into the block's own dL/dx.
+  void lend_buffers() {
+    if (buffers_ == nullptr) {
+      for (Layer<T, D>* l : layers()) l->set_input_gradient_buffer(nullptr);
+      return;
+    }
+    Tensor<T, D>* a = &buffers_->slot(level_, 0);
+    Tensor<T, D>* b = &buffers_->slot(level_, 1);
+    Tensor<T, D>* side = &buffers_->slot(level_, 2);
+    conv2_.set_input_gradient_buffer(a);
+    relu2_.set_input_gradient_buffer(b);
+    bn2_.set_input_gradient_buffer(a);
+    conv1_.set_input_gradient_buffer(b);
+    relu1_.set_input_gradient_buffer(a);
+    bn1_.set_input_gradient_buffer(&this->input_gradient_storage());
+    if (projection_) projection_->set_input_gradient_buffer(side);
+    if (pool_) pool_->set_input_gradient_buffer(side);
+  }
+
   std::vector<Layer<T, D>*> layers() {
     std::vector<Layer<T, D>*> l{&bn1_, &relu1_, &conv1_, &bn2_, &relu2_, &conv2_};
     if (projection_) l.push_back(projection_.get());
@@ -200,8 +235,10 @@ class ResidualBlock final : public Layer<T, D> {
   Conv2d<T, D> conv2_;
   std::unique_ptr<Conv2d<T, D>> projection_;
   std::unique_ptr<AvgPool2d<T, D>> pool_;
-  Shape x_shape_;
-  Tensor<T, D> y_, dx_, d_o1_sum_, dy_head_;
+  Shape x_shape_, y_shape_;
+  Tensor<T, D> dy_head_;
+  GradientBuffers<T, D>* buffers_ = nullptr;
+  int level_ = 0;
 };
 
 }  // namespace invar::nn

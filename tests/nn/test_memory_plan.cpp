@@ -1,0 +1,197 @@
+// The memory plan of nn::Sequential (shared dL/dx buffers, in-place ReLUs, the residual addition
+// over conv2's output): the same bits as the same model without it, for every model kind, in
+// training and evaluation, with tap gradients and batch sizes that grow and shrink the buffers;
+// and the memory it promises: bounded shared buffers, ReLUs in place only where allowed.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "invar/cpu.hpp"
+#include "invar/nn/layers/flatten.hpp"
+#include "invar/nn/layers/linear.hpp"
+#include "invar/nn/layers/relu.hpp"
+#include "invar/nn/models/all_cnn.hpp"
+#include "invar/nn/models/mlp.hpp"
+#include "invar/nn/models/wide_resnet.hpp"
+#include "support/random.hpp"
+
+using namespace invar;
+
+TEST_SUITE_BEGIN("nn");
+
+namespace {
+
+std::vector<double> values_of(TensorView<const double> t) { return {t.data(), t.data() + t.numel()}; }
+
+struct StepResult {
+  std::vector<double> output, dx;
+  std::vector<std::vector<double>> taps, grads;
+};
+
+// One forward and backward with an output gradient and gradients at two taps (the first and the
+// middle one), all from `seed`.
+StepResult run_step(nn::Sequential<double>& model, const Shape& input, std::uint64_t seed) {
+  model.zero_grad();
+  const auto x = test::random_tensor<double>(input, seed, 0.0, 1.0);
+  model.forward(x);
+  const auto& names = model.tap_names();
+  std::vector<std::string> used;
+  if (!names.empty()) used = {names.front(), names[names.size() / 2]};
+  for (std::size_t k = 0; k < used.size(); ++k) {
+    const auto g = test::random_tensor<double>(model.tap(used[k]).shape(), seed + 10 + k);
+    ops::copy(g, model.tap_grad(used[k]));
+  }
+  StepResult r;
+  r.output = values_of(model.output());
+  for (const auto& n : names) r.taps.push_back(values_of(model.tap(n)));
+  const auto dy = test::random_tensor<double>(model.output().shape(), seed + 1);
+  const auto dx = model.backward(dy);
+  if (model.input_gradient()) r.dx = values_of(dx);
+  for (auto* p : model.parameters()) r.grads.push_back(values_of(p->grad));
+  return r;
+}
+
+// A model with a nested Sequential between a Flatten and the top layer: the nested chain shares
+// the next level's buffers, and the Flatten returns a view of its dy.
+nn::Sequential<double> make_nested() {
+  Rng rng(21);
+  nn::Sequential<double> model("outer");
+  model.emplace<nn::Flatten<double>>("flatten");
+  model.emplace<nn::Linear<double>>("fc1", 12, 9, true).initialize(nn::init::Initializer::glorot_uniform, rng);
+  auto inner = std::make_unique<nn::Sequential<double>>("inner");
+  inner->emplace<nn::Relu<double>>("relu1");
+  inner->emplace<nn::Linear<double>>("fc2", 9, 7, true).initialize(nn::init::Initializer::glorot_uniform, rng);
+  inner->emplace<nn::Relu<double>>("relu2");
+  model.add(std::move(inner));
+  model.add_tap("inner");
+  model.emplace<nn::Linear<double>>("fc3", 7, 4, true).initialize(nn::init::Initializer::glorot_uniform, rng);
+  model.add_tap("logits");
+  return model;
+}
+
+struct ModelCase {
+  std::string name;
+  std::function<nn::Sequential<double>()> make;
+  Shape input;  // batch axis first; the steps change it
+};
+
+std::vector<ModelCase> model_cases() {
+  using nn::ResidualShortcut;
+  auto wrn = [](ResidualShortcut s) {
+    return [s] {
+      return nn::make_wide_resnet<double>(
+          nn::WideResnetOptions{}.with_depth(10).with_widen(1).with_shortcut(s).with_seed(5));
+    };
+  };
+  return {
+      {"mlp", [] { return nn::make_mlp<double>({12, 9, 7, 4}, nn::MlpOptions{}.with_seed(3)); }, Shape{5, 12}},
+      {"all-cnn, batch norm",
+       [] { return nn::make_all_cnn<double>(nn::AllCnnOptions{}.with_width(0.1).with_seed(4)); }, Shape{3, 3, 12, 12}},
+      {"all-cnn, no batch norm",
+       [] { return nn::make_all_cnn<double>(nn::AllCnnOptions{}.with_width(0.1).with_batch_norm(false).with_seed(4)); },
+       Shape{3, 3, 12, 12}},
+      {"wide-resnet, zero-pad shortcut", wrn(ResidualShortcut::average_pool_zero_pad), Shape{3, 3, 8, 8}},
+      {"wide-resnet, projection shortcut", wrn(ResidualShortcut::projection), Shape{3, 3, 8, 8}},
+      {"nested sequential", make_nested, Shape{5, 3, 2, 2}},
+  };
+}
+
+Shape with_batch(const Shape& s, index_t b) {
+  std::vector<index_t> e(s.extents().begin(), s.extents().end());
+  e[0] = b;
+  return Shape(std::span<const index_t>(e));
+}
+
+}  // namespace
+
+TEST_CASE("memory plan: the same bits as every layer with buffers of its own") {
+  for (const auto& c : model_cases()) {
+    for (const bool training : {true, false}) {
+      for (const bool input_gradient : {true, false}) {
+        CAPTURE(c.name);
+        CAPTURE(training);
+        CAPTURE(input_gradient);
+        auto planned = c.make();
+        auto own = c.make();
+        own.set_memory_plan(false);
+        CHECK(planned.memory_plan());
+        for (auto* m : {&planned, &own}) {
+          m->set_training(training);
+          m->set_input_gradient(input_gradient);
+        }
+        // Batches that grow, shrink and grow again the shared buffers.
+        const index_t batches[] = {c.input[0], c.input[0] + 2, 2, c.input[0] + 3};
+        std::uint64_t seed = 100;
+        for (const index_t b : batches) {
+          CAPTURE(b);
+          const StepResult p = run_step(planned, with_batch(c.input, b), seed);
+          const StepResult o = run_step(own, with_batch(c.input, b), seed);
+          CHECK(p.output == o.output);
+          CHECK(p.taps == o.taps);
+          CHECK(p.dx == o.dx);
+          CHECK(p.grads == o.grads);
+          seed += 7;
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("memory plan: ReLUs run in place after a layer that allows it, never over a tap or the input") {
+  auto cnn = nn::make_all_cnn<double>(nn::AllCnnOptions{}.with_width(0.1).with_seed(4));
+  const auto x = test::random_tensor<double>(Shape{2, 3, 12, 12}, 1, 0.0, 1.0);
+  cnn.forward(x);
+  int relus = 0;
+  for (std::size_t i = 0; i < cnn.size(); ++i)
+    if (cnn.layer(i).supports_in_place()) {
+      ++relus;
+      CHECK(cnn.layer(i).in_place());  // after its batch norm, which backward does not read
+    }
+  CHECK(relus == 9);
+  cnn.set_memory_plan(false);
+  cnn.forward(x);
+  for (std::size_t i = 0; i < cnn.size(); ++i) CHECK_FALSE(cnn.layer(i).in_place());
+
+  // A ReLU after a tap keeps the tap's values: the pre-activation stays readable.
+  nn::Sequential<double> tapped("tapped");
+  Rng rng(2);
+  tapped.emplace<nn::Linear<double>>("fc", 4, 6, true).initialize(nn::init::Initializer::glorot_uniform, rng);
+  tapped.add_tap("pre");
+  tapped.emplace<nn::Relu<double>>("relu");
+  const auto v = test::random_tensor<double>(Shape{8, 4}, 3);
+  tapped.forward(v);
+  CHECK_FALSE(tapped.layer(1).in_place());
+  const auto pre = values_of(tapped.tap("pre"));
+  CHECK(std::any_of(pre.begin(), pre.end(), [](double a) { return a < 0; }));
+
+  // A ReLU first in the model never writes over the caller's input.
+  nn::Sequential<double> first("first");
+  first.emplace<nn::Relu<double>>("relu");
+  const auto before = values_of(v);
+  first.forward(v);
+  CHECK_FALSE(first.layer(0).in_place());
+  CHECK(values_of(v) == before);
+}
+
+TEST_CASE("memory plan: the shared dL/dx buffers are a few activations, not one per layer") {
+  auto model = nn::make_wide_resnet<double>(nn::WideResnetOptions{}.with_depth(16).with_widen(2).with_seed(6));
+  const Shape input{4, 3, 16, 16};
+  run_step(model, input, 5);
+  // The largest dL/dx: the first group's 32 channels at 16 x 16.
+  const std::size_t largest = std::size_t(4 * 32 * 16 * 16) * sizeof(double);
+  // Two chain buffers at level 0, three inside the blocks.
+  CHECK(model.gradient_buffer_bytes() > 0);
+  CHECK(model.gradient_buffer_bytes() <= 5 * largest);
+  model.set_memory_plan(false);
+  nn::Sequential<double> off = nn::make_wide_resnet<double>(nn::WideResnetOptions{}.with_depth(16).with_widen(2));
+  off.set_memory_plan(false);
+  run_step(off, input, 5);
+  CHECK(off.gradient_buffer_bytes() == 0);
+}
+
+TEST_SUITE_END();

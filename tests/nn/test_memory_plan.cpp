@@ -185,13 +185,70 @@ TEST_CASE("memory plan: the shared dL/dx buffers are a few activations, not one 
   // The largest dL/dx: the first group's 32 channels at 16 x 16.
   const std::size_t largest = std::size_t(4 * 32 * 16 * 16) * sizeof(double);
   // Two chain buffers at level 0, three inside the blocks.
-  CHECK(model.gradient_buffer_bytes() > 0);
-  CHECK(model.gradient_buffer_bytes() <= 5 * largest);
-  model.set_memory_plan(false);
+  CHECK(model.shared_buffer_bytes() > 0);
+  CHECK(model.shared_buffer_bytes() <= 5 * largest);
   nn::Sequential<double> off = nn::make_wide_resnet<double>(nn::WideResnetOptions{}.with_depth(16).with_widen(2));
   off.set_memory_plan(false);
   run_step(off, input, 5);
-  CHECK(off.gradient_buffer_bytes() == 0);
+  CHECK(off.shared_buffer_bytes() == 0);
+  // Every layer's own dL/dx and output: far more than the plan's.
+  CHECK(off.buffer_bytes() > 2 * model.buffer_bytes());
+}
+
+
+TEST_CASE("inference mode: the same outputs and taps, only the taps held, and no backward") {
+  for (const auto& c : model_cases()) {
+    for (const bool training : {true, false}) {
+      CAPTURE(c.name);
+      CAPTURE(training);
+      auto inference = c.make();
+      auto normal = c.make();
+      inference.set_inference(true);
+      CHECK(inference.inference());
+      for (auto* m : {&inference, &normal}) m->set_training(training);
+      std::uint64_t seed = 300;
+      for (const index_t b : {c.input[0], c.input[0] + 2, index_t{2}}) {
+        CAPTURE(b);
+        const auto x = test::random_tensor<double>(with_batch(c.input, b), seed++, 0.0, 1.0);
+        const auto before = values_of(x);
+        inference.forward(x);
+        normal.forward(x);
+        CHECK(values_of(x) == before);
+        CHECK(values_of(inference.output()) == values_of(normal.output()));
+        for (const auto& t : inference.tap_names()) CHECK(values_of(inference.tap(t)) == values_of(normal.tap(t)));
+      }
+      const auto dy = test::random_tensor<double>(inference.output().shape(), 9);
+      CHECK_THROWS_WITH_AS(inference.backward(dy), doctest::Contains("inference mode"), Error);
+      // Out of inference the model trains again, with the same results as the other.
+      inference.set_inference(false);
+      CHECK(run_step(inference, c.input, 40).grads == run_step(normal, c.input, 40).grads);
+    }
+  }
+}
+
+TEST_CASE("inference mode holds the taps and a few shared buffers, training every activation") {
+  const auto options = nn::WideResnetOptions{}.with_depth(16).with_widen(2).with_seed(6);
+  const Shape input{4, 3, 16, 16};
+  const auto x = test::random_tensor<double>(input, 8, 0.0, 1.0);
+  const std::size_t largest = std::size_t(4 * 32 * 16 * 16) * sizeof(double);
+
+  auto inference = nn::make_wide_resnet<double>(options);
+  inference.eval();
+  inference.set_inference(true);
+  inference.forward(x);
+  std::size_t taps = 0;
+  for (const auto& t : inference.tap_names()) taps += std::size_t(inference.tap(t).numel()) * sizeof(double);
+  CHECK(inference.buffer_bytes() - inference.shared_buffer_bytes() == taps);
+  CHECK(inference.shared_buffer_bytes() <= 5 * largest);
+
+  auto trained = nn::make_wide_resnet<double>(options);
+  run_step(trained, input, 5);
+  CHECK(trained.buffer_bytes() > 2 * inference.buffer_bytes());
+
+  nn::Sequential<double> off = nn::make_wide_resnet<double>(options);
+  off.set_memory_plan(false);
+  off.set_inference(true);
+  CHECK_THROWS_WITH_AS(off.forward(x), doctest::Contains("needs the memory plan"), Error);
 }
 
 TEST_SUITE_END();

@@ -25,6 +25,7 @@
 #include "invar/core/tensor.hpp"
 #include "invar/losses/no_gradient.hpp"
 #include "invar/losses/softmax_cross_entropy.hpp"
+#include "invar/nn/model.hpp"
 
 namespace invar::analysis {
 
@@ -78,6 +79,7 @@ ClassifierEvaluation evaluate_classifier(Model& model, X&& images, Y&& labels, i
   using T = typename decltype(x)::value_type;
   using D = typename decltype(x)::device_type;
   if constexpr (requires { model.set_training(false); }) model.set_training(false);
+  const nn::InferenceScope<Model> inference(model);  // forward only
   return evaluate_logits(
       [&](TensorView<const T, D> b) {
         model.forward(b);

@@ -30,19 +30,48 @@
 /// - backward() writes dL/dx into input_gradient_buffer(): the layer's own buffer, or one that
 ///   its container lent it (set_input_gradient_buffer) and lends other layers once the layer
 ///   below has consumed it. A layer of your own that keeps its own dL/dx member works unchanged.
+/// - forward() writes y into output_buffer(): its own, or, in a model's inference mode (no
+///   backward follows), a buffer lent by the container (set_output_buffer) until the next layer
+///   has read it.
 /// - output_overwritable(): the layer owns its forward output and its backward does not read
 ///   it, so the next layer may write over it (an in-place ReLU, a residual addition).
 /// - supports_in_place(): forward() can write its output over its input; a container turns it
 ///   on (set_in_place) only where the producer of that input allows it and nothing else reads it.
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
 #include "invar/core/tensor.hpp"
 #include "invar/core/parameter.hpp"
-#include "invar/nn/gradient_buffers.hpp"
+#include "invar/nn/shared_buffers.hpp"
 
 namespace invar::nn {
+
+/// What a container tells the layers it contains before a forward() (Layer::plan_memory).
+template <class T, Device D = Cpu>
+struct MemoryPlan {
+  /// The model's shared buffers; nullptr: no plan (every layer uses buffers of its own and
+  /// nothing runs in place).
+  SharedBuffers<T, D>* buffers = nullptr;
+  /// The nesting level whose buffers the inner layers use.
+  int level = 0;
+  /// Forward only (no backward follows): intermediate outputs share buffers too.
+  bool inference = false;
+};
+
+namespace detail {
+/// A view of `shape` over `t`, which is first grown (reallocated, contents not kept) when it holds
+/// fewer elements: buffers that are reused with whatever shape the next batch needs.
+template <class T, Device D>
+TensorView<T, D> grown_view(Tensor<T, D>& t, const Shape& shape) {
+  if (t.numel() < shape.numel()) {
+    t = Tensor<T, D>();  // free first: the old and the new buffer are never held together
+    t = Tensor<T, D>::uninitialized(Shape{shape.numel()});
+  }
+  return TensorView<T, D>(t.data(), shape);
+}
+}  // namespace detail
 
 /// A layer of a network: a forward/backward pair behind a small virtual interface (the contract
 /// is in this file's description). Models (nn::Sequential) are lists of layers.
@@ -89,23 +118,37 @@ class Layer {
   /// needed; the container lends it to another layer once dL/dx is consumed), or the layer's own
   /// buffer for nullptr (the default).
   void set_input_gradient_buffer(Tensor<T, D>* shared) { shared_dx_ = shared; }
-  /// Called by a container before forward(): a layer that contains layers lends them the buffers
-  /// of nesting level `level` of `buffers`, and may run them in place; nullptr means no plan (every
-  /// layer uses buffers of its own). Layers without inner layers ignore it (the default).
-  virtual void plan_memory(GradientBuffers<T, D>* buffers, int level) { (void)buffers, (void)level; }
+  /// Where forward() writes y: `shared`, a buffer of the container's plan in inference mode, or the
+  /// layer's own buffer for nullptr (the default; backward() needs it).
+  void set_output_buffer(Tensor<T, D>* shared) { shared_y_ = shared; }
+  /// Called by a container before forward(): a layer that contains layers plans their buffers
+  /// (MemoryPlan). Layers without inner layers ignore it (the default).
+  virtual void plan_memory(const MemoryPlan<T, D>& plan) { (void)plan; }
+  /// Bytes of the activation and gradient buffers this layer holds of its own (lent buffers and
+  /// small per-channel state not counted); containers add their layers' and the shared buffers.
+  [[nodiscard]] virtual std::size_t buffer_bytes() const { return own_y_.bytes() + own_dx_.bytes(); }
 
  protected:
+  /// The storage forward() writes y into (the lent buffer or the layer's own).
+  Tensor<T, D>& output_storage() { return shared_y_ != nullptr ? *shared_y_ : own_y_; }
+  /// The output buffer the container lent (nullptr: none; the layer's own is used).
+  [[nodiscard]] Tensor<T, D>* lent_output_buffer() const { return shared_y_; }
+  /// An output buffer of `shape` in output_storage(), grown when too small (not initialised).
+  /// A lent buffer frees the layer's own (held from an earlier mode).
+  TensorView<T, D> output_buffer(const Shape& shape) {
+    if (shared_y_ != nullptr) free_own_output();
+    return detail::grown_view(output_storage(), shape);
+  }
+  /// Frees the layer's own output buffer (an in-place layer has no use for it).
+  void free_own_output() { own_y_ = Tensor<T, D>(); }
+
   /// The storage backward() writes dL/dx into (the lent buffer or the layer's own).
   Tensor<T, D>& input_gradient_storage() { return shared_dx_ != nullptr ? *shared_dx_ : own_dx_; }
   /// A dL/dx buffer of `shape` in input_gradient_storage(), grown when too small (its contents are
   /// not initialised).
   TensorView<T, D> input_gradient_buffer(const Shape& shape) {
-    Tensor<T, D>& t = input_gradient_storage();
-    if (t.numel() < shape.numel()) {
-      t = Tensor<T, D>();  // free first: the old and the new buffer are never held together
-      t = Tensor<T, D>::uninitialized(Shape{shape.numel()});
-    }
-    return TensorView<T, D>(t.data(), shape);
+    if (shared_dx_ != nullptr) own_dx_ = Tensor<T, D>();  // held from a run without the plan
+    return detail::grown_view(input_gradient_storage(), shape);
   }
 
   bool training_ = true;        ///< training mode (set_training)
@@ -114,7 +157,8 @@ class Layer {
  private:
   bool in_place_ = false;
   Tensor<T, D>* shared_dx_ = nullptr;
-  Tensor<T, D> own_dx_;
+  Tensor<T, D>* shared_y_ = nullptr;
+  Tensor<T, D> own_dx_, own_y_;
 };
 
 namespace detail {

@@ -61,6 +61,35 @@ void set_requires_grad(M& model, bool trainable) {
   for (auto* p : model.parameters()) p->requires_grad = trainable;
 }
 
+/// Inference mode for a scope (forward-only passes: evaluation, feature extraction): a model that
+/// has it (set_inference, as nn::Sequential) keeps only its taps and output during the scope
+/// (docs/nn.md, "Memory"); the previous mode is restored at the end. A no-op for models without it.
+template <class M>
+class InferenceScope {
+ public:
+  /// Turns inference on for `model` (held by reference; it must outlive the scope).
+  explicit InferenceScope(M& model) : model_(model) {
+    if constexpr (has_inference) {
+      previous_ = model_.inference();
+      model_.set_inference(true);
+    }
+  }
+  InferenceScope(const InferenceScope&) = delete;
+  InferenceScope& operator=(const InferenceScope&) = delete;
+  /// Puts the previous mode back.
+  ~InferenceScope() {
+    if constexpr (has_inference) model_.set_inference(previous_);
+  }
+
+ private:
+  static constexpr bool has_inference = requires(M& m) {
+    m.set_inference(true);
+    { m.inference() } -> std::convertible_to<bool>;
+  };
+  M& model_;
+  bool previous_ = false;
+};
+
 /// Freezes every trainable parameter of a model for the guard's lifetime (input-gradient-only
 /// backward passes: attacks, saliency), then makes trainable again exactly the parameters it
 /// froze. Parameters that were frozen already are left alone, so two guards on one model, ended

@@ -16,12 +16,17 @@
 /// A Sequential is itself a Layer, so blocks nest.
 ///
 /// Memory plan (on by default; set_memory_plan(false) turns it off): the layers' dL/dx buffers are
-/// lent from a GradientBuffers shared by the whole model, each layer writing into the buffer that
+/// lent from a SharedBuffers shared by the whole model, each layer writing into the buffer that
 /// does not hold its dy (two buffers for the chain, more only inside nested blocks), and a ReLU
 /// runs in place over the output of a layer that allows it (output_overwritable) unless that
 /// output is a tap. Results are the same bits with and without the plan; what changes is that
 /// dL/dx views returned by the layers inside the model stay valid only until the layer below has
 /// run its backward (the model's own returned dL/dx stays valid until its next backward()).
+///
+/// Inference mode (set_inference(true): evaluation, feature extraction, no backward): the outputs
+/// of layers that are neither taps nor the model's output share the plan's buffers too, so a
+/// forward holds the taps and a few activations instead of every layer's output. backward() then
+/// throws invar::Error. It is independent of eval() (batch norm's statistics).
 ///
 /// Profiling: enable_profile(true) accumulates the wall time of every layer's forward and
 /// backward (one steady_clock read per layer call), read back with profile(): where the time of a
@@ -84,6 +89,13 @@ class Sequential : public Layer<T, D> {
       // In place only over an output this model owns the use of: not the model's input, not a tap.
       s.layer->set_in_place(buffers_ != nullptr && i > 0 && stages_[i - 1].tap.empty() &&
                             stages_[i - 1].layer->output_overwritable());
+      // Inference: an output nobody reads after the next layer goes into the level's chain buffer
+      // that does not hold this layer's input; not when the next layer, a tap or the output, may
+      // run in place over it (the tap would then live in a shared buffer).
+      const bool next_keeps = i + 1 < stages_.size() && stages_[i + 1].layer->supports_in_place() &&
+                              (!stages_[i + 1].tap.empty() || i + 2 == stages_.size());
+      const bool lend = inference_forward_ && s.tap.empty() && i + 1 < stages_.size() && !next_keeps;
+      s.layer->set_output_buffer(lend ? &buffers_->chain_slot_not_holding(level_, h.data()) : nullptr);
       const auto t0 = profile_clock();
       h = s.layer->forward(h);
       if (profiling_) s.forward_seconds += seconds_since(t0);
@@ -132,14 +144,25 @@ class Sequential : public Layer<T, D> {
   void set_memory_plan(bool on) { memory_plan_ = on; }
   /// Whether the memory plan is on (set_memory_plan).
   [[nodiscard]] bool memory_plan() const { return memory_plan_; }
-  /// Bytes of the shared dL/dx buffers of the memory plan (0 without it or before a backward).
-  [[nodiscard]] std::size_t gradient_buffer_bytes() const { return own_buffers_ ? own_buffers_->bytes() : 0; }
+  /// Inference mode (file comment): on, forward() keeps only the taps and the output, and
+  /// backward() throws; needs the memory plan. Takes effect at the next forward().
+  void set_inference(bool on) { inference_ = on; }
+  /// Whether inference mode is on (set_inference).
+  [[nodiscard]] bool inference() const { return inference_; }
+  /// Bytes of every activation and gradient buffer the model holds: its layers', the tap
+  /// gradients and the plan's shared buffers (parameters and their gradients not counted).
+  [[nodiscard]] std::size_t buffer_bytes() const override {
+    std::size_t n = Layer<T, D>::buffer_bytes() + zero_input_grad_.bytes() + shared_buffer_bytes();
+    for (const auto& s : stages_) n += s.layer->buffer_bytes() + s.tap_grad.bytes();
+    return n;
+  }
+  /// Bytes of the memory plan's shared buffers (0 without the plan or before a forward).
+  [[nodiscard]] std::size_t shared_buffer_bytes() const { return own_buffers_ ? own_buffers_->bytes() : 0; }
 
-  /// A nested model: lends its layers `buffers` at `level` (nullptr: no plan).
-  void plan_memory(GradientBuffers<T, D>* buffers, int level) override {
+  /// A nested model: follows the outer model's plan.
+  void plan_memory(const MemoryPlan<T, D>& plan) override {
     nested_ = true;
-    outer_buffers_ = buffers;
-    level_ = level;
+    outer_plan_ = plan;
   }
 
   std::vector<Parameter<T, D>*> parameters() override {
@@ -229,19 +252,27 @@ class Sequential : public Layer<T, D> {
   // the next level to the layers that contain layers.
   void apply_memory_plan() {
     if (nested_) {
-      buffers_ = outer_buffers_;
+      buffers_ = outer_plan_.buffers;
+      level_ = outer_plan_.level;
+      inference_forward_ = outer_plan_.inference;
     } else if (memory_plan_) {
-      if (!own_buffers_) own_buffers_ = std::make_unique<GradientBuffers<T, D>>();
+      if (!own_buffers_) own_buffers_ = std::make_unique<SharedBuffers<T, D>>();
       buffers_ = own_buffers_.get();
       level_ = 0;
+      inference_forward_ = inference_;
     } else {
+      check(!inference_, "Sequential ", name_, ": inference mode needs the memory plan (set_memory_plan(true))");
       buffers_ = nullptr;
+      inference_forward_ = false;
     }
-    for (auto& s : stages_) s.layer->plan_memory(buffers_, level_ + 1);
+    inference_forward_ = inference_forward_ && buffers_ != nullptr;
+    for (auto& s : stages_) s.layer->plan_memory(MemoryPlan<T, D>{buffers_, level_ + 1, inference_forward_});
   }
 
   TensorView<const T, D> backward_impl(TensorView<const T, D> dy) {
     check(forwarded_, "Sequential ", name_, ": backward() before forward()");
+    check(!inference_forward_, "Sequential ", name_,
+          ": backward() after a forward in inference mode, which keeps no activations (set_inference(false) first)");
     bool have = dy.data() != nullptr;
     TensorView<const T, D> g = dy;
     // Without an input gradient, backward stops at the lowest layer with parameters, which is
@@ -295,10 +326,10 @@ class Sequential : public Layer<T, D> {
   bool profiling_ = false;
   // Memory plan: whether it is on (top-level model), the buffers in use (own, the outer model's,
   // or none), their level, and whether an outer model plans for this one.
-  bool memory_plan_ = true, nested_ = false;
-  std::unique_ptr<GradientBuffers<T, D>> own_buffers_;
-  GradientBuffers<T, D>* outer_buffers_ = nullptr;
-  GradientBuffers<T, D>* buffers_ = nullptr;
+  bool memory_plan_ = true, nested_ = false, inference_ = false, inference_forward_ = false;
+  std::unique_ptr<SharedBuffers<T, D>> own_buffers_;
+  MemoryPlan<T, D> outer_plan_;
+  SharedBuffers<T, D>* buffers_ = nullptr;
   int level_ = 0;
 };
 

@@ -32,7 +32,7 @@ class AvgPool2d final : public Layer<T, D> {
   TensorView<const T, D> forward(TensorView<const T, D> x) override {
     detail::check_pool2d_input("AvgPool2d", name_, o_, x.shape());
     in_shape_ = x.shape();
-    detail::ensure_shape(y_, Shape{x.dim(0), x.dim(1), output_size(x.dim(2)), output_size(x.dim(3))});
+    y_ = this->output_buffer(Shape{x.dim(0), x.dim(1), output_size(x.dim(2)), output_size(x.dim(3))});
     ops::avg_pool2d(x, y_, ops::PoolWindow{o_.kernel, o_.effective_stride(), o_.padding}, o_.count_padding);
     return y_;
   }
@@ -52,7 +52,7 @@ class AvgPool2d final : public Layer<T, D> {
   std::string name_;
   Pool2dOptions o_;
   Shape in_shape_;
-  Tensor<T, D> y_;
+  TensorView<T, D> y_;
 };
 
 }  // namespace invar::nn

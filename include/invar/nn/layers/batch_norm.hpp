@@ -97,7 +97,7 @@ class BatchNorm final : public Layer<T, D> {
       D::copy_to_host(&bad, bad_.data(), 1);
       if (bad) throw_non_finite_statistics(x.shape());
     }
-    detail::ensure_shape(y_, x.shape());
+    y_ = this->output_buffer(x.shape());
     ops::batch_norm_forward(x, scale_, shift_, y_);
     x_ = x;
     batch_ = b;
@@ -175,7 +175,8 @@ class BatchNorm final : public Layer<T, D> {
   bool forward_training_ = true, forwarded_ = false;
   index_t batch_ = 0, spatial_ = 0;
   Tensor<double, D> mean_, var_, inv_std_;
-  Tensor<T, D> scale_, shift_, y_;
+  Tensor<T, D> scale_, shift_;
+  TensorView<T, D> y_;
   Tensor<unsigned char, D> bad_;
 };
 

@@ -64,7 +64,7 @@ class Conv2d final : public Layer<T, D> {
           ": input ", x.shape(), " is smaller than the kernel ", o_.kernel, " with padding ", o_.padding);
     x_ = x;
     geometry_ = Conv2dGeometry{x.dim(0), in_, x.dim(2), x.dim(3), out_, o_.kernel, o_.stride, o_.padding};
-    detail::ensure_shape(y_, Shape{x.dim(0), out_, geometry_.out_h(), geometry_.out_w()});
+    y_ = this->output_buffer(Shape{x.dim(0), out_, geometry_.out_h(), geometry_.out_w()});
     ops::conv2d_forward(geometry_, x, weight_.value, o_.bias ? bias_.value.view() : TensorView<T, D>{}, y_);
     return y_;
   }
@@ -100,7 +100,7 @@ class Conv2d final : public Layer<T, D> {
   Parameter<T, D> weight_, bias_;
   TensorView<const T, D> x_;
   Conv2dGeometry geometry_{};
-  Tensor<T, D> y_;
+  TensorView<T, D> y_;
 };
 
 }  // namespace invar::nn

@@ -20,8 +20,8 @@ class GlobalAvgPool final : public Layer<T, D> {
     in_shape_ = x.shape();
     const index_t b = x.dim(0), c = x.dim(1), hw = x.dim(2) * x.dim(3);
     check(hw > 0, "GlobalAvgPool ", name_, ": empty spatial extent in ", x.shape());
-    detail::ensure_shape(y_, Shape{b, c});
-    ops::row_sums(x.reshape(Shape{b * c, hw}), y_.view().reshape(Shape{b * c}));
+    y_ = this->output_buffer(Shape{b, c});
+    ops::row_sums(x.reshape(Shape{b * c, hw}), y_.reshape(Shape{b * c}));
     ops::scale(y_, 1.0 / double(hw));
     return y_;
   }
@@ -48,7 +48,7 @@ class GlobalAvgPool final : public Layer<T, D> {
 
   std::string name_;
   Shape in_shape_;
-  Tensor<T, D> y_;
+  TensorView<T, D> y_;
 };
 
 }  // namespace invar::nn

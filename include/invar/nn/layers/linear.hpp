@@ -37,7 +37,7 @@ class Linear final : public Layer<T, D> {
     check(x_in.rank() >= 2 && x_in.row_size() == in_, "Linear ", name_, ": expected input [B, ", in_, "], got ",
           x_in.shape());
     x_ = x_in.as_matrix();
-    detail::ensure_shape(y_, Shape{x_.dim(0), out_});
+    y_ = this->output_buffer(Shape{x_.dim(0), out_});
     ops::gemm(x_, weight_.value, y_, ops::GemmOptions{}.transpose_b());
     if (has_bias_) ops::broadcast_cols(y_, y_, bias_.value, fn::Add{});
     return y_;
@@ -79,7 +79,8 @@ class Linear final : public Layer<T, D> {
   bool has_bias_ = true;
   Parameter<T, D> weight_, bias_;
   TensorView<const T, D> x_;
-  Tensor<T, D> y_, bias_sum_;
+  TensorView<T, D> y_;
+  Tensor<T, D> bias_sum_;
 };
 
 }  // namespace invar::nn

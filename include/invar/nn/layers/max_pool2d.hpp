@@ -33,7 +33,7 @@ class MaxPool2d final : public Layer<T, D> {
     detail::check_pool2d_input("MaxPool2d", name_, o_, x.shape());
     in_shape_ = x.shape();
     const Shape out{x.dim(0), x.dim(1), output_size(x.dim(2)), output_size(x.dim(3))};
-    detail::ensure_shape(y_, out);
+    y_ = this->output_buffer(out);
     detail::ensure_shape(argmax_, out);
     ops::max_pool2d(x, y_, argmax_, ops::PoolWindow{o_.kernel, o_.effective_stride(), o_.padding});
     return y_;
@@ -46,6 +46,7 @@ class MaxPool2d final : public Layer<T, D> {
     ops::max_pool2d_backward(dy, argmax_, dx);
     return dx;
   }
+  [[nodiscard]] std::size_t buffer_bytes() const override { return Layer<T, D>::buffer_bytes() + argmax_.bytes(); }
   /// The output is the layer's own; backward() reads the positions of the maxima only.
   [[nodiscard]] bool output_overwritable() const override { return true; }
   [[nodiscard]] std::string name() const override { return name_; }
@@ -54,7 +55,7 @@ class MaxPool2d final : public Layer<T, D> {
   std::string name_;
   Pool2dOptions o_;
   Shape in_shape_;
-  Tensor<T, D> y_;
+  TensorView<T, D> y_;
   Tensor<index_t, D> argmax_;  ///< per output, y w + x of the chosen pixel within its plane
 };
 

@@ -36,11 +36,10 @@ class Relu final : public Layer<T, D> {
   TensorView<const T, D> forward(TensorView<const T, D> x) override {
     TensorView<T, D> y;
     if (this->in_place()) {
-      own_y_ = Tensor<T, D>();
+      this->free_own_output();
       y = detail::writable(x);
     } else {
-      detail::ensure_shape(own_y_, x.shape());
-      y = own_y_;
+      y = this->output_buffer(x.shape());
     }
     ops::map(y, fn::Relu{}, x);
     y_ = y;
@@ -58,8 +57,7 @@ class Relu final : public Layer<T, D> {
 
  private:
   std::string name_;
-  Tensor<T, D> own_y_;        ///< y when not in place
-  TensorView<const T, D> y_;  ///< the last output (own_y_ or the input's memory)
+  TensorView<const T, D> y_;  ///< the last output (in the output buffer or over the input)
 };
 
 }  // namespace invar::nn

@@ -18,6 +18,8 @@
 /// bn1 writing straight into the block's own dL/dx. A block then keeps four activations (the two
 /// batch norms' inputs and outputs, the last of which becomes the block's output) and no gradient
 /// of its own; the arithmetic, and so every bit of the results, is the same with and without it.
+/// In inference mode (no backward) the inner outputs share the next level's buffers as well and
+/// conv2 writes into the output buffer the model lent the block.
 
 #include <memory>
 #include <string>
@@ -95,8 +97,7 @@ class ResidualBlock final : public Layer<T, D> {
     check(x.rank() == 4 && x.dim(1) == in_, "ResidualBlock ", name_, ": expected input [B, ", in_, ", H, W], got ",
           x.shape());
     x_shape_ = x.shape();
-    relu1_.set_in_place(buffers_ != nullptr);
-    relu2_.set_in_place(buffers_ != nullptr);
+    lend_output_buffers();
     const auto o1 = relu1_.forward(bn1_.forward(x));
     const auto z = conv2_.forward(relu2_.forward(bn2_.forward(conv1_.forward(o1))));
     // y = z + shortcut, over z: conv2's backward does not read its output.
@@ -116,14 +117,18 @@ class ResidualBlock final : public Layer<T, D> {
   }
 
   /// Inner layers share `buffers`' level `level` (see the file comment); nullptr: own buffers.
-  void plan_memory(GradientBuffers<T, D>* buffers, int level) override {
-    buffers_ = buffers;
-    level_ = level;
+  void plan_memory(const MemoryPlan<T, D>& plan) override { plan_ = plan; }
+  [[nodiscard]] std::size_t buffer_bytes() const override {
+    std::size_t n = Layer<T, D>::buffer_bytes() + dy_head_.bytes();
+    for (const Layer<T, D>* l : const_cast<ResidualBlock*>(this)->layers()) n += l->buffer_bytes();
+    return n;
   }
   /// The output (conv2's buffer) is not read by backward().
   [[nodiscard]] bool output_overwritable() const override { return true; }
 
   TensorView<const T, D> backward(TensorView<const T, D> dy) override {
+    check(!inference_forward_, "ResidualBlock ", name_,
+          ": backward() after a forward in inference mode, which keeps no activations (turn inference off)");
     check(dy.shape() == y_shape_, "ResidualBlock ", name_, ": dy has shape ", dy.shape(), ", expected ", y_shape_);
     conv1_.set_input_gradient(true);
     bn1_.set_input_gradient(this->input_gradient());
@@ -176,13 +181,13 @@ class ResidualBlock final : public Layer<T, D> {
   // The backward chain alternates between the level's two chain buffers; the shortcut's layer
   // takes the third, and bn1, the last, writes into the block's own dL/dx.
   void lend_buffers() {
-    if (buffers_ == nullptr) {
+    if (plan_.buffers == nullptr) {
       for (Layer<T, D>* l : layers()) l->set_input_gradient_buffer(nullptr);
       return;
     }
-    Tensor<T, D>* a = &buffers_->slot(level_, 0);
-    Tensor<T, D>* b = &buffers_->slot(level_, 1);
-    Tensor<T, D>* side = &buffers_->slot(level_, 2);
+    Tensor<T, D>* a = &plan_.buffers->slot(plan_.level, 0);
+    Tensor<T, D>* b = &plan_.buffers->slot(plan_.level, 1);
+    Tensor<T, D>* side = &plan_.buffers->slot(plan_.level, 2);
     conv2_.set_input_gradient_buffer(a);
     relu2_.set_input_gradient_buffer(b);
     bn2_.set_input_gradient_buffer(a);
@@ -191,6 +196,23 @@ class ResidualBlock final : public Layer<T, D> {
     bn1_.set_input_gradient_buffer(&this->input_gradient_storage());
     if (projection_) projection_->set_input_gradient_buffer(side);
     if (pool_) pool_->set_input_gradient_buffer(side);
+  }
+
+  // Forward: ReLUs in place under a plan; in inference bn1's output (o1, which the projection
+  // reads last) takes one buffer of the level, conv1 and the shortcut the second (conv1's output
+  // is dead once bn2 has read it), bn2 the third, and conv2 the block's own output buffer.
+  void lend_output_buffers() {
+    relu1_.set_in_place(plan_.buffers != nullptr);
+    relu2_.set_in_place(plan_.buffers != nullptr);
+    inference_forward_ = plan_.buffers != nullptr && plan_.inference;
+    for (Layer<T, D>* l : layers()) l->set_output_buffer(nullptr);
+    if (!inference_forward_) return;
+    bn1_.set_output_buffer(&plan_.buffers->slot(plan_.level, 0));
+    conv1_.set_output_buffer(&plan_.buffers->slot(plan_.level, 1));
+    bn2_.set_output_buffer(&plan_.buffers->slot(plan_.level, 2));
+    conv2_.set_output_buffer(this->lent_output_buffer());
+    if (projection_) projection_->set_output_buffer(&plan_.buffers->slot(plan_.level, 1));
+    if (pool_) pool_->set_output_buffer(&plan_.buffers->slot(plan_.level, 1));
   }
 
   std::vector<Layer<T, D>*> layers() {
@@ -237,8 +259,8 @@ class ResidualBlock final : public Layer<T, D> {
   std::unique_ptr<AvgPool2d<T, D>> pool_;
   Shape x_shape_, y_shape_;
   Tensor<T, D> dy_head_;
-  GradientBuffers<T, D>* buffers_ = nullptr;
-  int level_ = 0;
+  MemoryPlan<T, D> plan_;
+  bool inference_forward_ = false;
 };
 
 }  // namespace invar::nn

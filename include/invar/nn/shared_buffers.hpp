@@ -1,5 +1,5 @@
 #pragma once
-/// \file gradient_buffers.hpp
+/// \file shared_buffers.hpp
 /// The shared dL/dx buffers of a model's backward pass (the memory plan of nn::Sequential).
 ///
 /// A backward pass needs each layer's dL/dx only until the layer below has consumed it, so a
@@ -24,14 +24,14 @@ namespace invar::nn {
 /// The shared dL/dx buffers of a model, by nesting level (see the file comment). References
 /// returned by slot() stay valid as long as the object lives (a deque does not move its elements).
 template <class T, Device D = Cpu>
-class GradientBuffers {
+class SharedBuffers {
  public:
   /// Buffers per level: two for a chain of layers, one for a side branch.
   static constexpr int per_level = 3;
 
   /// Buffer `k` (0, 1 or 2) of nesting level `level` (>= 0); empty until a layer grows it.
   Tensor<T, D>& slot(int level, int k) {
-    check(level >= 0 && k >= 0 && k < per_level, "GradientBuffers: no slot ", k, " at level ", level);
+    check(level >= 0 && k >= 0 && k < per_level, "SharedBuffers: no slot ", k, " at level ", level);
     const auto i = static_cast<std::size_t>(level * per_level + k);
     while (slots_.size() <= i) slots_.emplace_back();
     return slots_[i];

@@ -111,7 +111,7 @@ void invar_forward(benchmark::State& state, Model m, int threads) {
   const double base = reset_peak();
   auto model = invar_model(m);
   model.eval();
-  model.set_inference(true);  // forward only, as libtorch's NoGradGuard below (the taps are still kept)
+  model.set_inference(true, {});  // forward only, the logits kept: as libtorch's NoGradGuard below
   model.forward(d.x);  // warm-up
   for (auto _ : state) benchmark::DoNotOptimize(model.forward(d.x).data());
   set_counters(state, base);

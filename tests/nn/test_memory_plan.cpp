@@ -15,6 +15,7 @@
 #include "invar/nn/layers/flatten.hpp"
 #include "invar/nn/layers/linear.hpp"
 #include "invar/nn/layers/relu.hpp"
+#include "invar/nn/model.hpp"
 #include "invar/nn/models/all_cnn.hpp"
 #include "invar/nn/models/mlp.hpp"
 #include "invar/nn/models/wide_resnet.hpp"
@@ -249,6 +250,42 @@ TEST_CASE("inference mode holds the taps and a few shared buffers, training ever
   off.set_memory_plan(false);
   off.set_inference(true);
   CHECK_THROWS_WITH_AS(off.forward(x), doctest::Contains("needs the memory plan"), Error);
+}
+
+
+TEST_CASE("inference mode with chosen taps keeps only those, and the output") {
+  auto model = nn::make_all_cnn<double>(nn::AllCnnOptions{}.with_width(0.1).with_seed(4));
+  auto normal = nn::make_all_cnn<double>(nn::AllCnnOptions{}.with_width(0.1).with_seed(4));
+  model.eval();
+  normal.eval();
+  const auto x = test::random_tensor<double>(Shape{3, 3, 12, 12}, 2, 0.0, 1.0);
+  normal.forward(x);
+  model.set_inference(true);
+  model.forward(x);
+  const std::size_t all_taps = model.buffer_bytes();
+  model.set_inference(true, {"conv3"});
+  model.forward(x);
+  CHECK(values_of(model.tap("conv3")) == values_of(normal.tap("conv3")));
+  CHECK(values_of(model.output()) == values_of(normal.output()));
+  CHECK(values_of(model.tap("pool")) == values_of(normal.tap("pool")));  // the output is always kept
+  CHECK_THROWS_WITH_AS((void)model.tap("conv1"), doctest::Contains("was not kept"), Error);
+  CHECK(model.buffer_bytes() < all_taps);
+  CHECK_THROWS_WITH_AS(model.set_inference(true, {"conv10"}), doctest::Contains("no tap named 'conv10'"), Error);
+  {
+    const nn::InferenceScope<nn::Sequential<double>> scope(model, {});
+    model.forward(x);
+    CHECK(values_of(model.output()) == values_of(normal.output()));
+    CHECK_THROWS_AS((void)model.tap("conv3"), Error);
+  }
+  CHECK(model.inference());  // it was on before the scope
+  model.set_inference(false);
+  {
+    const nn::InferenceScope<nn::Sequential<double>> scope(model);
+    CHECK(model.inference());
+  }
+  CHECK_FALSE(model.inference());
+  model.forward(x);
+  CHECK(values_of(model.tap("conv1")) == values_of(normal.tap("conv1")));
 }
 
 TEST_SUITE_END();

@@ -79,7 +79,7 @@ ClassifierEvaluation evaluate_classifier(Model& model, X&& images, Y&& labels, i
   using T = typename decltype(x)::value_type;
   using D = typename decltype(x)::device_type;
   if constexpr (requires { model.set_training(false); }) model.set_training(false);
-  const nn::InferenceScope<Model> inference(model);  // forward only
+  const nn::InferenceScope<Model> inference(model, {});  // forward only, the logits
   return evaluate_logits(
       [&](TensorView<const T, D> b) {
         model.forward(b);

@@ -40,7 +40,7 @@ Tensor<float> extract_features(Model& model, TensorView<const float> images, con
     check(model.has_tap(tap), "extract_features: the model has no tap named '", tap, "'");
   }
   model.set_training(false);
-  const nn::InferenceScope<Model> inference(model);  // forward only: hold the taps, not every activation
+  const nn::InferenceScope<Model> inference(model, {tap});  // forward only: hold the taps, not every activation
   const index_t n = images.dim(0);
   Tensor<float> out;
   index_t width = -1;

@@ -63,15 +63,25 @@ void set_requires_grad(M& model, bool trainable) {
 
 /// Inference mode for a scope (forward-only passes: evaluation, feature extraction): a model that
 /// has it (set_inference, as nn::Sequential) keeps only its taps and output during the scope
-/// (docs/nn.md, "Memory"); the previous mode is restored at the end. A no-op for models without it.
+/// (docs/nn.md, "Memory"); at the end inference is turned back off, or left on (with every tap
+/// kept) when it was on before. A no-op for models without it.
 template <class M>
 class InferenceScope {
  public:
-  /// Turns inference on for `model` (held by reference; it must outlive the scope).
+  /// Turns inference on for `model` (held by reference; it must outlive the scope), every tap kept.
   explicit InferenceScope(M& model) : model_(model) {
     if constexpr (has_inference) {
       previous_ = model_.inference();
       model_.set_inference(true);
+    }
+  }
+  /// The same, keeping only the activations of `kept_taps` where the model can choose (none:
+  /// the output only, for a classifier's evaluation).
+  InferenceScope(M& model, const std::vector<std::string>& kept_taps) : model_(model) {
+    if constexpr (has_inference) {
+      previous_ = model_.inference();
+      if constexpr (requires { model_.set_inference(true, kept_taps); }) model_.set_inference(true, kept_taps);
+      else model_.set_inference(true);
     }
   }
   InferenceScope(const InferenceScope&) = delete;

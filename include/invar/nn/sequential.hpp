@@ -87,14 +87,14 @@ class Sequential : public Layer<T, D> {
     for (std::size_t i = 0; i < stages_.size(); ++i) {
       Stage& s = stages_[i];
       // In place only over an output this model owns the use of: not the model's input, not a tap.
-      s.layer->set_in_place(buffers_ != nullptr && i > 0 && stages_[i - 1].tap.empty() &&
+      s.layer->set_in_place(buffers_ != nullptr && i > 0 && !kept(stages_[i - 1]) &&
                             stages_[i - 1].layer->output_overwritable());
       // Inference: an output nobody reads after the next layer goes into the level's chain buffer
       // that does not hold this layer's input; not when the next layer, a tap or the output, may
       // run in place over it (the tap would then live in a shared buffer).
       const bool next_keeps = i + 1 < stages_.size() && stages_[i + 1].layer->supports_in_place() &&
-                              (!stages_[i + 1].tap.empty() || i + 2 == stages_.size());
-      const bool lend = inference_forward_ && s.tap.empty() && i + 1 < stages_.size() && !next_keeps;
+                              (kept(stages_[i + 1]) || i + 2 == stages_.size());
+      const bool lend = inference_forward_ && !kept(s) && i + 1 < stages_.size() && !next_keeps;
       s.layer->set_output_buffer(lend ? &buffers_->chain_slot_not_holding(level_, h.data()) : nullptr);
       const auto t0 = profile_clock();
       h = s.layer->forward(h);
@@ -146,7 +146,21 @@ class Sequential : public Layer<T, D> {
   [[nodiscard]] bool memory_plan() const { return memory_plan_; }
   /// Inference mode (file comment): on, forward() keeps only the taps and the output, and
   /// backward() throws; needs the memory plan. Takes effect at the next forward().
-  void set_inference(bool on) { inference_ = on; }
+  void set_inference(bool on) {
+    inference_ = on;
+    keep_all_taps_ = true;
+  }
+  /// Inference mode that keeps only the activations of `kept_taps` (none: only the output, as
+  /// for classification); reading another tap after such a forward throws. Throws invar::Error
+  /// for a name that is not a tap.
+  void set_inference(bool on, const std::vector<std::string>& kept_taps) {
+    for (const auto& t : kept_taps)
+      check(tap_index_.count(t) > 0, "Sequential ", name_, ": no tap named '", t, "' to keep (taps: ", list_taps(), ")");
+    inference_ = on;
+    keep_all_taps_ = false;
+    for (auto& s : stages_) s.kept_in_inference = false;
+    for (const auto& t : kept_taps) stages_[tap_index_.at(t)].kept_in_inference = true;
+  }
   /// Whether inference mode is on (set_inference).
   [[nodiscard]] bool inference() const { return inference_; }
   /// Bytes of every activation and gradient buffer the model holds: its layers', the tap
@@ -227,6 +241,7 @@ class Sequential : public Layer<T, D> {
     Tensor<T, D> tap_grad;
     bool tap_grad_used;
     double forward_seconds = 0, backward_seconds = 0;
+    bool kept_in_inference = false;  ///< set_inference(on, kept_taps)
   };
   using Clock = std::chrono::steady_clock;
   Clock::time_point profile_clock() const { return profiling_ ? Clock::now() : Clock::time_point{}; }
@@ -238,7 +253,15 @@ class Sequential : public Layer<T, D> {
     auto it = tap_index_.find(name);
     check(it != tap_index_.end(), "Sequential ", name_, ": no tap named '", name, "' (taps: ", list_taps(), ")");
     check(forwarded_, "Sequential ", name_, ": tap '", name, "' has no activation yet: call forward() first");
-    return stages_[it->second];
+    Stage& s = stages_[it->second];
+    check(kept(s) || it->second + 1 == stages_.size(), "Sequential ", name_, ": tap '", name,
+          "' was not kept by the last forward (inference mode with other kept taps)");
+    return s;
+  }
+
+  // Whether a stage's output is kept for the caller: a tap, unless inference keeps other taps.
+  bool kept(const Stage& s) const {
+    return !s.tap.empty() && (!inference_forward_ || keep_all_taps_ || s.kept_in_inference);
   }
   const Stage& stage(const std::string& name) const { return const_cast<Sequential*>(this)->stage(name); }
 
@@ -326,7 +349,7 @@ class Sequential : public Layer<T, D> {
   bool profiling_ = false;
   // Memory plan: whether it is on (top-level model), the buffers in use (own, the outer model's,
   // or none), their level, and whether an outer model plans for this one.
-  bool memory_plan_ = true, nested_ = false, inference_ = false, inference_forward_ = false;
+  bool memory_plan_ = true, nested_ = false, inference_ = false, inference_forward_ = false, keep_all_taps_ = true;
   std::unique_ptr<SharedBuffers<T, D>> own_buffers_;
   MemoryPlan<T, D> outer_plan_;
   SharedBuffers<T, D>* buffers_ = nullptr;

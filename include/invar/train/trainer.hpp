@@ -280,7 +280,7 @@ class Trainer {
   /// The features of `tap` for `images`, in eval_batch chunks, as an N x D matrix.
   Tensor<T> tap_features(TensorView<const T> images, const std::string& tap) {
     const index_t n = images.dim(0);
-    const nn::InferenceScope<Model> inference(model_);  // forward only
+    const nn::InferenceScope<Model> inference(model_, {tap});  // forward only
     Tensor<T> out;
     for (index_t b0 = 0; b0 < n; b0 += o_.eval_batch) {
       const index_t b = std::min(o_.eval_batch, n - b0);

@@ -15,9 +15,10 @@
 /// Memory: the residual addition is written over conv2's output (which conv2's backward does not
 /// read), and under a model's memory plan (plan_memory) both ReLUs run in place over their batch
 /// norm's output and the inner layers' dL/dx share the plan's buffers of the next level, with
-/// bn1 writing straight into the block's own dL/dx. A block then keeps four activations (the two
-/// batch norms' inputs and outputs, the last of which becomes the block's output) and no gradient
-/// of its own; the arithmetic, and so every bit of the results, is the same with and without it.
+/// bn1 writing straight into the block's own dL/dx, which serves as the second buffer of the
+/// inner chain until then (the ReLUs' backward runs in place), and the shortcut's output goes into
+/// a shared buffer too. A block then keeps four activations (the two batch norms' inputs and
+/// outputs, the last of which becomes the block's output) and no gradient of its own; the arithmetic, and so every bit of the results, is the same with and without it.
 /// In inference mode (no backward) the inner outputs share the next level's buffers as well and
 /// conv2 writes into the output buffer the model lent the block.
 
@@ -185,28 +186,36 @@ class ResidualBlock final : public Layer<T, D> {
       for (Layer<T, D>* l : layers()) l->set_input_gradient_buffer(nullptr);
       return;
     }
-    Tensor<T, D>* a = &plan_.buffers->slot(plan_.level, 0);
-    Tensor<T, D>* b = &plan_.buffers->slot(plan_.level, 1);
-    Tensor<T, D>* side = &plan_.buffers->slot(plan_.level, 2);
-    conv2_.set_input_gradient_buffer(a);
+    // Two buffers: one of the next level (b) and the block's own dL/dx (q), free until bn1
+    // writes the result there. The ReLUs' backward runs in place (dx over dy, element-wise).
+    Tensor<T, D>* b = &plan_.buffers->slot(plan_.level, 0);
+    Tensor<T, D>* q = &this->input_gradient_storage();
+    conv2_.set_input_gradient_buffer(b);
     relu2_.set_input_gradient_buffer(b);
-    bn2_.set_input_gradient_buffer(a);
+    bn2_.set_input_gradient_buffer(q);
     conv1_.set_input_gradient_buffer(b);
-    relu1_.set_input_gradient_buffer(a);
-    bn1_.set_input_gradient_buffer(&this->input_gradient_storage());
-    if (projection_) projection_->set_input_gradient_buffer(side);
-    if (pool_) pool_->set_input_gradient_buffer(side);
+    if (projection_) projection_->set_input_gradient_buffer(q);  // bn2's dL/dx in q is consumed
+    relu1_.set_input_gradient_buffer(b);
+    bn1_.set_input_gradient_buffer(q);
+    if (pool_) pool_->set_input_gradient_buffer(b);  // after bn1: b is free again
   }
 
-  // Forward: ReLUs in place under a plan; in inference bn1's output (o1, which the projection
-  // reads last) takes one buffer of the level, conv1 and the shortcut the second (conv1's output
-  // is dead once bn2 has read it), bn2 the third, and conv2 the block's own output buffer.
+  // Forward: ReLUs in place under a plan, and the shortcut's output (read once, by the addition)
+  // in a buffer of the next level. In inference bn1's output (o1, which the projection reads
+  // last) takes one buffer of the level, conv1 and the shortcut the second (conv1's output is
+  // dead once bn2 has read it), bn2 the third, and conv2 the block's own output buffer.
   void lend_output_buffers() {
     relu1_.set_in_place(plan_.buffers != nullptr);
     relu2_.set_in_place(plan_.buffers != nullptr);
     inference_forward_ = plan_.buffers != nullptr && plan_.inference;
     for (Layer<T, D>* l : layers()) l->set_output_buffer(nullptr);
-    if (!inference_forward_) return;
+    if (plan_.buffers == nullptr) return;
+    if (!inference_forward_) {
+      // Between forward and backward the level's buffers hold nothing.
+      if (projection_) projection_->set_output_buffer(&plan_.buffers->slot(plan_.level, 0));
+      if (pool_) pool_->set_output_buffer(&plan_.buffers->slot(plan_.level, 0));
+      return;
+    }
     bn1_.set_output_buffer(&plan_.buffers->slot(plan_.level, 0));
     conv1_.set_output_buffer(&plan_.buffers->slot(plan_.level, 1));
     bn2_.set_output_buffer(&plan_.buffers->slot(plan_.level, 2));

@@ -6,12 +6,13 @@
 /// chain of layers needs two buffers, not one per layer: layer i writes into the buffer that
 /// does not hold its dy. A container (a Sequential, a residual block) gives the layers inside
 /// it the buffers of the next *level*, so that a block's inner chain never overwrites the dy
-/// the block was given or the dx it returns. Three buffers per level: two for the chain, one for
-/// a side branch (a residual block's shortcut). Each buffer grows to the largest dL/dx it
+/// the block was given or the dx it returns. Up to three buffers per level: two for a chain, a
+/// third for a side branch where needed (a residual block needs one in training, three for the
+/// outputs of its inner layers in inference mode). Each buffer grows to the largest tensor it
 /// carries and is then reused from step to step.
 ///
-/// For WRN-28-10 at batch 128 this replaces about 4 GB of per-layer gradient buffers by six
-/// buffers of at most 84 MB (docs/performance.md, "Memory").
+/// For WRN-28-10 at batch 128 a training step then holds three such buffers of at most 84 MB
+/// instead of about 4 GB of per-layer gradient buffers (docs/performance.md, "Memory").
 
 #include <cstddef>
 #include <cstdint>

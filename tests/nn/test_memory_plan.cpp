@@ -27,16 +27,16 @@ TEST_SUITE_BEGIN("nn");
 
 namespace {
 
-std::vector<double> values_of(TensorView<const double> t) { return {t.data(), t.data() + t.numel()}; }
+std::vector<double> plan_values(TensorView<const double> t) { return {t.data(), t.data() + t.numel()}; }
 
-struct StepResult {
+struct PlanStep {
   std::vector<double> output, dx;
   std::vector<std::vector<double>> taps, grads;
 };
 
 // One forward and backward with an output gradient and gradients at two taps (the first and the
 // middle one), all from `seed`.
-StepResult run_step(nn::Sequential<double>& model, const Shape& input, std::uint64_t seed) {
+PlanStep plan_step(nn::Sequential<double>& model, const Shape& input, std::uint64_t seed) {
   model.zero_grad();
   const auto x = test::random_tensor<double>(input, seed, 0.0, 1.0);
   model.forward(x);
@@ -47,19 +47,19 @@ StepResult run_step(nn::Sequential<double>& model, const Shape& input, std::uint
     const auto g = test::random_tensor<double>(model.tap(used[k]).shape(), seed + 10 + k);
     ops::copy(g, model.tap_grad(used[k]));
   }
-  StepResult r;
-  r.output = values_of(model.output());
-  for (const auto& n : names) r.taps.push_back(values_of(model.tap(n)));
+  PlanStep r;
+  r.output = plan_values(model.output());
+  for (const auto& n : names) r.taps.push_back(plan_values(model.tap(n)));
   const auto dy = test::random_tensor<double>(model.output().shape(), seed + 1);
   const auto dx = model.backward(dy);
-  if (model.input_gradient()) r.dx = values_of(dx);
-  for (auto* p : model.parameters()) r.grads.push_back(values_of(p->grad));
+  if (model.input_gradient()) r.dx = plan_values(dx);
+  for (auto* p : model.parameters()) r.grads.push_back(plan_values(p->grad));
   return r;
 }
 
 // A model with a nested Sequential between a Flatten and the top layer: the nested chain shares
 // the next level's buffers, and the Flatten returns a view of its dy.
-nn::Sequential<double> make_nested() {
+nn::Sequential<double> plan_nested_model() {
   Rng rng(21);
   nn::Sequential<double> model("outer");
   model.emplace<nn::Flatten<double>>("flatten");
@@ -75,13 +75,13 @@ nn::Sequential<double> make_nested() {
   return model;
 }
 
-struct ModelCase {
+struct PlanCase {
   std::string name;
   std::function<nn::Sequential<double>()> make;
   Shape input;  // batch axis first; the steps change it
 };
 
-std::vector<ModelCase> model_cases() {
+std::vector<PlanCase> plan_cases() {
   using nn::ResidualShortcut;
   auto wrn = [](ResidualShortcut s) {
     return [s] {
@@ -98,11 +98,11 @@ std::vector<ModelCase> model_cases() {
        Shape{3, 3, 12, 12}},
       {"wide-resnet, zero-pad shortcut", wrn(ResidualShortcut::average_pool_zero_pad), Shape{3, 3, 8, 8}},
       {"wide-resnet, projection shortcut", wrn(ResidualShortcut::projection), Shape{3, 3, 8, 8}},
-      {"nested sequential", make_nested, Shape{5, 3, 2, 2}},
+      {"nested sequential", plan_nested_model, Shape{5, 3, 2, 2}},
   };
 }
 
-Shape with_batch(const Shape& s, index_t b) {
+Shape plan_with_batch(const Shape& s, index_t b) {
   std::vector<index_t> e(s.extents().begin(), s.extents().end());
   e[0] = b;
   return Shape(std::span<const index_t>(e));
@@ -111,7 +111,7 @@ Shape with_batch(const Shape& s, index_t b) {
 }  // namespace
 
 TEST_CASE("memory plan: the same bits as every layer with buffers of its own") {
-  for (const auto& c : model_cases()) {
+  for (const auto& c : plan_cases()) {
     for (const bool training : {true, false}) {
       for (const bool input_gradient : {true, false}) {
         CAPTURE(c.name);
@@ -130,8 +130,8 @@ TEST_CASE("memory plan: the same bits as every layer with buffers of its own") {
         std::uint64_t seed = 100;
         for (const index_t b : batches) {
           CAPTURE(b);
-          const StepResult p = run_step(planned, with_batch(c.input, b), seed);
-          const StepResult o = run_step(own, with_batch(c.input, b), seed);
+          const PlanStep p = plan_step(planned, plan_with_batch(c.input, b), seed);
+          const PlanStep o = plan_step(own, plan_with_batch(c.input, b), seed);
           CHECK(p.output == o.output);
           CHECK(p.taps == o.taps);
           CHECK(p.dx == o.dx);
@@ -167,22 +167,22 @@ TEST_CASE("memory plan: ReLUs run in place after a layer that allows it, never o
   const auto v = test::random_tensor<double>(Shape{8, 4}, 3);
   tapped.forward(v);
   CHECK_FALSE(tapped.layer(1).in_place());
-  const auto pre = values_of(tapped.tap("pre"));
+  const auto pre = plan_values(tapped.tap("pre"));
   CHECK(std::any_of(pre.begin(), pre.end(), [](double a) { return a < 0; }));
 
   // A ReLU first in the model never writes over the caller's input.
   nn::Sequential<double> first("first");
   first.emplace<nn::Relu<double>>("relu");
-  const auto before = values_of(v);
+  const auto before = plan_values(v);
   first.forward(v);
   CHECK_FALSE(first.layer(0).in_place());
-  CHECK(values_of(v) == before);
+  CHECK(plan_values(v) == before);
 }
 
 TEST_CASE("memory plan: the shared dL/dx buffers are a few activations, not one per layer") {
   auto model = nn::make_wide_resnet<double>(nn::WideResnetOptions{}.with_depth(16).with_widen(2).with_seed(6));
   const Shape input{4, 3, 16, 16};
-  run_step(model, input, 5);
+  plan_step(model, input, 5);
   // The largest dL/dx: the first group's 32 channels at 16 x 16.
   const std::size_t largest = std::size_t(4 * 32 * 16 * 16) * sizeof(double);
   // Two chain buffers at level 0, three inside the blocks.
@@ -190,7 +190,7 @@ TEST_CASE("memory plan: the shared dL/dx buffers are a few activations, not one 
   CHECK(model.shared_buffer_bytes() <= 5 * largest);
   nn::Sequential<double> off = nn::make_wide_resnet<double>(nn::WideResnetOptions{}.with_depth(16).with_widen(2));
   off.set_memory_plan(false);
-  run_step(off, input, 5);
+  plan_step(off, input, 5);
   CHECK(off.shared_buffer_bytes() == 0);
   // Every layer's own dL/dx and output: far more than the plan's.
   CHECK(off.buffer_bytes() > 2 * model.buffer_bytes());
@@ -198,7 +198,7 @@ TEST_CASE("memory plan: the shared dL/dx buffers are a few activations, not one 
 
 
 TEST_CASE("inference mode: the same outputs and taps, only the taps held, and no backward") {
-  for (const auto& c : model_cases()) {
+  for (const auto& c : plan_cases()) {
     for (const bool training : {true, false}) {
       CAPTURE(c.name);
       CAPTURE(training);
@@ -210,19 +210,19 @@ TEST_CASE("inference mode: the same outputs and taps, only the taps held, and no
       std::uint64_t seed = 300;
       for (const index_t b : {c.input[0], c.input[0] + 2, index_t{2}}) {
         CAPTURE(b);
-        const auto x = test::random_tensor<double>(with_batch(c.input, b), seed++, 0.0, 1.0);
-        const auto before = values_of(x);
+        const auto x = test::random_tensor<double>(plan_with_batch(c.input, b), seed++, 0.0, 1.0);
+        const auto before = plan_values(x);
         inference.forward(x);
         normal.forward(x);
-        CHECK(values_of(x) == before);
-        CHECK(values_of(inference.output()) == values_of(normal.output()));
-        for (const auto& t : inference.tap_names()) CHECK(values_of(inference.tap(t)) == values_of(normal.tap(t)));
+        CHECK(plan_values(x) == before);
+        CHECK(plan_values(inference.output()) == plan_values(normal.output()));
+        for (const auto& t : inference.tap_names()) CHECK(plan_values(inference.tap(t)) == plan_values(normal.tap(t)));
       }
       const auto dy = test::random_tensor<double>(inference.output().shape(), 9);
       CHECK_THROWS_WITH_AS(inference.backward(dy), doctest::Contains("inference mode"), Error);
       // Out of inference the model trains again, with the same results as the other.
       inference.set_inference(false);
-      CHECK(run_step(inference, c.input, 40).grads == run_step(normal, c.input, 40).grads);
+      CHECK(plan_step(inference, c.input, 40).grads == plan_step(normal, c.input, 40).grads);
     }
   }
 }
@@ -243,7 +243,7 @@ TEST_CASE("inference mode holds the taps and a few shared buffers, training ever
   CHECK(inference.shared_buffer_bytes() <= 5 * largest);
 
   auto trained = nn::make_wide_resnet<double>(options);
-  run_step(trained, input, 5);
+  plan_step(trained, input, 5);
   CHECK(trained.buffer_bytes() > 2 * inference.buffer_bytes());
 
   nn::Sequential<double> off = nn::make_wide_resnet<double>(options);
@@ -265,16 +265,16 @@ TEST_CASE("inference mode with chosen taps keeps only those, and the output") {
   const std::size_t all_taps = model.buffer_bytes();
   model.set_inference(true, {"conv3"});
   model.forward(x);
-  CHECK(values_of(model.tap("conv3")) == values_of(normal.tap("conv3")));
-  CHECK(values_of(model.output()) == values_of(normal.output()));
-  CHECK(values_of(model.tap("pool")) == values_of(normal.tap("pool")));  // the output is always kept
+  CHECK(plan_values(model.tap("conv3")) == plan_values(normal.tap("conv3")));
+  CHECK(plan_values(model.output()) == plan_values(normal.output()));
+  CHECK(plan_values(model.tap("pool")) == plan_values(normal.tap("pool")));  // the output is always kept
   CHECK_THROWS_WITH_AS((void)model.tap("conv1"), doctest::Contains("was not kept"), Error);
   CHECK(model.buffer_bytes() < all_taps);
   CHECK_THROWS_WITH_AS(model.set_inference(true, {"conv10"}), doctest::Contains("no tap named 'conv10'"), Error);
   {
     const nn::InferenceScope<nn::Sequential<double>> scope(model, {});
     model.forward(x);
-    CHECK(values_of(model.output()) == values_of(normal.output()));
+    CHECK(plan_values(model.output()) == plan_values(normal.output()));
     CHECK_THROWS_AS((void)model.tap("conv3"), Error);
   }
   CHECK(model.inference());  // it was on before the scope
@@ -285,7 +285,7 @@ TEST_CASE("inference mode with chosen taps keeps only those, and the output") {
   }
   CHECK_FALSE(model.inference());
   model.forward(x);
-  CHECK(values_of(model.tap("conv1")) == values_of(normal.tap("conv1")));
+  CHECK(plan_values(model.tap("conv1")) == plan_values(normal.tap("conv1")));
 }
 
 TEST_SUITE_END();

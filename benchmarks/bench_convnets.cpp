@@ -13,6 +13,7 @@
 //       --benchmark_min_time=4 --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 // Every benchmark runs one untimed warm-up step first. Per-layer profile of invar's training step instead of the benchmarks:
 //   build/bench/benchmarks/bench_convnets --profile [--threads=2] [--steps=5] [--wrn-28-10]
+//   (--profile-model=wrn_16_4: that model alone, e.g. under `perf record`)
 #include <benchmark/benchmark.h>
 #include <malloc.h>
 
@@ -207,12 +208,21 @@ void torch_forward(benchmark::State& state, Model m, bool channels_last, int thr
 #endif
 
 /// --profile: where invar's training step spends its time, layer by layer.
-int profile(int threads, int steps, bool wrn_28_10) {
+/// `only` names one model (all_cnn, wrn_16_4, wrn_28_10): profile it alone, e.g. under perf.
+int profile(int threads, int steps, bool wrn_28_10, const std::string& only) {
   invar::ThreadScope scope(threads);
   const Data d;
-  std::vector<Model> models{Model::all_cnn, Model::wrn_16_4};
-  if (wrn_28_10) models.push_back(Model::wrn_28_10);
-  for (Model m : models) {
+  std::vector<std::pair<Model, std::string>> models{{Model::all_cnn, "all_cnn"}, {Model::wrn_16_4, "wrn_16_4"}};
+  if (wrn_28_10 || only == "wrn_28_10") models.emplace_back(Model::wrn_28_10, "wrn_28_10");
+  if (!only.empty()) {
+    std::erase_if(models, [&](const auto& m) { return m.second != only; });
+    if (models.empty()) {
+      std::fprintf(stderr, "bench_convnets: --profile-model must be all_cnn, wrn_16_4 or wrn_28_10, got '%s'\n",
+                   only.c_str());
+      return 2;
+    }
+  }
+  for (const auto& [m, id] : models) {
     InvarTrainer t(m);
     t.step(d);  // warm-up: allocations
     t.model.enable_profile(true);
@@ -243,6 +253,7 @@ void add(const std::string& name, void (*fn)(benchmark::State&, Args...), Args..
 int main(int argc, char** argv) {
   int threads = 2, steps = 5;
   bool profile_run = false, wrn_28_10 = false;
+  std::string only;
   // Our own flags are taken out of argv: Google Benchmark refuses arguments it does not know.
   int kept = 1;
   for (int i = 1; i < argc; ++i) {
@@ -250,11 +261,12 @@ int main(int argc, char** argv) {
     if (a.rfind("--threads=", 0) == 0) threads = std::stoi(a.substr(10));
     else if (a.rfind("--steps=", 0) == 0) steps = std::stoi(a.substr(8));
     else if (a == "--profile") profile_run = true;
+    else if (a.rfind("--profile-model=", 0) == 0) profile_run = true, only = a.substr(16);
     else if (a == "--wrn-28-10") wrn_28_10 = true;
     else argv[kept++] = argv[i];
   }
   argc = kept;
-  if (profile_run) return profile(threads, steps, wrn_28_10);
+  if (profile_run) return profile(threads, steps, wrn_28_10, only);
 
   std::vector<std::pair<Model, const char*>> models{{Model::all_cnn, "all_cnn"}, {Model::wrn_16_4, "wrn_16_4"}};
   if (wrn_28_10) models.emplace_back(Model::wrn_28_10, "wrn_28_10");

@@ -29,16 +29,18 @@ inline double pair_weight(const index_t* ids, const double* w, index_t i, index_
   return (g >= 0 && g == ids[j]) ? w[g] : 0.0;
 }
 
-/// Runs row_sums(i) -> (a_i, b_i) for every row (dynamically scheduled: triangular loops have
+/// Runs block_sums for every block of `block` rows (dynamically scheduled: triangular loops have
 /// rows of unequal cost) and adds the per-row results in row order, so the totals do not depend
-/// on the thread count. Used by the Gram path (the pairwise path sums blocks of rows itself).
-template <class RowSums>
-void ordered_pair_totals(index_t rows, index_t cost_per_row, RowSums&& row_sums, double* sum_a, double* sum_b) {
+/// on the thread count: block_sums(i0, i1, a, b) writes rows i0 .. i1 - 1's sums to a[i - i0] and
+/// b[i - i0] (the pairwise path: blocks of rows share each partner while it is in cache).
+template <class BlockSums>
+void ordered_block_totals(index_t rows, index_t block, index_t cost_per_block, BlockSums&& block_sums, double* sum_a,
+                          double* sum_b) {
   std::vector<double> part_a(static_cast<std::size_t>(rows)), part_b(static_cast<std::size_t>(rows));
-  parallel_for_each_dynamic(rows, cost_per_row, [&](index_t i) {
-    const auto [a, b] = row_sums(i);
-    part_a[static_cast<std::size_t>(i)] = a;
-    part_b[static_cast<std::size_t>(i)] = b;
+  const index_t blocks = (rows + block - 1) / block;
+  parallel_for_each_dynamic(blocks, cost_per_block, [&](index_t b) {
+    const index_t i0 = b * block, i1 = std::min(rows, i0 + block);
+    block_sums(i0, i1, part_a.data() + i0, part_b.data() + i0);
   });
   double ta = 0, tb = 0;
   for (index_t i = 0; i < rows; ++i) {
@@ -47,6 +49,19 @@ void ordered_pair_totals(index_t rows, index_t cost_per_row, RowSums&& row_sums,
   }
   *sum_a = ta;
   *sum_b = tb;
+}
+
+/// ordered_block_totals with one row per task: row_sums(i) returns row i's {a, b}.
+template <class RowSums>
+void ordered_pair_totals(index_t rows, index_t cost_per_row, RowSums&& row_sums, double* sum_a, double* sum_b) {
+  ordered_block_totals(
+      rows, 1, cost_per_row,
+      [&](index_t i, index_t, double* a, double* b) {
+        const auto [ra, rb] = row_sums(i);
+        *a = ra;
+        *b = rb;
+      },
+      sum_a, sum_b);
 }
 
 }  // namespace detail
@@ -63,34 +78,25 @@ void group_pair_sums(const M& metric, index_t rows, index_t cols, const T* x, Pa
   // row's sums still run over j in order and are added in row order: the same bits as one row at
   // a time, for any block or thread count.
   constexpr index_t block = 4;
-  const index_t blocks = (rows + block - 1) / block;
-  std::vector<double> part_a(static_cast<std::size_t>(rows), 0.0), part_b(static_cast<std::size_t>(rows), 0.0);
-  parallel_for_each_dynamic(blocks, block * rows * cols, [&](index_t b) {
-    const index_t i0 = b * block, i1 = std::min(rows, i0 + block);
-    double sa[block] = {}, sb[block] = {};
-    for (index_t j = first_partner(i0); j < rows; ++j)
-      for (index_t i = i0; i < i1; ++i) {
-        if (j < first_partner(i)) continue;
-        const double ca = detail::pair_weight(ids_a, wa, i, j);
-        const double cb = detail::pair_weight(ids_b, wb, i, j);
-        if (ca == 0.0 && cb == 0.0) continue;
-        const double d = double(metric.value(x + i * cols, x + j * cols, cols));
-        const double mult = (set == PairSet::ordered_with_self && symmetric && j != i) ? 2.0 : 1.0;
-        sa[i - i0] += mult * ca * d;
-        sb[i - i0] += mult * cb * d;
-      }
-    for (index_t i = i0; i < i1; ++i) {
-      part_a[static_cast<std::size_t>(i)] = sa[i - i0];
-      part_b[static_cast<std::size_t>(i)] = sb[i - i0];
-    }
-  });
-  double ta = 0, tb = 0;
-  for (index_t i = 0; i < rows; ++i) {
-    ta += part_a[static_cast<std::size_t>(i)];
-    tb += part_b[static_cast<std::size_t>(i)];
-  }
-  *sum_a = ta;
-  *sum_b = tb;
+  detail::ordered_block_totals(
+      rows, block, block * rows * cols,
+      [&](index_t i0, index_t i1, double* row_a, double* row_b) {
+        double sa[block] = {}, sb[block] = {};
+        for (index_t j = first_partner(i0); j < rows; ++j)
+          for (index_t i = i0; i < i1; ++i) {
+            if (j < first_partner(i)) continue;
+            const double ca = detail::pair_weight(ids_a, wa, i, j);
+            const double cb = detail::pair_weight(ids_b, wb, i, j);
+            if (ca == 0.0 && cb == 0.0) continue;
+            const double d = double(metric.value(x + i * cols, x + j * cols, cols));
+            const double mult = (set == PairSet::ordered_with_self && symmetric && j != i) ? 2.0 : 1.0;
+            sa[i - i0] += mult * ca * d;
+            sb[i - i0] += mult * cb * d;
+          }
+        std::copy(sa, sa + (i1 - i0), row_a);
+        std::copy(sb, sb + (i1 - i0), row_b);
+      },
+      sum_a, sum_b);
 }
 
 namespace detail {

@@ -29,4 +29,18 @@ struct BatchRows {
   [[nodiscard]] index_t size() const { return image.numel(); }
 };
 
+/// Rows [begin, end) of a batch, e.g. one rank's shard in data-parallel training (a row keeps
+/// its image, seed, label and augmentation id, so it is assembled with the same pixels).
+/// Throws invar::Error unless 0 <= begin <= end <= b.size().
+inline BatchRows slice_rows(const BatchRows& b, index_t begin, index_t end) {
+  check(begin >= 0 && begin <= end && end <= b.size(), "slice_rows: rows [", begin, ", ", end,
+        ") are not inside a batch of ", b.size());
+  auto part = [&](const Tensor<index_t>& t) {
+    Tensor<index_t> out(Shape{end - begin});
+    for (index_t i = begin; i < end; ++i) out[i - begin] = t[i];
+    return out;
+  };
+  return {part(b.image), part(b.seed), part(b.label), part(b.augmentation)};
+}
+
 }  // namespace invar::data

@@ -20,13 +20,16 @@
 /// (GEMMs), others the pairwise path. docs/losses.md has the formulas, scales,
 /// edge cases and numerics.
 
+#include <span>
 #include <type_traits>
+#include <vector>
 
 #include "invar/backend/ops.hpp"
 #include "invar/losses/detail/gram_path.hpp"
 #include "invar/losses/detail/linear_path.hpp"
 #include "invar/losses/detail/pair_weights.hpp"
 #include "invar/losses/detail/pairwise_path.hpp"
+#include "invar/losses/detail/shard.hpp"
 #include "invar/losses/group_loss_options.hpp"
 #include "invar/losses/grouping.hpp"
 #include "invar/losses/no_gradient.hpp"
@@ -56,34 +59,99 @@ Reference same_class(I&& class_ids) {
 
 namespace detail {
 
+/// The length of one row of a tensor of `shape` (the product of the extents after the first).
+inline index_t row_length(const Shape& shape) {
+  index_t n = 1;
+  for (int d = 1; d < shape.rank(); ++d) n *= shape[d];
+  return n;
+}
+
+/// The rank-local checks of a call: shapes, ids and grad of this rank's rows.
+template <class T, Device D>
+void check_call(const char* loss, TensorView<const T, D> x_in, TensorView<const index_t> ids, const Reference& ref,
+                const T* grad, const Shape* grad_shape, const GroupLossOptions& o, bool one_of_ranks) {
+  o.validate();
+  check(x_in.rank() >= 2, loss, ": x must hold one row per sample, shape [B, D, ...], got ", x_in.shape());
+  const index_t rows = x_in.dim(0);
+  check(rows > 0 || one_of_ranks, loss, ": x has no rows (B = 0); the loss is undefined for an empty batch");
+  check(x_in.numel() > 0 || rows == 0, loss, ": x has rows of length 0, shape ", x_in.shape());
+  check(ids.rank() == 1 && ids.dim(0) == rows, loss, ": need one group id per row of x (", rows, "), got ids of shape ",
+        ids.shape());
+  if (!ref.all)
+    check(ref.ids.rank() == 1 && ref.ids.dim(0) == rows, loss, ": need one reference id per row of x (", rows,
+          "), got shape ", ref.ids.shape());
+  if (grad_shape) {
+    check(*grad_shape == x_in.shape(), loss, ": grad has shape ", *grad_shape, ", x has ", x_in.shape());
+    check(rows == 0 || static_cast<const void*>(grad) != static_cast<const void*>(x_in.data()), loss,
+          ": grad must not alias x (the gradient pass reads x while writing grad)");
+  }
+}
+
+/// The gram or pairwise path across ranks: every rank gathers the whole batch, computes the
+/// value and the whole gradient (the same bits on every rank), and keeps its own rows' gradient.
+template <class Path, class T, Device D>
+LossValue on_gathered_rows(const Shard& shard, TensorView<const T, D> x, T* grad, const GroupLossOptions& o,
+                           Path&& path) {
+  const index_t cols = x.dim(1);
+  const Tensor<T, D> all = gather_rows(shard, x, cols);
+  if (!grad) return path(all.view(), static_cast<T*>(nullptr), o);
+  auto all_grad = Tensor<T, D>::uninitialized(all.shape());
+  const LossValue v = path(all.view(), all_grad.data(), GroupLossOptions{o}.accumulating(false));
+  const TensorView<const T, D> mine = all_grad.view().slice_rows(shard.begin, shard.begin + shard.rows);
+  TensorView<T, D> out(grad, x.shape());
+  if (shard.rows == 0) return v;
+  if (o.accumulate) ops::axpby(1.0, mine, 1.0, out);
+  else ops::copy(mine, out);
+  return v;
+}
+
 template <class M, class T, Device D>
 LossValue group_invariance_impl(const char* loss, const M& metric, TensorView<const T, D> x_in,
                                 TensorView<const index_t> ids, const Reference& ref, T* grad, const Shape* grad_shape,
                                 const GroupLossOptions& o) {
   static_assert(Metric<M, T>, "invar: the metric does not satisfy invar::Metric for this feature type; "
                               "static_assert(invar::assert_metric<M, T>()) says what is missing");
-  o.validate();
-  check(x_in.rank() >= 2, loss, ": x must hold one row per sample, shape [B, D, ...], got ", x_in.shape());
-  const auto x = x_in.as_matrix();
-  const index_t rows = x.dim(0);
-  check(rows > 0, loss, ": x has no rows (B = 0); the loss is undefined for an empty batch");
-  check(x.dim(1) > 0, loss, ": x has rows of length 0, shape ", x_in.shape());
-  check(ids.rank() == 1 && ids.dim(0) == rows, loss, ": need one group id per row of x (", rows, "), got ids of shape ",
-        ids.shape());
-  if (grad_shape) {
-    check(*grad_shape == x_in.shape(), loss, ": grad has shape ", *grad_shape, ", x has ", x_in.shape());
-    check(static_cast<const void*>(grad) != static_cast<const void*>(x.data()), loss,
-          ": grad must not alias x (the gradient pass reads x while writing grad)");
-  }
-  const Grouping groups(ids, "groups");
-  Grouping reference;
-  if (ref.all) {
-    reference = Grouping::all(rows);
+  Shard shard;
+  shard.comm = o.communicator;
+  std::vector<index_t> all_ids, all_ref_ids;  // the whole batch's ids, across ranks
+  TensorView<const index_t> group_ids = ids, reference_ids = ref.ids;
+  if (shard.distributed()) {
+    const auto& comm = *shard.comm;
+    // Local problems become the same error on every rank (no rank is left waiting in a collective).
+    distributed::agreed(comm, [&] { check_call(loss, x_in, ids, ref, grad, grad_shape, o, true); });
+    const index_t mine[2] = {x_in.dim(0), row_length(x_in.shape())};
+    const auto sizes = distributed::allgather(comm, std::span<const index_t>(mine, 2));
+    index_t cols = -1;
+    shard.first_owner = -1;
+    for (int r = 0; r < comm.size(); ++r) {
+      const index_t rows_r = sizes.values[2 * std::size_t(r)], cols_r = sizes.values[2 * std::size_t(r) + 1];
+      shard.rows_of_rank.push_back(rows_r);
+      if (r < comm.rank()) shard.begin += rows_r;
+      shard.total += rows_r;
+      check(cols < 0 || cols == cols_r, loss, ": the ranks' rows differ in length (", cols, " and ", cols_r,
+            " features); every rank must pass the same layer");
+      cols = cols_r;
+      if (rows_r > 0 && shard.first_owner < 0) shard.first_owner = r;
+    }
+    shard.rows = x_in.dim(0);
+    check(shard.total > 0, loss, ": x has no rows on any of the ", comm.size(),
+          " ranks; the loss is undefined for an empty batch");
+    all_ids = distributed::allgather(comm, std::span<const index_t>(ids.data(), std::size_t(ids.numel()))).values;
+    group_ids = TensorView<const index_t>(all_ids.data(), Shape{shard.total});
+    if (!ref.all) {
+      all_ref_ids =
+          distributed::allgather(comm, std::span<const index_t>(ref.ids.data(), std::size_t(ref.ids.numel()))).values;
+      reference_ids = TensorView<const index_t>(all_ref_ids.data(), Shape{shard.total});
+    }
   } else {
-    check(ref.ids.rank() == 1 && ref.ids.dim(0) == rows, loss, ": need one reference id per row of x (", rows,
-          "), got shape ", ref.ids.shape());
-    reference = Grouping(ref.ids, "reference");
+    check_call(loss, x_in, ids, ref, grad, grad_shape, o, false);
+    shard.rows = shard.total = x_in.dim(0);
   }
+  // From here on every check sees the whole batch (the same on every rank).
+  const TensorView<const T, D> x(x_in.data(), Shape{x_in.dim(0), row_length(x_in.shape())});
+  const index_t rows = shard.total;
+  const Grouping groups(group_ids, "groups");
+  const Grouping reference = ref.all ? Grouping::all(rows) : Grouping(reference_ids, "reference");
   check(groups.distinct_pairs() == 0 || reference.distinct_pairs() > 0, loss,
         ": the reference set has no pair of distinct rows (every reference group has one row), so the "
         "denominator is 0 while groups have pairs");
@@ -94,17 +162,26 @@ LossValue group_invariance_impl(const char* loss, const M& metric, TensorView<co
   const bool linear = o.path == LossPath::linear || (o.path == LossPath::automatic && linear_ok);
   const bool gram = o.path == LossPath::gram || (o.path == LossPath::automatic && gram_ok);
   if constexpr (linear_ok) {
-    if (linear) return linear_path<M>(loss, x, groups, reference, weights, grad, o);
+    if (linear) return linear_path<M>(loss, x, groups, reference, weights, grad, o, shard);
   } else {
     check(!linear, loss, ": LossPath::linear needs a squared-difference metric; ", M::name, " is not one");
   }
+  auto run = [&](auto&& path) {
+    if (!shard.distributed()) return path(x, grad, o);
+    return on_gathered_rows(shard, x, grad, o, path);
+  };
   if constexpr (gram_ok) {
-    if (gram) return gram_path<M>(loss, x, groups, reference, weights, grad, o);
+    if (gram)
+      return run([&](TensorView<const T, D> xs, T* g, const GroupLossOptions& os) {
+        return gram_path<M>(loss, xs, groups, reference, weights, g, os);
+      });
   } else {
     check(!gram, loss, ": LossPath::gram needs cosine, correlation or Euclidean distance; ", M::name,
           " is none of them (it declares no invar::GramKind: see invar::gram_path_traits)");
   }
-  return pairwise_path(loss, metric, x, groups, reference, weights, grad, o);
+  return run([&](TensorView<const T, D> xs, T* g, const GroupLossOptions& os) {
+    return pairwise_path(loss, metric, xs, groups, reference, weights, g, os);
+  });
 }
 
 template <class M, Viewable X, class Grad>

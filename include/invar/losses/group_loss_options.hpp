@@ -10,6 +10,10 @@
 
 namespace invar {
 
+namespace distributed {
+class Communicator;  // <invar/distributed/communicator.hpp>
+}
+
 /// Which pairs the numerator and the denominator average over. Their values differ in scale:
 /// state which one a number was computed with.
 enum class PairConvention {
@@ -53,6 +57,13 @@ struct GroupLossOptions {
   /// How to compute (default: automatic, the fastest path the metric allows). Forcing a path the
   /// metric does not support is an invar::Error at the call.
   LossPath path = LossPath::automatic;
+  /// The ranks that hold the batch, each its own rows (null: this process holds the whole
+  /// batch). With a communicator of N > 1 ranks, x and the ids are this rank's rows, the rows of
+  /// rank 0 first, then rank 1's, ...; the value is that of the whole batch (the same on every
+  /// rank) and grad gets dL/dx of this rank's rows. Every rank makes the call. The linear path
+  /// all-reduces O(K D) per-group sums; the Gram and pairwise paths gather the rows
+  /// (docs/distributed.md). The communicator must outlive the call.
+  const distributed::Communicator* communicator = nullptr;
 
   /// Sets #convention; returns *this for chaining.
   GroupLossOptions& with_convention(PairConvention c) { convention = c; return *this; }
@@ -64,6 +75,8 @@ struct GroupLossOptions {
   GroupLossOptions& accumulating(bool a = true) { accumulate = a; return *this; }
   /// Sets #path; returns *this.
   GroupLossOptions& with_path(LossPath p) { path = p; return *this; }
+  /// Sets #communicator: the loss of the batch that `comm`'s ranks hold together; returns *this.
+  GroupLossOptions& across(const distributed::Communicator& comm) { communicator = &comm; return *this; }
 
   /// Throws invar::Error unless epsilon is finite and >= 0 and gradient_scale is finite.
   /// Every loss call runs it.

@@ -5,13 +5,17 @@
 /// stable for logits of any size. Rows labelled invar::no_group (-1) are unlabelled: they have no
 /// loss and get no gradient (semi-supervised batches), and the mean is over labelled rows.
 /// Gradient: dL/dz_i = scale * (softmax(z_i) - onehot(y_i)) / (number of labelled rows).
+/// Across ranks (CrossEntropyOptions::across), each rank passes its rows of the batch: the mean,
+/// the counts and the gradient's divisor are those of the whole batch (two small all-reduces).
 
+#include <span>
 #include <vector>
 
 #include "invar/backend/ops.hpp"
 #include "invar/backend/ops/cross_entropy.hpp"
 #include "invar/losses/detail/device_buffers.hpp"
 #include "invar/core/no_group.hpp"
+#include "invar/distributed/communicator.hpp"
 #include "invar/losses/detail/non_finite.hpp"
 #include "invar/losses/no_gradient.hpp"
 
@@ -30,31 +34,49 @@ struct CrossEntropyValue {
 struct CrossEntropyOptions {
   double gradient_scale = 1.0;  ///< the weight of the term (w_ce of Eq. 1)
   bool accumulate = false;      ///< add to grad instead of overwriting
+  /// The ranks that hold the batch, each its own rows (null: this process holds it all); the
+  /// value and counts are then the whole batch's, on every rank. Must outlive the call.
+  const distributed::Communicator* communicator = nullptr;
   /// Sets #gradient_scale (must be finite: the call throws invar::Error otherwise); returns *this.
   CrossEntropyOptions& with_gradient_scale(double s) { gradient_scale = s; return *this; }
   /// Sets #accumulate; returns *this.
   CrossEntropyOptions& accumulating(bool a = true) { accumulate = a; return *this; }
+  /// Sets #communicator; returns *this.
+  CrossEntropyOptions& across(const distributed::Communicator& comm) { communicator = &comm; return *this; }
 };
 
 namespace detail {
 template <class T, Device D>
 CrossEntropyValue cross_entropy_impl(TensorView<const T, D> logits, TensorView<const index_t> labels, T* grad,
                                      const Shape* grad_shape, const CrossEntropyOptions& o) {
-  check(logits.rank() == 2, "softmax_cross_entropy: logits must be [B, classes], got ", logits.shape());
-  const index_t rows = logits.dim(0), classes = logits.dim(1);
-  check(classes > 0, "softmax_cross_entropy: no classes in logits ", logits.shape());
-  check(labels.rank() == 1 && labels.dim(0) == rows, "softmax_cross_entropy: need one label per row (", rows,
-        "), got shape ", labels.shape());
-  check(std::isfinite(o.gradient_scale), "softmax_cross_entropy: gradient_scale must be finite");
-  if (grad_shape) check(*grad_shape == logits.shape(), "softmax_cross_entropy: grad has shape ", *grad_shape,
-                        ", logits have ", logits.shape());
-  std::vector<index_t> host_labels(labels.begin(), labels.end());
+  const distributed::Communicator* comm = o.communicator;
+  const bool across = distributed::is_distributed(comm);
+  std::vector<index_t> host_labels;
   CrossEntropyValue v;
-  for (index_t i = 0; i < rows; ++i) {
-    const index_t y = host_labels[std::size_t(i)];
-    check(y == no_group || (y >= 0 && y < classes), "softmax_cross_entropy: label ", y, " of row ", i,
-          " is outside [0, ", classes, ") (use invar::no_group for an unlabelled row)");
-    v.labelled += y >= 0;
+  auto local_checks = [&] {
+    check(logits.rank() == 2, "softmax_cross_entropy: logits must be [B, classes], got ", logits.shape());
+    const index_t rows = logits.dim(0), classes = logits.dim(1);
+    check(classes > 0, "softmax_cross_entropy: no classes in logits ", logits.shape());
+    check(labels.rank() == 1 && labels.dim(0) == rows, "softmax_cross_entropy: need one label per row (", rows,
+          "), got shape ", labels.shape());
+    check(std::isfinite(o.gradient_scale), "softmax_cross_entropy: gradient_scale must be finite");
+    if (grad_shape) check(*grad_shape == logits.shape(), "softmax_cross_entropy: grad has shape ", *grad_shape,
+                          ", logits have ", logits.shape());
+    host_labels.assign(labels.begin(), labels.end());
+    for (index_t i = 0; i < rows; ++i) {
+      const index_t y = host_labels[std::size_t(i)];
+      check(y == no_group || (y >= 0 && y < classes), "softmax_cross_entropy: label ", y, " of row ", i,
+            " is outside [0, ", classes, ") (use invar::no_group for an unlabelled row)");
+      v.labelled += y >= 0;
+    }
+  };
+  if (across) distributed::agreed(*comm, local_checks);
+  else local_checks();
+  const index_t rows = logits.dim(0);
+  if (across) {
+    double labelled = double(v.labelled);
+    comm->allreduce_sum(std::span<double>(&labelled, 1));
+    v.labelled = index_t(labelled);
   }
   Upload<D> up;  // labels, one transfer
   const std::size_t labels_s = up.add(host_labels);
@@ -73,6 +95,16 @@ CrossEntropyValue cross_entropy_impl(TensorView<const T, D> logits, TensorView<c
   for (index_t i = 0; i < rows; ++i) {
     total += losses[std::size_t(i)];
     v.correct += correct[std::size_t(i)];
+  }
+  if (across) {
+    double sums[2] = {total, double(v.correct)};
+    comm->allreduce_sum(std::span<double>(sums, 2));
+    total = sums[0];
+    v.correct = index_t(sums[1]);
+    if (!std::isfinite(total)) {
+      distributed::agree_or_throw(*comm, non_finite_message("softmax_cross_entropy", logits));
+      throw Error("softmax_cross_entropy: the sum of the losses overflowed");
+    }
   }
   if (!std::isfinite(total)) throw_non_finite("softmax_cross_entropy", logits);
   v.loss = v.labelled ? total / double(v.labelled) : 0.0;

@@ -32,6 +32,7 @@
 #include <utility>
 #include <vector>
 
+#include "invar/distributed/communicator.hpp"
 #include "invar/losses/anti_collapse.hpp"
 #include "invar/losses/group_invariance.hpp"
 #include "invar/losses/softmax_cross_entropy.hpp"
@@ -104,8 +105,10 @@ class Objective {
     // The lambda holds copies only (no `this`): objectives are copied and moved freely.
     t.loss = [metric, options, kind](TensorView<const T, D> x, TensorView<const index_t> seeds,
                                      TensorView<const index_t> labels, TensorView<T, D> grad, double weight,
-                                     bool gradients, AugmentationReference reference) {
-      const GroupLossOptions o = GroupLossOptions{options}.with_gradient_scale(weight).accumulating();
+                                     bool gradients, AugmentationReference reference,
+                                     const distributed::Communicator* comm) {
+      GroupLossOptions o = GroupLossOptions{options}.with_gradient_scale(weight).accumulating();
+      if (comm != nullptr) o.communicator = comm;
       if (kind == Invariance::class_wise) {
         return gradients ? class_invariance(metric, x, labels, grad, o) : class_invariance(metric, x, labels, no_gradient, o);
       }
@@ -181,6 +184,18 @@ class Objective {
     return *this;
   }
 
+  /// Evaluates the objective on a batch that `comm`'s ranks hold together, each its own rows
+  /// (docs/distributed.md): every term and the cross-entropy are those of the whole batch, the
+  /// same value on every rank, and each rank's taps and logits get the gradient of its rows.
+  /// Every rank calls evaluate() with its rows. The anti-collapse penalties are not computed
+  /// across ranks: evaluate() refuses them. `comm` must outlive the objective's use.
+  Objective& across(const distributed::Communicator& comm) {
+    comm_ = &comm;
+    return *this;
+  }
+  /// The communicator set by across(), or null.
+  [[nodiscard]] const distributed::Communicator* communicator() const { return comm_; }
+
   /// Applies the schedule for `epoch` (0-based) of `epochs`. Throws invar::Error unless
   /// epochs >= 1 and epoch >= 0.
   void set_epoch(index_t epoch, index_t epochs) {
@@ -233,10 +248,14 @@ class Objective {
       const auto x = model.tap(t.tap);
       const bool grad_here = gradients && w > 0;
       TensorView<T, D> g = grad_here ? model.tap_grad(t.tap) : TensorView<T, D>();
-      const LossValue lv = t.loss(x, seeds, labels, g, w, grad_here, reference_);
+      const LossValue lv = t.loss(x, seeds, labels, g, w, grad_here, reference_, comm_);
       v.terms.push_back({t.tap, t.kind, w, lv});
       v.total += w * lv.value;
     }
+    check(penalties_.empty() || !distributed::is_distributed(comm_),
+          "Objective: the anti-collapse penalties (", penalties_.empty() ? "" : to_string(penalties_[0].kind),
+          " at '", penalties_.empty() ? "" : penalties_[0].tap,
+          "') use batch statistics that are not computed across ranks; train them in one process");
     for (const PenaltyTerm& p : penalties_) {
       const auto x = model.tap(p.tap);
       const bool grad_here = gradients && p.weight > 0;
@@ -249,9 +268,9 @@ class Objective {
     if (gradients) {
       detail_ensure_shape(*dlogits, logits.shape());
       v.cross_entropy = softmax_cross_entropy(logits, labels, *dlogits,
-                                              CrossEntropyOptions{}.with_gradient_scale(weights_.cross_entropy));
+                                              ce_options().with_gradient_scale(weights_.cross_entropy));
     } else {
-      v.cross_entropy = softmax_cross_entropy(logits, labels, no_gradient);
+      v.cross_entropy = softmax_cross_entropy(logits, labels, no_gradient, ce_options());
     }
     v.total += weights_.cross_entropy * v.cross_entropy.loss;
     return v;
@@ -267,7 +286,8 @@ class Objective {
 
  private:
   using LossFn = std::function<LossValue(TensorView<const T, D>, TensorView<const index_t>, TensorView<const index_t>,
-                                         TensorView<T, D>, double, bool, AugmentationReference)>;
+                                         TensorView<T, D>, double, bool, AugmentationReference,
+                                         const distributed::Communicator*)>;
   struct Term {
     std::string tap;
     Invariance kind;
@@ -291,6 +311,11 @@ class Objective {
     for (std::size_t i = 0; i < taps.size(); ++i) add(kind, taps[i], shares[i], metric, options);
     return *this;
   }
+  [[nodiscard]] CrossEntropyOptions ce_options() const {
+    CrossEntropyOptions o;
+    o.communicator = comm_;
+    return o;
+  }
   static void detail_ensure_shape(Tensor<T, D>& t, const Shape& s) {
     if (!(t.shape() == s)) t = Tensor<T, D>(s);
   }
@@ -301,6 +326,7 @@ class Objective {
   TermWeights weights_ = schedule_.at(0, 1);
   index_t epoch_ = 0, epochs_ = 1;
   AugmentationReference reference_ = AugmentationReference::all_pairs;
+  const distributed::Communicator* comm_ = nullptr;
 };
 
 }  // namespace invar::objective

@@ -29,6 +29,7 @@ struct TrainingState {
   index_t global_step = 0;  ///< optimiser steps taken
   std::uint64_t seed = 0;   ///< the run's seed (keys batches, augmentations, initialisation)
   std::string config;       ///< the run's configuration (e.g. JSON), compared on resume
+  index_t ranks = 1;        ///< the ranks that trained it together (1: one process); a resume needs as many
 };
 
 namespace detail {
@@ -43,6 +44,9 @@ inline TrainingState read_training_state(const io::Archive& archive, const std::
         ": bad seed entry '", seed, "'");
   s.seed = std::stoull(seed);
   s.config = archive.text("train/config");
+  // Written since data-parallel training (files without it come from one process).
+  s.ranks = archive.contains("train/ranks") ? archive.scalar<index_t>("train/ranks") : 1;
+  check(s.ranks >= 1, who, " ", path, ": bad ranks entry ", s.ranks);
   return s;
 }
 }  // namespace detail
@@ -54,6 +58,7 @@ template <class Model, class Opt>
 void save_checkpoint(const std::string& path, Model& model, const Opt& optimizer, const TrainingState& state) {
   check(state.epochs_done >= 0 && state.global_step >= 0, "save_checkpoint ", path,
         ": epochs_done and global_step must be >= 0, got ", state.epochs_done, " and ", state.global_step);
+  check(state.ranks >= 1, "save_checkpoint ", path, ": ranks must be >= 1, got ", state.ranks);
   io::Archive archive;
   archive.put_text("invar/content", "training checkpoint");
   nn::store_parameters(archive, model, "model/");
@@ -62,6 +67,7 @@ void save_checkpoint(const std::string& path, Model& model, const Opt& optimizer
   archive.put_scalar("train/global_step", state.global_step);
   archive.put_text("train/seed", std::to_string(state.seed));  // text: a uint64 may not fit int64
   archive.put_text("train/config", state.config);
+  if (state.ranks != 1) archive.put_scalar("train/ranks", state.ranks);
   archive.save(path);
 }
 

@@ -21,6 +21,15 @@
 /// augmentations, same optimiser state). A non-finite loss stops the run with an invar::Error
 /// naming the epoch and step; the last checkpoint (of the previous epoch) stays untouched.
 ///
+/// Across ranks (TrainerOptions::across, docs/distributed.md): every rank runs the same program
+/// with the same model, seed and sampler; each takes its contiguous share of every batch (groups
+/// may straddle ranks: the objective is that of the whole batch), the gradients are summed over
+/// the ranks in rank order before each step, so the replicas stay identical, and batch norm's
+/// running statistics are averaged at the end of each epoch (its batch statistics are per rank).
+/// The test accuracy is computed on shards of the test set and summed. Rank 0 alone writes the
+/// checkpoint and the log; a resume reads the checkpoint on every rank (a folder all ranks see)
+/// and needs the same number of ranks.
+///
 /// Accuracy is the model's own classifier. For a model trained without cross-entropy that head
 /// is untrained: EpochReport::classifier_trained says so (use a probe on frozen features).
 
@@ -47,6 +56,8 @@
 #include "invar/data/augment/augmentation.hpp"
 #include "invar/data/batch_rows.hpp"
 #include "invar/data/image_set.hpp"
+#include "invar/distributed/communicator.hpp"
+#include "invar/distributed/gradients.hpp"
 #include "invar/metrics/mean_squared_difference.hpp"
 #include "invar/objective/objective.hpp"
 #include "invar/optim/schedule.hpp"
@@ -72,6 +83,9 @@ struct TrainerOptions {
   /// Sets the optimiser's learning rate before every step to at(epoch + step / steps) (a pure
   /// function of the position, so a resumed run gets the same rates). Empty: the optimiser's own.
   std::optional<optim::LrSchedule> lr_schedule;
+  /// The ranks that train together, each on its share of every batch (see the file comment);
+  /// null: this process alone. Must outlive the Trainer.
+  const distributed::Communicator* communicator = nullptr;
 
   /// Sets #epochs.
   TrainerOptions& with_epochs(index_t e) { epochs = e; return *this; }
@@ -101,6 +115,8 @@ struct TrainerOptions {
   TrainerOptions& with_config(std::string c) { config = std::move(c); return *this; }
   /// Sets #lr_schedule.
   TrainerOptions& with_lr_schedule(optim::LrSchedule s) { lr_schedule = std::move(s); return *this; }
+  /// Sets #communicator: data-parallel training across `comm`'s ranks.
+  TrainerOptions& across(const distributed::Communicator& comm) { communicator = &comm; return *this; }
 };
 
 /// What one epoch did.
@@ -149,11 +165,13 @@ class Trainer {
     check(o_.eval_batch >= 1, "Trainer: eval_batch must be >= 1, got ", o_.eval_batch);
     check(train.images.rank() == 4 && train.images.dim(0) == train.labels.numel(), "Trainer: the training set must be N x C x H x W images with N labels, got ",
           train.images.shape(), " and ", train.labels.numel(), " labels");
-    if (!o_.out_dir.empty()) {
+    if (across()) objective.across(*o_.communicator);
+    on_writer([&] {
+      if (o_.out_dir.empty()) return;
       std::error_code ec;
       std::filesystem::create_directories(o_.out_dir, ec);
       check(!ec, "Trainer: cannot create the output folder '", o_.out_dir, "': ", ec.message());
-    }
+    });
   }
 
   /// Called after every epoch (after its checkpoint and log line) with its report.
@@ -172,9 +190,21 @@ class Trainer {
   /// reports of the epochs run by this call.
   std::vector<EpochReport> fit(const data::ImageSet* test = nullptr) {
     TrainingState state{0, 0, o_.seed, o_.config};
-    if (o_.resume && !o_.out_dir.empty() && std::filesystem::exists(checkpoint_path())) {
-      state = load_checkpoint(checkpoint_path(), model_, opt_, &o_.config);
-      check(state.seed == o_.seed, "Trainer: the checkpoint's seed ", state.seed, " differs from this run's ", o_.seed);
+    state.ranks = ranks();
+    bool resume = o_.resume && !o_.out_dir.empty() && std::filesystem::exists(checkpoint_path());
+    if (across()) {  // rank 0's view of the folder decides for every rank
+      unsigned char r = resume ? 1 : 0;
+      distributed::broadcast(*o_.communicator, std::span<unsigned char>(&r, 1), 0);
+      resume = r != 0;
+    }
+    if (resume) {
+      on_every_rank([&] {
+        state = load_checkpoint(checkpoint_path(), model_, opt_, &o_.config);
+        check(state.seed == o_.seed, "Trainer: the checkpoint's seed ", state.seed, " differs from this run's ", o_.seed);
+        check(state.ranks == ranks(), "Trainer: the checkpoint ", checkpoint_path(), " was written by a run on ",
+              state.ranks, state.ranks == 1 ? " process" : " ranks", "; resume it on as many (this run has ", ranks(),
+              ")");
+      });
     }
     auto params = model_.parameters();
     std::vector<EpochReport> reports;
@@ -200,19 +230,21 @@ class Trainer {
           set_learning_rate(lr);
           if (step == 0) r.learning_rate = lr;
         }
-        const data::BatchRows rows = sampler_.batch(epoch, step);
+        const data::BatchRows batch = sampler_.batch(epoch, step);
+        const data::BatchRows rows = across() ? my_rows(batch) : batch;
         data::assemble_batch(train_.images, rows, aug_, o_.seed, epoch, step, x);
         model_.forward(x);
         // Divergence guard: the losses refuse non-finite features, so look at the logits first
         // and say what happened (the checks are on the host: B x classes values).
-        check_finite(model_.output(), epoch, step);
+        on_every_rank([&] { check_finite(model_.output(), epoch, step); });
         const auto v = obj_.evaluate(model_, rows.seed, rows.label, &dlogits);
         if (!std::isfinite(v.total)) diverged(std::to_string(v.total), epoch, step);
         nn::zero_grad(model_);
         obj_.backward(model_, dlogits);
+        if (across()) distributed::allreduce_gradients(*o_.communicator, params);
         opt_.step(params);
         ++state.global_step;
-        rows_seen += rows.size();
+        rows_seen += batch.size();
         r.train_objective += v.total;
         r.train_cross_entropy += v.cross_entropy.loss;
         for (std::size_t i = 0; i < v.terms.size(); ++i) r.train_terms[i] += v.terms[i].loss.value;
@@ -233,14 +265,16 @@ class Trainer {
         for (double& t : r.train_penalty_statistics) t /= double(r.steps);
       }
       bar.finish();
+      if (across()) distributed::average_buffers(*o_.communicator, nn::detail::model_buffers(model_));
       r.classifier_trained = classifier_trained_;
       if (test != nullptr) evaluate(*test, r);
       if (!o_.monitor_tap.empty()) monitor_collapse(test != nullptr ? *test : train_, r);
       state.epochs_done = epoch + 1;
-      if (!o_.out_dir.empty()) {
+      on_writer([&] {
+        if (o_.out_dir.empty()) return;
         save_checkpoint(checkpoint_path(), model_, opt_, state);
         append_log(r);
-      }
+      });
       for (auto& h : epoch_hooks_) h(r);
       reports.push_back(r);
     }
@@ -250,7 +284,7 @@ class Trainer {
 
   /// Test accuracy and cross-entropy (eval mode), and the invariance score when configured.
   void evaluate(const data::ImageSet& test, EpochReport& r) {
-    const auto e = analysis::evaluate_classifier(model_, test.images, test.labels, o_.eval_batch);
+    const auto e = evaluate_classifier(test);
     if (e.labelled > 0) {
       r.test_accuracy = e.accuracy();
       r.test_cross_entropy = e.cross_entropy;
@@ -259,6 +293,52 @@ class Trainer {
   }
 
  private:
+  [[nodiscard]] bool across() const { return distributed::is_distributed(o_.communicator); }
+  [[nodiscard]] index_t ranks() const { return across() ? o_.communicator->size() : 1; }
+
+  /// Runs f on every rank; an invar::Error on some ranks becomes the same error on every rank.
+  template <class F>
+  void on_every_rank(F&& f) {
+    if (across()) distributed::agreed(*o_.communicator, f);
+    else f();
+  }
+  /// Runs f on the rank that writes files (rank 0, or this process); its error reaches every rank.
+  template <class F>
+  void on_writer(F&& f) {
+    on_every_rank([&] {
+      if (!across() || o_.communicator->rank() == 0) f();
+    });
+  }
+
+  /// This rank's contiguous share of a batch.
+  [[nodiscard]] data::BatchRows my_rows(const data::BatchRows& batch) const {
+    const auto s = distributed::shard_range(batch.size(), o_.communicator->rank(), o_.communicator->size());
+    return data::slice_rows(batch, s.begin, s.end);
+  }
+
+  /// The model's classifier on `test`; across ranks each rank evaluates its shard and the counts
+  /// and the loss sums are summed (rank order).
+  analysis::ClassifierEvaluation evaluate_classifier(const data::ImageSet& test) {
+    if (!across()) return analysis::evaluate_classifier(model_, test.images, test.labels, o_.eval_batch);
+    const auto s = distributed::shard_range(test.images.dim(0), o_.communicator->rank(), o_.communicator->size());
+    analysis::ClassifierEvaluation e;
+    distributed::agreed(*o_.communicator, [&] {
+      if (s.size() == 0) return;
+      std::vector<index_t> labels(test.labels.data() + s.begin, test.labels.data() + s.end);
+      e = analysis::evaluate_classifier(model_, test.images.view().slice_rows(s.begin, s.end),
+                                        TensorView<const index_t>(labels.data(), Shape{s.size()}), o_.eval_batch);
+    });
+    double sums[4] = {double(e.rows), double(e.labelled), double(e.correct),
+                      e.labelled > 0 ? e.cross_entropy * double(e.labelled) : 0.0};
+    o_.communicator->allreduce_sum(std::span<double>(sums, 4));
+    analysis::ClassifierEvaluation all;
+    all.rows = index_t(sums[0]);
+    all.labelled = index_t(sums[1]);
+    all.correct = index_t(sums[2]);
+    if (all.labelled > 0) all.cross_entropy = sums[3] / sums[1];
+    return all;
+  }
+
   void set_learning_rate(double lr) {
     if constexpr (requires { opt_.set_learning_rate(lr); }) opt_.set_learning_rate(lr);
     else throw Error("Trainer: a learning-rate schedule was given but the optimiser has no set_learning_rate(double)");

@@ -1,5 +1,5 @@
 # Install rules: headers, the exported targets, the command-line tools, and a package config with
-# a version file, so that `find_package(invar CONFIG REQUIRED [COMPONENTS train report cuda])`
+# a version file, so that `find_package(invar CONFIG REQUIRED [COMPONENTS train report cuda mpi])`
 # works after `cmake --install`.
 include(CMakePackageConfigHelpers)
 
@@ -21,6 +21,12 @@ if(TARGET invar_report)
   install(TARGETS invar_report EXPORT invarReportTargets)
   install(EXPORT invarReportTargets NAMESPACE invar:: DESTINATION ${CMAKE_INSTALL_DATADIR}/cmake/invar)
   install(FILES ${PROJECT_SOURCE_DIR}/cmake/invarStb.cmake DESTINATION ${CMAKE_INSTALL_DATADIR}/cmake/invar)
+endif()
+set(INVAR_INSTALL_MPI OFF)
+if(TARGET invar_mpi)
+  set(INVAR_INSTALL_MPI ON)
+  install(TARGETS invar_mpi EXPORT invarMpiTargets)
+  install(EXPORT invarMpiTargets NAMESPACE invar:: DESTINATION ${CMAKE_INSTALL_DATADIR}/cmake/invar)
 endif()
 set(INVAR_INSTALL_CUDA OFF)
 if(TARGET invar_cuda)

@@ -16,6 +16,7 @@ packages=(
   doctest-dev            # tests
   libtinyxml2-dev        # tests: parsing the report's SVG figures
   libbenchmark-dev       # benchmarks
+  libopenmpi-dev openmpi-bin  # invar::mpi and its tests (mpiexec): training across processes
   doxygen                # the API reference (the `docs` target)
   dataset-fashion-mnist  # the data: /usr/share/datasets/fashion-mnist
 )

@@ -90,7 +90,7 @@ class MpiCommunicator final : public Communicator {
                        std::vector<std::size_t>& counts) const override {
     check(local.size() <= std::size_t(INT_MAX), "allgather: ", local.size(), " bytes is more than one MPI message");
     int mine = int(local.size());
-    std::vector<int> c(std::size_t(size_)), displs(std::size_t(size_));
+    std::vector<int> c(static_cast<std::size_t>(size_)), displs(static_cast<std::size_t>(size_));
     detail::mpi_check(MPI_Allgather(&mine, 1, MPI_INT, c.data(), 1, MPI_INT, comm_), "MPI_Allgather (counts)");
     std::size_t total = 0;
     counts.assign(std::size_t(size_), 0);

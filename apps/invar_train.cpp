@@ -16,6 +16,11 @@
 // with it, and <out>/invar-train.lock (flock, held while the process runs) refuses a second process
 // into the same folder (common/run_folder.hpp). --config <run>/config.json trains a run again
 // (options on the command line win). Exit status: 0 done, 1 failed, 2 usage error (common/cli.hpp).
+//
+// Under mpirun (built with invar::mpi; docs/distributed.md), `mpirun -np N invar-train ...` trains
+// each run data-parallel on N ranks: every rank loads the data and takes its share of every batch,
+// rank 0 alone writes the run folder and prints; the results equal one process's on the same
+// global batches. A resume needs the same N. A failure on any rank stops every rank.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -28,6 +33,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +44,12 @@
 #include "common/metric_by_name.hpp"
 #include "common/model_zoo.hpp"
 #include "common/run_config.hpp"
+#include "invar/distributed/communicator.hpp"
+#if defined(INVAR_COMPONENT_MPI)
+#include <cstdlib>
+
+#include "invar/distributed/mpi_communicator.hpp"
+#endif
 #include "common/run_folder.hpp"
 #include "common/run_setup.hpp"
 #include "invar/cpu.hpp"
@@ -125,9 +137,9 @@ double logged_seconds(const std::string& log_path) {
 class Run {
  public:
   Run(const RunConfig& c, const apps::Datasets& d, std::string out_dir, bool resume, bool progress,
-      bool export_safetensors)
+      bool export_safetensors, const distributed::Communicator* comm)
       : c_(c), d_(d), out_(std::move(out_dir)), resume_(resume), progress_(progress),
-        export_safetensors_(export_safetensors) {}
+        export_safetensors_(export_safetensors), comm_(comm), writer_(comm == nullptr || comm->rank() == 0) {}
 
   RunResult operator()() {
     const auto& shape = d_.train.images.shape();
@@ -147,8 +159,10 @@ class Run {
                                       : Tensor<index_t>::copy_of(d_.train.labels.view());
     if (c_.augmentation != "none") augmentation_ = apps::make_augmentation(c_);
 
-    fs::create_directories(out_);
-    apps::write_json_file((fs::path(out_) / "config.json").string(), c_);
+    if (writer_) {
+      fs::create_directories(out_);
+      apps::write_json_file((fs::path(out_) / "config.json").string(), c_);
+    }
     check(c_.epoch_length == "paper" || c_.epoch_length == "every-image",
           "--epoch-length: expected paper or every-image, got '", c_.epoch_length, "'");
     const auto length = c_.epoch_length == "paper" ? data::EpochLength::paper : data::EpochLength::every_image;
@@ -181,22 +195,24 @@ class Run {
                        .with_seed(c_.seed)
                        .with_out_dir(out_)
                        .with_resume(resume_)
-                       .with_progress(progress_)
+                       .with_progress(progress_ && writer_)
                        .with_score(top_, c_.score_images)
                        .with_monitor(top_, c_.score_images)
                        .with_config(c_.identity().dump())
                        .with_lr_schedule(make_lr_schedule(c_, lr));
+    if (comm_ != nullptr) options.across(*comm_).with_sync_batch_norm(c_.sync_batch_norm);
     train::Trainer trainer(*model_, sgd, objective_, d_.train, sampler,
                            augmentation_ ? &*augmentation_ : nullptr, options);
     train::EpochReport last;
     trainer.on_epoch_end([&](const train::EpochReport& r) {
+      last = r;
+      if (!writer_) return;
       std::fprintf(stderr,
                    "  %-10s epoch %3ld/%ld  objective %.4f  CE %.4f  test acc %6.2f%%  score %.3f  PC1 %.3f  erank %.1f"
                    "  %6.0f img/s  %.1fs\n",
                    c_.objective.c_str(), long(r.epoch + 1), c_.epochs, r.train_objective, r.train_cross_entropy,
                    100 * r.test_accuracy, r.invariance_score, r.pc1_share, r.effective_rank, r.images_per_second,
                    r.seconds);
-      last = r;
     });
     trainer.fit(&d_.test);
 
@@ -214,9 +230,9 @@ class Run {
     result.classifier_trained = apps::trains_classifier(c_, taps_);
     if (result.classifier_trained) result.test_accuracy = final.test_accuracy;
     if (c_.probe == "always" || (c_.probe == "auto" && !result.classifier_trained)) result.probe_accuracy = probe();
-    result.train_seconds = logged_seconds(trainer.log_path());
+    result.train_seconds = writer_ ? logged_seconds(trainer.log_path()) : 0.0;
     // The trained weights in a format PyTorch reads (docs/export.md), written atomically.
-    if (export_safetensors_)
+    if (export_safetensors_ && writer_)
       nn::save_safetensors(*model_, (fs::path(out_) / "model.safetensors").string(),
                            {{"objective", c_.objective}, {"config", c_.identity().dump()}});
     return result;
@@ -228,8 +244,9 @@ class Run {
   double probe() {
     const index_t n = c_.labels_per_class > 0 ? d_.train.images.dim(0)
                                               : std::min<index_t>(c_.probe_images, d_.train.images.dim(0));
-    std::fprintf(stderr, "  %-10s linear probe on '%s' (%ld training images)\n", c_.objective.c_str(), top_.c_str(),
-                 long(n));
+    if (writer_)
+      std::fprintf(stderr, "  %-10s linear probe on '%s' (%ld training images)\n", c_.objective.c_str(), top_.c_str(),
+                   long(n));
     const auto train_features = analysis::extract_features(*model_, d_.train.images.view().slice_rows(0, n), top_);
     const auto test_features = analysis::extract_features(*model_, d_.test.images.view(), top_);
     const auto probe = analysis::fit_linear_probe(train_features.view(), labels_.view().slice_rows(0, n));
@@ -240,6 +257,8 @@ class Run {
   const apps::Datasets& d_;
   std::string out_;
   bool resume_, progress_, export_safetensors_;
+  const distributed::Communicator* comm_;  // null: one process
+  bool writer_;                            // rank 0 (or the only process): writes files, prints
   std::unique_ptr<nn::Sequential<float>> model_;
   std::vector<std::string> taps_;
   std::string top_;
@@ -348,6 +367,8 @@ void add_options(CLI::App& app, RunConfig& c, std::vector<std::uint64_t>& seeds)
       ->check(real_in(0, 10));
   opt->add_option("--momentum", c.momentum, "Nesterov momentum (0: plain SGD)")->check(real_in(0, 0.999));
   opt->add_option("--weight-decay", c.weight_decay, "L2 weight decay")->check(real_in(0, 1));
+  opt->add_flag("--sync-batch-norm", c.sync_batch_norm,
+                "under mpirun: batch norm statistics over every rank's rows (default: each rank's own; docs/distributed.md)");
   opt->add_option("--lr-schedule", c.lr_schedule, "constant, cosine (to 0 at the last epoch) or step")
       ->check(CLI::IsMember({"constant", "cosine", "step"}));
   opt->add_option("--lr-milestones", c.lr_milestones, "step schedule: comma-separated epochs, e.g. 200,250,300")
@@ -441,7 +462,29 @@ void check_run_folders(const std::string& out, const RunConfig& c, const std::ve
 
 }  // namespace
 
+#if defined(INVAR_COMPONENT_MPI)
+/// Whether an MPI launcher (mpirun, mpiexec, srun) started this process: then MPI is initialised.
+/// A plain start never touches MPI.
+bool launched_by_mpi() {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"})
+    if (std::getenv(v) != nullptr) return true;
+  return false;
+}
+#endif
+
 int main(int argc, char** argv) {
+#if defined(INVAR_COMPONENT_MPI)
+  std::optional<distributed::MpiSession> mpi;
+  std::optional<distributed::MpiCommunicator> world;
+  if (launched_by_mpi()) {
+    mpi.emplace(argc, argv);
+    world.emplace();
+  }
+  const distributed::Communicator* comm = world && world->size() > 1 ? &*world : nullptr;
+#else
+  const distributed::Communicator* comm = nullptr;
+#endif
+  const bool writer = comm == nullptr || comm->rank() == 0;
   CLI::App app{"invar-train: train networks with the paper's group-wise invariance objective (Eq. 1) and compare\n"
                "objectives on test accuracy and the top layer's invariance score. Default: an MLP on Fashion-MNIST,\n"
                "baseline and mixed, a few minutes on 2 cores."};
@@ -481,7 +524,7 @@ int main(int argc, char** argv) {
     for (const auto& n : apps::split_list(objectives, "--objective"))  // fail before loading anything
       names.push_back(objective::to_string(objective::parse_preset(n)));
     const auto mode = overwrite ? apps::ExistingRun::overwrite : resume ? apps::ExistingRun::resume : apps::ExistingRun::refuse;
-    if (std::string holder; apps::OutputLock::held_by_another(out, &holder))
+    if (std::string holder; writer && apps::OutputLock::held_by_another(out, &holder))
       throw Error(apps::OutputLock::in_use_message(out, holder));
     {  // distinct seeds
       auto sorted = seeds;
@@ -493,14 +536,19 @@ int main(int argc, char** argv) {
     const auto t0 = std::chrono::steady_clock::now();
     const apps::Datasets d = apps::load_datasets(c);
     for (const auto& w : d.warnings) std::fprintf(stderr, "invar-train: warning: %s\n", w.c_str());
-    const apps::OutputLock lock(out);  // held until the end: no second process writes here meanwhile
+    std::optional<apps::OutputLock> lock;  // rank 0's, held until the end: no second run writes here meanwhile
+    if (writer) lock.emplace(out);
     check_run_folders(out, c, names, seeds, mode);  // again, now that nobody else can write
-    if (overwrite)
+    if (comm) comm->barrier();  // the other ranks check only once rank 0 holds the lock
+    if (overwrite && writer)
       for (const auto& n : names)
         for (const auto seed : seeds) apps::remove_run_files(run_folder(out, n, seed, seeds.size()));
-    std::fprintf(stderr, "invar-train: %s from %s: %ld training, %ld test images; %s; %d threads; output %s\n",
-                 c.dataset.c_str(), d.dir.c_str(), long(d.train.size()), long(d.test.size()), c.model.c_str(),
-                 num_threads(), out.c_str());
+    if (comm) comm->barrier();  // no rank looks for a checkpoint before the old ones are gone
+    if (writer)
+      std::fprintf(stderr, "invar-train: %s from %s: %ld training, %ld test images; %s; %d threads%s; output %s\n",
+                   c.dataset.c_str(), d.dir.c_str(), long(d.train.size()), long(d.test.size()), c.model.c_str(),
+                   num_threads(),
+                   comm ? (" x " + std::to_string(comm->size()) + " ranks").c_str() : "", out.c_str());
     std::vector<RunResult> results;
     nlohmann::json summary = {{"config", c}, {"seeds", seeds}, {"runs", nlohmann::json::array()}};
     for (const auto& n : names)
@@ -509,16 +557,22 @@ int main(int argc, char** argv) {
         rc.objective = n;
         rc.seed = seed;
         const fs::path folder = run_folder(out, n, seed, seeds.size());
-        Run run(rc, d, folder.string(), resume, !quiet, export_format == "safetensors");
+        Run run(rc, d, folder.string(), resume, !quiet, export_format == "safetensors", comm);
         results.push_back(run());
-        apps::write_json_file((folder / "result.json").string(), to_json(results.back()));
+        if (writer) apps::write_json_file((folder / "result.json").string(), to_json(results.back()));
         summary["runs"].push_back(to_json(results.back()));
       }
     summary["wall_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    apps::write_json_file((fs::path(out) / "summary.json").string(), summary);
-    print_table(c, results);
+    if (writer) {
+      apps::write_json_file((fs::path(out) / "summary.json").string(), summary);
+      print_table(c, results);
+    }
   } catch (const std::exception& e) {
     apps::print_error("invar-train", e);
+#if defined(INVAR_COMPONENT_MPI)
+    // The other ranks may wait in a collective this rank never reaches: stop them all.
+    if (comm) MPI_Abort(MPI_COMM_WORLD, 1);
+#endif
     return 1;
   }
   return 0;

@@ -72,6 +72,8 @@ struct RunConfig {
   std::string lr_milestones;           ///< step: comma-separated epochs
   double lr_factor = 0.1;              ///< step: factor at each milestone
   std::uint64_t seed = 1;
+  /// Under mpirun: batch norm statistics over every rank's rows (true) or each rank's own (docs/distributed.md).
+  bool sync_batch_norm = false;
 
   // Evaluation.
   long score_images = 1000;  ///< held-out test images of the invariance score
@@ -91,13 +93,14 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RunConfig, dataset, data_dir, tr
                                                 variance, covariance, pc1, penalty_taps, variance_target,
                                                 pc1_threshold, penalty_features,
                                                 sampler, k, m, p, q, epoch_length, epochs, lr, momentum, weight_decay,
-                                                lr_schedule, lr_milestones, lr_factor, seed, score_images, probe,
-                                                probe_images)
+                                                lr_schedule, lr_milestones, lr_factor, seed, sync_batch_norm,
+                                                score_images, probe, probe_images)
 
 inline nlohmann::json RunConfig::identity() const {
   nlohmann::json j = *this;
   for (const char* key : {"data_dir", "score_images", "probe", "probe_images"}) j.erase(key);
   if (classes.empty()) j.erase("classes");  // so that checkpoints written before the option still resume
+  if (!sync_batch_norm) j.erase("sync_batch_norm");  // likewise
   // Likewise the penalty options at their defaults (checkpoints written before them still resume).
   const RunConfig defaults;
   for (const char* key : {"variance", "covariance", "pc1", "penalty_taps", "variance_target", "pc1_threshold",

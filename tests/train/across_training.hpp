@@ -45,7 +45,7 @@ struct AcrossRun {
 // One run of `epochs` epochs: the MLP (optionally with batch norm after the first layer), SGD with
 // momentum, 0.1 L_DA at hidden1 + 0.9 cross-entropy, K = 6 seeds x M = 3 (18 rows: shards of 9 or 6).
 inline AcrossRun train_across(const distributed::Communicator* comm, index_t epochs, bool batch_norm, const std::string& out = {},
-                       bool resume = false) {
+                       bool resume = false, bool sync_batch_norm = false) {
   const data::ImageSet train = across_images(72, 1), test = across_images(31, 2);
   nn::Sequential<float> model = nn::make_mlp<float>({36, 12, 3}, nn::MlpOptions{}.with_seed(3));
   if (batch_norm) {
@@ -67,7 +67,7 @@ inline AcrossRun train_across(const distributed::Communicator* comm, index_t epo
                                  data::KxMOptions{}.with_seeds_per_batch(6).with_augmentations(3).with_seed(4)};
   const data::Augmentation aug = data::augment::light();
   auto o = train::TrainerOptions{}.with_epochs(epochs).with_seed(5).with_progress(false).with_out_dir(out).with_resume(resume);
-  if (comm) o.across(*comm);
+  if (comm) o.across(*comm).with_sync_batch_norm(sync_batch_norm);
   train::Trainer trainer(model, sgd, obj, train, sampler, &aug, o);
   AcrossRun run;
   run.reports = trainer.fit(&test);

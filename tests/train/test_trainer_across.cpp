@@ -44,6 +44,22 @@ TEST_CASE("with batch norm, ranks normalise their own rows and end with the same
   CHECK(std::isfinite(runs[0].reports[0].train_objective));
 }
 
+TEST_CASE("with synchronised batch norm, 2 and 3 ranks train the parameters of one process") {
+  const AcrossRun one = train_across(nullptr, 2, true);
+  for (int n : {2, 3}) {
+    CAPTURE(n);
+    std::vector<AcrossRun> runs(static_cast<std::size_t>(n)), local(static_cast<std::size_t>(n));
+    distributed::ThreadTeam(n).run([&](const Communicator& comm) {
+      runs[std::size_t(comm.rank())] = train_across(&comm, 2, true, {}, false, true);
+      local[std::size_t(comm.rank())] = train_across(&comm, 2, true);
+    });
+    CHECK(max_difference(runs[0].parameters, one.parameters) < 1e-5);  // parameters and running statistics
+    CHECK(runs[1].parameters == runs[0].parameters);
+    // Per-rank statistics train something else: the synchronisation is what makes them equal.
+    CHECK(max_difference(local[0].parameters, one.parameters) > 1e-3);
+  }
+}
+
 TEST_CASE("rank 0 alone writes the run folder, and a resume needs the same number of ranks") {
   const test::TempDir dir("across");
   const std::string out = (dir.path / "run").string();

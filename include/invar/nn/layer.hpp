@@ -46,6 +46,10 @@
 #include "invar/core/parameter.hpp"
 #include "invar/nn/shared_buffers.hpp"
 
+namespace invar::distributed {
+class Communicator;  // <invar/distributed/communicator.hpp>
+}
+
 namespace invar::nn {
 
 /// What a container tells the layers it contains before a forward() (Layer::plan_memory).
@@ -93,6 +97,10 @@ class Layer {
   virtual void set_training(bool training) { training_ = training; }
   /// Whether the layer is in training mode.
   [[nodiscard]] bool training() const { return training_; }
+  /// The ranks whose batches this layer's batch statistics span (null: its own batch alone).
+  /// Only batch norm uses it (synchronised batch norm, docs/distributed.md); containers pass it
+  /// to their layers. Every rank must then run the same forward and backward passes.
+  virtual void set_communicator(const distributed::Communicator* comm) { (void)comm; }
   /// The layer's name ("fc1"), the prefix of its parameters' names.
   [[nodiscard]] virtual std::string name() const = 0;
 

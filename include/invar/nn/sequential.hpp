@@ -191,6 +191,10 @@ class Sequential : public Layer<T, D> {
       for (auto& b : s.layer->buffers()) all.push_back(b);
     return all;
   }
+  /// Passes the communicator to every layer (batch norm synchronises its statistics across it).
+  void set_communicator(const distributed::Communicator* comm) override {
+    for (auto& s : stages_) s.layer->set_communicator(comm);
+  }
   void set_training(bool training) override {
     Layer<T, D>::set_training(training);
     for (auto& s : stages_) s.layer->set_training(training);

@@ -25,7 +25,8 @@
 /// with the same model, seed and sampler; each takes its contiguous share of every batch (groups
 /// may straddle ranks: the objective is that of the whole batch), the gradients are summed over
 /// the ranks in rank order before each step, so the replicas stay identical, and batch norm's
-/// running statistics are averaged at the end of each epoch (its batch statistics are per rank).
+/// running statistics are averaged at the end of each epoch (its batch statistics are per rank,
+/// or those of every rank's rows together with TrainerOptions::sync_batch_norm).
 /// The test accuracy is computed on shards of the test set and summed. Rank 0 alone writes the
 /// checkpoint and the log; a resume reads the checkpoint on every rank (a folder all ranks see)
 /// and needs the same number of ranks.
@@ -86,6 +87,9 @@ struct TrainerOptions {
   /// The ranks that train together, each on its share of every batch (see the file comment);
   /// null: this process alone. Must outlive the Trainer.
   const distributed::Communicator* communicator = nullptr;
+  /// Across ranks: batch norm normalises with the statistics of every rank's rows together (its
+  /// layers get the communicator: nn::Layer::set_communicator) instead of each rank's own.
+  bool sync_batch_norm = false;
 
   /// Sets #epochs.
   TrainerOptions& with_epochs(index_t e) { epochs = e; return *this; }
@@ -117,6 +121,8 @@ struct TrainerOptions {
   TrainerOptions& with_lr_schedule(optim::LrSchedule s) { lr_schedule = std::move(s); return *this; }
   /// Sets #communicator: data-parallel training across `comm`'s ranks.
   TrainerOptions& across(const distributed::Communicator& comm) { communicator = &comm; return *this; }
+  /// Sets #sync_batch_norm.
+  TrainerOptions& with_sync_batch_norm(bool s = true) { sync_batch_norm = s; return *this; }
 };
 
 /// What one epoch did.
@@ -166,6 +172,10 @@ class Trainer {
     check(train.images.rank() == 4 && train.images.dim(0) == train.labels.numel(), "Trainer: the training set must be N x C x H x W images with N labels, got ",
           train.images.shape(), " and ", train.labels.numel(), " labels");
     if (across()) objective.across(*o_.communicator);
+    if (across() && o_.sync_batch_norm) {
+      if constexpr (requires { model.set_communicator(o_.communicator); }) model.set_communicator(o_.communicator);
+      else throw Error("Trainer: sync_batch_norm needs a model with set_communicator() (nn::Sequential has it)");
+    }
     on_writer([&] {
       if (o_.out_dir.empty()) return;
       std::error_code ec;

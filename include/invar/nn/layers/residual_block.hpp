@@ -170,6 +170,10 @@ class ResidualBlock final : public Layer<T, D> {
     for (auto& b : bn2_.buffers()) all.push_back(b);
     return all;
   }
+  /// Passes the communicator to every layer (batch norm synchronises its statistics across it).
+  void set_communicator(const distributed::Communicator* comm) override {
+    for (Layer<T, D>* l : layers()) l->set_communicator(comm);
+  }
   void set_training(bool training) override {
     Layer<T, D>::set_training(training);
     for (Layer<T, D>* l : layers()) l->set_training(training);

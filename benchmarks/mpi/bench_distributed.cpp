@@ -14,7 +14,7 @@
 // the all-reduce (reduce-scatter + all-gather), (N - 1) for an all-gather of n bytes per rank.
 //
 // Run (docs/performance.md, "Training across processes"):
-//   OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpiexec -n 2 --oversubscribe \
+//   OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpiexec -n 2 --oversubscribe
 //       build/release/benchmarks/mpi/bench_distributed --width 0.25 --steps 10
 // Prints one JSON line (rank 0) with the medians.
 #include <algorithm>

@@ -1,0 +1,41 @@
+# invar-train under mpiexec (ctest invar_mpi_invar_train): a short run on 2 ranks gives the test
+# accuracy of the same run in one process (the parameters agree to float rounding: tests/mpi), rank 0 alone writes the
+# folder (one log line per epoch), and a resume on 3 ranks is refused naming both counts.
+#   cmake -DTRAIN=<invar-train> -DMPIEXEC=<mpiexec> "-DMPIFLAGS=<flags>" -DWORK=<dir> -P check_invar_train.cmake
+cmake_minimum_required(VERSION 3.21)
+file(REMOVE_RECURSE "${WORK}")
+set(common --model mlp --mlp-hidden 32 --epochs 2 --train-images 600 --test-images 300 --objective mixed
+    --lr-schedule constant -K 8 -M 4 --probe never -q --threads 1)
+execute_process(COMMAND "${TRAIN}" ${common} --out "${WORK}/one" RESULT_VARIABLE rc OUTPUT_VARIABLE out1 ERROR_VARIABLE err1)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "one process failed (${rc}):\n${out1}\n${err1}")
+endif()
+execute_process(COMMAND "${MPIEXEC}" -n 2 ${MPIFLAGS} "${TRAIN}" ${common} --out "${WORK}/two"
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out2 ERROR_VARIABLE err2)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "2 ranks failed (${rc}):\n${out2}\n${err2}")
+endif()
+if(NOT err2 MATCHES "x 2 ranks")
+  message(FATAL_ERROR "the 2-rank run does not say it runs on 2 ranks:\n${err2}")
+endif()
+foreach(what one two)
+  file(READ "${WORK}/${what}/mixed/result.json" result_${what})
+  string(JSON acc_${what} GET "${result_${what}}" test_accuracy)
+  file(STRINGS "${WORK}/${what}/mixed/log.jsonl" log_${what})
+  list(LENGTH log_${what} lines_${what})
+  list(GET log_${what} -1 last)
+  string(JSON obj_${what} GET "${last}" train_objective)
+endforeach()
+if(NOT acc_one STREQUAL acc_two)
+  message(FATAL_ERROR "test accuracy: one process ${acc_one}, 2 ranks ${acc_two}")
+endif()
+if(NOT lines_two EQUAL 2 OR NOT lines_one EQUAL 2)
+  message(FATAL_ERROR "log.jsonl lines: one process ${lines_one}, 2 ranks ${lines_two} (2 epochs)")
+endif()
+execute_process(COMMAND "${MPIEXEC}" -n 3 ${MPIFLAGS} "${TRAIN}" ${common} --resume --out "${WORK}/two"
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out3 ERROR_VARIABLE err3)
+if(rc EQUAL 0 OR NOT "${out3}${err3}" MATCHES "written by a run on 2 ranks; resume it on as many \\(this run has 3\\)")
+  message(FATAL_ERROR "a resume on 3 ranks of a 2-rank run was not refused as it should be (${rc}):\n${out3}\n${err3}")
+endif()
+message(STATUS "invar-train on 2 ranks: test accuracy ${acc_two} as one process, final objective ${obj_two} vs ${obj_one}")
+file(REMOVE_RECURSE "${WORK}")

@@ -109,6 +109,11 @@ grep -q 'invar::plots: no such component' "$components/bad.log" || {
   exit 1
 }
 echo "==> check-consumer: find_package(invar COMPONENTS train report) loads both; a missing component is named"
+if command -v mpicxx >/dev/null 2>&1; then  # invar was installed with invar::mpi where MPI is there
+  cmake -S "$components" -B "$components/mpi" "${generator[@]}" -DCMAKE_PREFIX_PATH="$tmp/prefix" \
+    -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF "-DWANT=mpi" "-DEXPECT=invar::mpi" >/dev/null
+  echo "==> check-consumer: find_package(invar COMPONENTS mpi) loads invar::mpi"
+fi
 
 consumer find_package -DINVAR_CONSUMER_MODE=find_package -DCMAKE_PREFIX_PATH="$tmp/prefix" \
   -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF

@@ -169,7 +169,8 @@ TEST_SUITE("data") {
       CAPTURE(name);
       CHECK_ERROR_CONTAINS(invar::data::read_idx(dir.file(name)), "promises 24 data bytes");
       CHECK_ERROR_CONTAINS(invar::data::read_idx(dir.file(name)), "the file has only 20");
-      CHECK(invar::data::read_idx(dir.file(name), 2).records() == 2);  // the first records are all there
+      // With a record limit the rest of the file is still read and checked (issue 23): refused too.
+      CHECK_ERROR_CONTAINS(invar::data::read_idx(dir.file(name), 2), "the file has only 20");
     }
 
     // A header declaring more records than the file holds, and one declaring fewer.
@@ -212,6 +213,44 @@ TEST_SUITE("data") {
     CHECK_ERROR_CONTAINS(invar::data::read_idx(dir.file("cut.gz")), "gzip stream ends early");
     write_plain(dir.file("cut-trailer.gz"), Bytes(gz.begin(), gz.end() - 3));
     CHECK_ERROR_CONTAINS(invar::data::read_idx(dir.file("cut-trailer.gz")), "gzip stream ends early");
+  }
+
+  TEST_CASE("read_idx checks the gzip trailer and the end of the stream whatever record limit is asked") {
+    TempDir dir;
+    Bytes big(4000);
+    std::mt19937 rng(5);
+    for (auto& b : big) b = static_cast<unsigned char>(rng() % 5);
+    write_gz(dir.file("ok.gz"), idx_bytes({40, 10, 10}, big));
+    const Bytes gz = read_idx_file(dir.file("ok.gz"));
+    for (const invar::index_t limit : {invar::index_t(-1), invar::index_t(0), invar::index_t(3), invar::index_t(40)}) {
+      CAPTURE(limit);
+      CHECK(invar::data::read_idx(dir.file("ok.gz"), limit).records() == (limit < 0 ? 40 : limit));
+      for (std::size_t cut = 1; cut <= 8; ++cut) {  // inside the 8-byte trailer (CRC-32, then the length)
+        CAPTURE(cut);
+        write_plain(dir.file("cut.gz"), Bytes(gz.begin(), gz.end() - static_cast<std::ptrdiff_t>(cut)));
+        CHECK_ERROR_CONTAINS(invar::data::read_idx(dir.file("cut.gz"), limit), "gzip stream ends early");
+      }
+      for (std::size_t at : {gz.size() - 8, gz.size() - 5, gz.size() - 4, gz.size() - 1}) {  // CRC, then length
+        CAPTURE(at);
+        Bytes bad = gz;
+        bad[at] ^= 0x01;
+        write_plain(dir.file("bad.gz"), bad);
+        CHECK_ERROR_CONTAINS(invar::data::read_idx(dir.file("bad.gz"), limit), "corrupt gzip data");
+      }
+      Bytes garbage = gz;
+      garbage.push_back('x');
+      write_plain(dir.file("garbage.gz"), garbage);
+      CHECK_ERROR_CONTAINS(invar::data::read_idx(dir.file("garbage.gz"), limit), "has 1 bytes after the end of its gzip stream");
+      Bytes twice = gz;
+      twice.insert(twice.end(), gz.begin(), gz.end());
+      write_plain(dir.file("twice.gz"), twice);
+      CHECK_ERROR_CONTAINS(invar::data::read_idx(dir.file("twice.gz"), limit), "after the end of its gzip stream");
+      // Plain files carry no checksum; their length is still checked beyond the limit.
+      Bytes plain = idx_bytes({40, 10, 10}, big);
+      plain.push_back(0);
+      write_plain(dir.file("plain-long"), plain);
+      CHECK_ERROR_CONTAINS(invar::data::read_idx(dir.file("plain-long"), limit), "1 bytes after the 4000 data bytes");
+    }
   }
 
   TEST_CASE("load_idx_pair: count mismatch, wrong ranks and out-of-range labels") {

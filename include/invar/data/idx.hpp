@@ -8,7 +8,14 @@
 ///              0x0D float32, 0x0E float64); only 0x08 is read here (all of MNIST-like data)
 ///   byte  3    number of dimensions d (>= 1)
 ///   then d big-endian uint32 extents (the first counts the records), then the elements.
-/// zlib's gzopen/gzread read gzip and plain files alike, so `.gz` is transparent.
+/// Gzipped and plain files are read alike (the gzip magic decides), so `.gz` is transparent.
+///
+/// What the reader detects (tests/data/test_idx.cpp shows each): a missing or unreadable file, a
+/// bad magic, an unsupported type, absurd extents, a file shorter or longer than its header
+/// declares (also beyond the records asked for with a limit), and for gzip files a corrupt
+/// deflate stream, a wrong CRC-32 or length in the trailer, a stream cut anywhere (trailer
+/// included) and bytes after the gzip member; the whole file is always read to its end. What it
+/// cannot detect: a changed byte in a plain file of the right length (IDX has no checksum).
 ///
 /// Every problem (missing file, bad magic, unsupported type, truncated data, corrupt gzip,
 /// image/label count mismatch, labels out of range) throws invar::Error naming the file.
@@ -55,23 +62,37 @@ struct IdxArray {
 
 namespace detail {
 
-/// Owns a gzFile; closes it on every path out (errors included).
-class GzFile {
+/// An IDX file's bytes, gzipped (detected by the gzip magic 0x1f 0x8b) or plain, read with
+/// zlib's inflate directly (not gzread): the reader then knows where the gzip member ends. Owns
+/// the FILE and the inflate state; releases both on every path out (errors included).
+/// What it detects: a corrupt deflate stream, a wrong CRC-32 or length in the trailer (inflate
+/// checks both before it reports the end of the member), a stream cut anywhere before the end
+/// of its trailer (stream_cut_short), and bytes after the member (finish()). Plain files carry
+/// no checksum: only their length can be checked.
+class IdxStream {
  public:
-  explicit GzFile(const std::string& path) : path_(path) {
+  explicit IdxStream(const std::string& path) : path_(path) {
     namespace fs = std::filesystem;
     std::error_code ec;
     const auto status = fs::status(path, ec);
     check(fs::exists(status), "IDX file '", path, "' does not exist");
     check(!fs::is_directory(status), "IDX file '", path, "' is a directory, not a file");
-    file_ = gzopen(path.c_str(), "rb");
+    file_ = std::fopen(path.c_str(), "rb");
     check(file_ != nullptr, "cannot open IDX file '", path, "': ", std::strerror(errno));
-    gzbuffer(file_, 1u << 17);
+    in_.resize(std::size_t{1} << 17);
+    fill();
+    gzip_ = avail_ >= 2 && in_[0] == 0x1f && in_[1] == 0x8b;
+    if (gzip_) {
+      std::memset(&z_, 0, sizeof z_);
+      check(inflateInit2(&z_, 15 + 16) == Z_OK, "IDX file '", path, "': zlib could not start (out of memory?)");
+      z_open_ = true;
+    }
   }
-  GzFile(const GzFile&) = delete;
-  GzFile& operator=(const GzFile&) = delete;
-  ~GzFile() {
-    if (file_) gzclose(file_);
+  IdxStream(const IdxStream&) = delete;
+  IdxStream& operator=(const IdxStream&) = delete;
+  ~IdxStream() {
+    if (z_open_) inflateEnd(&z_);
+    if (file_) std::fclose(file_);
   }
 
   /// Reads up to `n` bytes into `dst`; returns how many were read (fewer only at the end of the
@@ -81,37 +102,80 @@ class GzFile {
     auto* out = static_cast<unsigned char*>(dst);
     std::size_t done = 0;
     while (done < n) {
-      const auto want = static_cast<unsigned>(std::min<std::size_t>(n - done, 1u << 30));
-      const int got = gzread(file_, out + done, want);
-      if (got < 0) throw_stream_error();
-      done += static_cast<std::size_t>(got);
-      if (static_cast<unsigned>(got) < want) {
-        int err = Z_OK;
-        gzerror(file_, &err);
-        if (err == Z_BUF_ERROR) cut_short_ = true;  // gzip data ends before its trailer
-        else if (err != Z_OK) throw_stream_error();
+      if (avail_ == 0 && !fill()) {
+        if (gzip_ && !ended_) cut_short_ = true;  // the file ends inside the gzip member
         break;
       }
+      if (!gzip_) {
+        const std::size_t k = std::min(n - done, avail_);
+        std::memcpy(out + done, in_.data() + pos_, k);
+        pos_ += k;
+        avail_ -= k;
+        done += k;
+        continue;
+      }
+      if (ended_) break;  // the member is over; what follows is checked by finish()
+      z_.next_in = in_.data() + pos_;
+      z_.avail_in = static_cast<uInt>(avail_);
+      z_.next_out = out + done;
+      z_.avail_out = static_cast<uInt>(std::min<std::size_t>(n - done, 1u << 30));
+      const uInt before_out = z_.avail_out;
+      const int ret = inflate(&z_, Z_NO_FLUSH);
+      const std::size_t consumed = avail_ - z_.avail_in;
+      pos_ += consumed;
+      avail_ -= consumed;
+      done += before_out - z_.avail_out;
+      if (ret == Z_STREAM_END) ended_ = true;  // CRC-32 and length checked by inflate
+      else if (ret == Z_DATA_ERROR || ret == Z_NEED_DICT || ret == Z_MEM_ERROR || ret == Z_STREAM_ERROR)
+        throw Error(invar::detail::concat("IDX file '", path_, "': corrupt gzip data (zlib: ",
+                                          z_.msg ? z_.msg : "error " + std::to_string(ret), ")"));
     }
     return done;
+  }
+
+  /// Reads and discards the rest of the data; returns how many bytes there were. For a gzip file
+  /// this decompresses to the end of the member (so its trailer is checked) and then refuses any
+  /// byte after the member.
+  std::size_t finish() {
+    std::vector<unsigned char> sink(std::size_t{1} << 16);
+    std::size_t rest = 0;
+    for (;;) {
+      const std::size_t got = read(sink.data(), sink.size());
+      rest += got;
+      if (got < sink.size()) break;
+    }
+    if (gzip_ && ended_) {
+      std::size_t after = avail_;  // bytes of the buffer after the member, then the rest of the file
+      avail_ = 0;
+      while (fill()) {
+        after += avail_;
+        avail_ = 0;
+      }
+      check(after == 0, "IDX file '", path_, "' has ", after, " bytes after the end of its gzip stream");
+    }
+    return rest;
   }
 
   [[nodiscard]] bool stream_cut_short() const { return cut_short_; }
   [[nodiscard]] const std::string& path() const { return path_; }
 
  private:
-  [[noreturn]] void throw_stream_error() {
-    int err = Z_OK;
-    const char* msg = gzerror(file_, &err);
-    if (err == Z_ERRNO)
+  /// Refills the input buffer when it is empty; false at the end of the file.
+  bool fill() {
+    if (avail_ > 0) return true;
+    pos_ = 0;
+    avail_ = std::fread(in_.data(), 1, in_.size(), file_);
+    if (avail_ == 0 && std::ferror(file_))
       throw Error(invar::detail::concat("cannot read IDX file '", path_, "': ", std::strerror(errno)));
-    throw Error(invar::detail::concat("IDX file '", path_, "': corrupt gzip data (zlib: ",
-                                      msg ? msg : "unknown error", ")"));
+    return avail_ > 0;
   }
 
   std::string path_;
-  gzFile file_ = nullptr;
-  bool cut_short_ = false;
+  std::FILE* file_ = nullptr;
+  std::vector<unsigned char> in_;
+  std::size_t pos_ = 0, avail_ = 0;
+  bool gzip_ = false, z_open_ = false, ended_ = false, cut_short_ = false;
+  z_stream z_{};
 };
 
 inline const char* idx_type_name(unsigned code) {
@@ -138,7 +202,7 @@ inline std::string hex_byte(unsigned b) {
 /// file and also checks that no data follows what the header declares.
 inline IdxArray read_idx(const std::string& path, index_t max_records = -1) {
   check(max_records >= -1, "read_idx: max_records must be -1 (all) or >= 0, got ", max_records);
-  detail::GzFile file(path);
+  detail::IdxStream file(path);
 
   unsigned char magic[4] = {};
   const std::size_t got_magic = file.read(magic, 4);
@@ -196,15 +260,17 @@ inline IdxArray read_idx(const std::string& path, index_t max_records = -1) {
   check(have == expected, "IDX file '", path, "' is truncated: the header promises ", expected,
         " data bytes (", records, " records of ", record_size, " bytes) after the ", header_bytes,
         "-byte header, the file has only ", have, file.stream_cut_short() ? " (the gzip stream ends early)" : "");
-  if (max_records < 0 || max_records >= out.declared_records) {
-    // The whole file was wanted: reading past the end also makes zlib verify the gzip CRC.
-    unsigned char extra[64];
-    const std::size_t more = file.read(extra, sizeof extra);
-    check(!file.stream_cut_short(), "IDX file '", path, "' is truncated: the gzip stream ends early");
-    check(more == 0, "IDX file '", path, "' has ",
-          more == sizeof extra ? "at least " : "", more, " bytes after the ", expected,
-          " data bytes its header declares (", out.declared_records, " records): wrong record count?");
-  }
+  // The rest of the file, whatever the limit: the records not asked for must be there, and
+  // nothing may follow them; for a gzip file this also verifies its trailer (CRC-32, length).
+  const auto declared = static_cast<std::size_t>(out.declared_records * record_size);
+  const std::size_t rest = file.finish();
+  check(!file.stream_cut_short(), "IDX file '", path, "' is truncated: the gzip stream ends early",
+        expected < declared ? " (after the records that were asked for)" : "");
+  check(expected + rest >= declared, "IDX file '", path, "' is truncated: the header promises ", declared,
+        " data bytes (", out.declared_records, " records of ", record_size, " bytes), the file has only ",
+        expected + rest);
+  check(expected + rest == declared, "IDX file '", path, "' has ", expected + rest - declared, " bytes after the ",
+        declared, " data bytes its header declares (", out.declared_records, " records): wrong record count?");
   return out;
 }
 

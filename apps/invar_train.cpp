@@ -34,6 +34,8 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <type_traits>
+#include <variant>
 #include <string>
 #include <vector>
 
@@ -141,7 +143,10 @@ class Run {
       : c_(c), d_(d), out_(std::move(out_dir)), resume_(resume), progress_(progress),
         export_safetensors_(export_safetensors), comm_(comm), writer_(comm == nullptr || comm->rank() == 0) {}
 
-  RunResult operator()() {
+  /// Builds and checks everything the run needs (model, taps, objective, labels, augmentation,
+  /// sampler, learning-rate schedule) against the data, and writes nothing: main() calls it for
+  /// every run before it touches the output folder, so a refused command changes no file.
+  void prepare() {
     const auto& shape = d_.train.images.shape();
     const auto classes = static_cast<index_t>(d_.train.class_names.size());
     model_ = std::make_unique<nn::Sequential<float>>(apps::build_model(c_, shape[1], shape[2], shape[3], classes));
@@ -159,35 +164,55 @@ class Run {
                                       : Tensor<index_t>::copy_of(d_.train.labels.view());
     if (c_.augmentation != "none") augmentation_ = apps::make_augmentation(c_);
 
+    check(c_.epoch_length == "paper" || c_.epoch_length == "every-image",
+          "--epoch-length: expected paper or every-image, got '", c_.epoch_length, "'");
+    const auto length = c_.epoch_length == "paper" ? data::EpochLength::paper : data::EpochLength::every_image;
+    const index_t images = d_.train.images.dim(0);
+    if (c_.sampler == "kxm") {
+      check(c_.k <= images, "-K/--seeds ", c_.k, ": a batch needs K distinct training images and there are ", images,
+            " (--train-images, --classes); give -K ", images, " or less");
+      sampler_.emplace<data::KxMSampler>(labels_.view(), data::KxMOptions{}
+                                                             .with_seeds_per_batch(c_.k)
+                                                             .with_augmentations(c_.m)
+                                                             .with_seed(c_.seed)
+                                                             .with_epoch_length(length));
+    } else {
+      check(c_.sampler == "balanced", "--sampler: expected kxm or balanced, got '", c_.sampler, "'");
+      check(c_.epoch_length == "paper", "--epoch-length every-image applies to the kxm sampler only");
+      // Balanced by the true classes; the rows carry the (possibly partial) training labels.
+      try {
+        sampler_.emplace<data::ClassBalancedSampler>(d_.train.labels.view(), labels_.view(),
+                                                     data::ClassBalancedOptions{}
+                                                         .with_classes_per_batch(c_.p)
+                                                         .with_seeds_per_class(c_.q)
+                                                         .with_augmentations(c_.m)
+                                                         .with_seed(c_.seed));
+      } catch (const Error& e) {  // name the options (the sampler names its own parameters)
+        throw Error(invar::detail::concat("--sampler balanced with -P/--classes-per-batch ", c_.p,
+                                          " and -Q/--seeds-per-class ", c_.q, ": ",
+                                          std::string(e.what()).substr(std::string("invar: ").size())));
+      }
+    }
+    lr_ = c_.lr > 0 ? c_.lr : apps::default_learning_rate(c_);
+    schedule_ = make_lr_schedule(c_, lr_);
+  }
+
+  RunResult operator()() {
+    prepare();
     if (writer_) {
       fs::create_directories(out_);
       apps::write_json_file((fs::path(out_) / "config.json").string(), c_);
     }
-    check(c_.epoch_length == "paper" || c_.epoch_length == "every-image",
-          "--epoch-length: expected paper or every-image, got '", c_.epoch_length, "'");
-    const auto length = c_.epoch_length == "paper" ? data::EpochLength::paper : data::EpochLength::every_image;
-    if (c_.sampler == "kxm") {
-      return train(data::KxMSampler(labels_.view(), data::KxMOptions{}
-                                                         .with_seeds_per_batch(c_.k)
-                                                         .with_augmentations(c_.m)
-                                                         .with_seed(c_.seed)
-                                                         .with_epoch_length(length)));
-    }
-    check(c_.sampler == "balanced", "--sampler: expected kxm or balanced, got '", c_.sampler, "'");
-    check(c_.epoch_length == "paper", "--epoch-length every-image applies to the kxm sampler only");
-    // Balanced by the true classes; the rows carry the (possibly partial) training labels.
-    return train(data::ClassBalancedSampler(d_.train.labels.view(), labels_.view(),
-                                            data::ClassBalancedOptions{}
-                                                .with_classes_per_batch(c_.p)
-                                                .with_seeds_per_class(c_.q)
-                                                .with_augmentations(c_.m)
-                                                .with_seed(c_.seed)));
+    return std::visit([&](const auto& sampler) -> RunResult {
+      if constexpr (std::is_same_v<std::decay_t<decltype(sampler)>, std::monostate>) throw Error("invar-train: no sampler");
+      else return train(sampler);
+    }, sampler_);
   }
 
  private:
   template <class Sampler>
   RunResult train(const Sampler& sampler) {
-    const double lr = c_.lr > 0 ? c_.lr : apps::default_learning_rate(c_);
+    const double lr = lr_;
     optim::Sgd<float> sgd(optim::SgdOptions(lr).with_momentum(c_.momentum).with_nesterov(c_.momentum > 0).with_weight_decay(
         c_.weight_decay));
     auto options = train::TrainerOptions{}
@@ -199,7 +224,7 @@ class Run {
                        .with_score(top_, c_.score_images)
                        .with_monitor(top_, c_.score_images)
                        .with_config(c_.identity().dump())
-                       .with_lr_schedule(make_lr_schedule(c_, lr));
+                       .with_lr_schedule(*schedule_);
     if (comm_ != nullptr) options.across(*comm_).with_sync_batch_norm(c_.sync_batch_norm);
     train::Trainer trainer(*model_, sgd, objective_, d_.train, sampler,
                            augmentation_ ? &*augmentation_ : nullptr, options);
@@ -265,6 +290,9 @@ class Run {
   objective::Objective<float> objective_;
   Tensor<index_t> labels_;
   std::optional<data::Augmentation> augmentation_;
+  std::variant<std::monostate, data::KxMSampler, data::ClassBalancedSampler> sampler_;
+  double lr_ = 0;
+  std::optional<optim::LrSchedule> schedule_;
 };
 
 void add_options(CLI::App& app, RunConfig& c, std::vector<std::uint64_t>& seeds) {
@@ -535,7 +563,22 @@ int main(int argc, char** argv) {
 
     const auto t0 = std::chrono::steady_clock::now();
     const apps::Datasets d = apps::load_datasets(c);
-    for (const auto& w : d.warnings) std::fprintf(stderr, "invar-train: warning: %s\n", w.c_str());
+    for (const auto& w : d.warnings)
+      if (writer) std::fprintf(stderr, "invar-train: warning: %s\n", w.c_str());
+    // Every run's options against the data (sizes, K against N, taps, schedules), before any file
+    // is touched: a refused command changes nothing and exits 2.
+    try {
+      for (const auto& n : names)
+        for (const auto seed : seeds) {
+          RunConfig rc = c;
+          rc.objective = n;
+          rc.seed = seed;
+          Run(rc, d, run_folder(out, n, seed, seeds.size()).string(), resume, false, false, nullptr).prepare();
+        }
+    } catch (const Error& e) {
+      if (writer) apps::print_error("invar-train", e);
+      return 2;
+    }
     std::optional<apps::OutputLock> lock;  // rank 0's, held until the end: no second run writes here meanwhile
     if (writer) lock.emplace(out);
     check_run_folders(out, c, names, seeds, mode);  // again, now that nobody else can write

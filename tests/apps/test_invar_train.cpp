@@ -166,26 +166,51 @@ TEST_CASE("invar-train: the default run on Fashion-MNIST (baseline >= 85 %, mixe
   CHECK(std::abs(acc_m - acc_b) <= 0.02);
 }
 
-TEST_CASE("invar-train: bad input ends with exit status 1 and a message naming the problem") {
+TEST_CASE("invar-train: bad input ends with exit status 1 or 2 and a message naming the problem") {
   if (!can_run(/*need_data=*/false)) return;
   invar::test::TempDir dir("invar-train-errors");
-  auto fails_with = [&](const std::vector<std::string>& args, const std::string& text) {
+  auto fails_with = [&](int status, const std::vector<std::string>& args, const std::string& text) {
     const std::string log = dir.file("log.txt");
     std::filesystem::remove(log);
     const int rc = invar::test::run_process(with({exe, "--out", dir.file("out"), "-q"}, args), log);
     const std::string output = read_all(log);
     INFO("output: " << output);
-    CHECK(rc == 1);  // failed while running (a wrong command line is status 2: the usage test below)
+    CHECK(rc == status);  // 1: failed while running or loading; 2: options refused before any work
     CHECK(output.find(text) != std::string::npos);
+    CHECK(std::count(output.begin(), output.end(), '\n') == 1);
+    CHECK(!std::filesystem::exists(dir.file("out")));  // refused before any file was written
   };
-  fails_with({"--data", dir.file("nowhere")}, "no CIFAR-10, CIFAR-100 or Fashion-MNIST files found");
-  fails_with({"--objective", "baseline,supervised"}, "unknown objective preset 'supervised'");
-  fails_with({"--mlp-hidden", "64,x"}, "'x' is not a positive width");
-  fails_with({"--taps", "conv1"}, "no tap 'conv1'");
-  fails_with({"--dataset", "cifar10", "--data", dir.path.string()}, "CIFAR-10");
-  fails_with({"--alpha", "0.7", "--beta", "0.7"}, "> 1");
-  fails_with({"--weights", "1,x"}, "'x' is neither a profile");
-  fails_with({"--weights", "1,2,3"}, "3 per-layer shares given for 2 taps");
+  fails_with(1, {"--data", dir.file("nowhere")}, "no CIFAR-10, CIFAR-100 or Fashion-MNIST files found");
+  fails_with(1, {"--objective", "baseline,supervised"}, "unknown objective preset 'supervised'");
+  fails_with(1, {"--dataset", "cifar10", "--data", dir.path.string()}, "CIFAR-10");
+  if (!can_run()) return;  // the rest is checked against the data
+  fails_with(2, {"--mlp-hidden", "64,x"}, "'x' is not a positive width");
+  fails_with(2, {"--taps", "conv1"}, "no tap 'conv1'");
+  fails_with(2, {"--alpha", "0.7", "--beta", "0.7"}, "> 1");
+  fails_with(2, {"--weights", "1,x"}, "'x' is neither a profile");
+  fails_with(2, {"--weights", "1,2,3"}, "3 per-layer shares given for 2 taps");
+  fails_with(2, {"-K", "5000", "--train-images", "2000"}, "-K/--seeds 5000: a batch needs K distinct training images "
+                                                          "and there are 2000 (--train-images, --classes); give -K 2000 or less");
+  fails_with(2, {"--sampler", "balanced", "-P", "20"}, "-P/--classes-per-batch 20");
+}
+
+TEST_CASE("invar-train: options refused against the data leave an existing run folder as it was (--overwrite too)") {
+  if (!can_run()) return;
+  invar::test::TempDir dir("invar-train-refuse-late");
+  const std::string out = dir.file("out");
+  const std::vector<std::string> args = {exe, "--objective", "baseline", "--train-images", "512", "--test-images",
+                                         "100", "--mlp-hidden", "16", "--epochs", "1", "--score-images", "20",
+                                         "--threads", "2", "-q", "--out", out};
+  REQUIRE(invar::test::run_process(args, dir.file("first.txt")) == 0);
+  const auto before = snapshot(out);
+  CHECK(invar::test::run_process(with(args, {"--overwrite", "-K", "5000"}), dir.file("refused.txt")) == 2);
+  const std::string text = read_all(dir.file("refused.txt"));
+  INFO(text);
+  CHECK(text.find("-K/--seeds 5000") != std::string::npos);
+  CHECK(snapshot(out) == before);  // config.json included: --overwrite removed nothing
+  // --resume with it: another configuration than the run's, refused first.
+  CHECK(invar::test::run_process(with(args, {"--resume", "-K", "5000"}), dir.file("refused2.txt")) == 1);
+  CHECK(snapshot(out) == before);
 }
 
 TEST_CASE("invar-train: --classes trains on a subset of the classes, relabelled (the binary task)") {

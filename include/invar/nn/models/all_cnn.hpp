@@ -73,6 +73,9 @@ Sequential<T, D> make_all_cnn(const AllCnnOptions& o = {}) {
   check(o.in_channels > 0 && o.classes > 0, "make_all_cnn: in_channels and classes must be positive, got ",
         o.in_channels, " and ", o.classes);
   check(std::isfinite(o.width) && o.width > 0, "make_all_cnn: width must be a positive number, got ", o.width);
+  // 192 w channels must be a number of channels, not an overflow (std::lround of 1e300 is undefined).
+  check(192.0 * o.width <= double(1 << 20), "make_all_cnn: width ", o.width, " asks for ", 192.0 * o.width,
+        " channels; at most ", (1 << 20) / 192, " (2^20 channels)");
   const auto [c1, c2] = o.widths();
   struct Spec {
     index_t out, kernel, stride, padding;

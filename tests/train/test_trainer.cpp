@@ -115,6 +115,49 @@ TEST_CASE("resuming from a checkpoint equals the uninterrupted run, bit for bit"
                        "seed");
 }
 
+TEST_CASE("a kill between an epoch's log line and its checkpoint: the resumed folder lists every epoch once") {
+  test::TempDir dir;
+  TrainerSetup straight;
+  straight.trainer(train::TrainerOptions{}.with_epochs(3).with_seed(7).with_progress(false).with_out_dir(dir.file("a")))
+      .fit(&straight.test);
+  TrainerSetup first;
+  first.trainer(train::TrainerOptions{}.with_epochs(2).with_seed(7).with_progress(false).with_out_dir(dir.file("b")))
+      .fit(&first.test);
+  // What a kill leaves: epoch 3's line written (it comes first) but not its checkpoint, a line torn
+  // mid-write by an earlier kill, and the temporary files of interrupted saves.
+  const std::string log_path = dir.file("b") + "/log.jsonl";
+  {
+    std::ofstream log(log_path, std::ios::app);
+    log << R"({"epoch": 3, "steps": 4, "train_objective": 9.0})" << "\n" << R"({"epoch": 3, "ste)";
+  }
+  for (const char* tmp : {"/checkpoint.invar.tmp.4242", "/log.jsonl.tmp.77"}) std::ofstream(dir.file("b") + tmp) << "partial";
+  TrainerSetup resumed;
+  resumed.trainer(train::TrainerOptions{}.with_epochs(3).with_seed(7).with_progress(false).with_out_dir(dir.file("b")).with_resume())
+      .fit(&resumed.test);
+  CHECK(flat_parameters(resumed.model) == flat_parameters(straight.model));
+  std::ifstream log(log_path);
+  std::vector<long> epochs;
+  for (std::string line; std::getline(log, line);) epochs.push_back(nlohmann::json::parse(line)["epoch"].get<long>());
+  CHECK(epochs == std::vector<long>{1, 2, 3});
+  CHECK(!std::filesystem::exists(dir.file("b") + "/checkpoint.invar.tmp.4242"));
+  CHECK(!std::filesystem::exists(dir.file("b") + "/log.jsonl.tmp.77"));
+}
+
+TEST_CASE("a run that diverges in its first epoch says that no checkpoint was written") {
+  test::TempDir dir;
+  TrainerSetup s;
+  auto t = s.trainer(train::TrainerOptions{}.with_epochs(3).with_seed(9).with_progress(false).with_out_dir(dir.file("run")));
+  t.on_step_end([&](index_t epoch, index_t step, const auto&) {
+    if (epoch == 0 && step == 0) s.model.parameters().back()->value[0] = std::numeric_limits<float>::quiet_NaN();
+  });
+  const std::string message = test::error_of([&] { t.fit(); });
+  INFO("message: ", message);
+  CHECK(message.find("training diverged at epoch 1, step 2") != std::string::npos);
+  CHECK(message.find("No checkpoint was written yet") != std::string::npos);
+  CHECK(message.find("last good checkpoint") == std::string::npos);
+  CHECK(!std::filesystem::exists(t.checkpoint_path()));
+}
+
 TEST_CASE("a diverging run stops with a clear error and keeps its last good checkpoint") {
   // Epoch 1 trains normally and is checkpointed; in epoch 2 a step hook poisons a weight (as an
   // exploding update would), so the next forward's logits are NaN and the run must stop there.

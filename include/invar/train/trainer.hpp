@@ -16,10 +16,16 @@
 /// and the collapse monitor: the PC1 share and effective rank (analysis/pca.hpp) of
 /// `monitor_tap`'s features on the first `monitor_images` test images (training images when there
 /// is no test set), so that a collapse shows as it happens.
-/// With an output folder: checkpoint.invar after every epoch (atomic), then one JSON line per
-/// epoch in log.jsonl. with_resume() continues from checkpoint.invar exactly (same batches, same
-/// augmentations, same optimiser state). A non-finite loss stops the run with an invar::Error
-/// naming the epoch and step; the last checkpoint (of the previous epoch) stays untouched.
+/// With an output folder, after every epoch: its JSON line appended to log.jsonl (flushed and
+/// fsynced), then checkpoint.invar replaced atomically (written beside it, fsynced, renamed).
+/// with_resume() continues from checkpoint.invar exactly (same batches, same augmentations, same
+/// optimiser state). The folder is always resumable and its log lists every finished epoch once:
+/// a kill between an epoch's log line and its checkpoint leaves a line for an epoch the
+/// checkpoint does not hold, and fit() drops the lines beyond the checkpoint's epoch (and torn
+/// or repeated lines) before it goes on; it also removes the temporary files a killed save left
+/// (checkpoint.invar.tmp.<pid>, log.jsonl.tmp.<pid>). docs/reliability.md. A non-finite loss
+/// stops the run with an invar::Error naming the epoch and step and the last good checkpoint, if
+/// there is one; that checkpoint (of the previous epoch) stays untouched.
 ///
 /// Across ranks (TrainerOptions::across, docs/distributed.md): every rank runs the same program
 /// with the same model, seed and sampler; each takes its contiguous share of every batch (groups
@@ -40,11 +46,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -62,6 +74,7 @@
 #include "invar/metrics/mean_squared_difference.hpp"
 #include "invar/objective/objective.hpp"
 #include "invar/optim/schedule.hpp"
+#include "invar/io/atomic_file.hpp"
 #include "invar/train/checkpoint.hpp"
 #include "invar/nn/model.hpp"
 #include "invar/train/progress.hpp"
@@ -216,6 +229,7 @@ class Trainer {
               ")");
       });
     }
+    on_writer([&] { tidy_run_folder(state.epochs_done); });
     auto params = model_.parameters();
     std::vector<EpochReport> reports;
     Tensor<T> x, dlogits;
@@ -282,8 +296,8 @@ class Trainer {
       state.epochs_done = epoch + 1;
       on_writer([&] {
         if (o_.out_dir.empty()) return;
+        append_log(r);  // first: a kill before the checkpoint's rename leaves a line fit() drops on resume
         save_checkpoint(checkpoint_path(), model_, opt_, state);
-        append_log(r);
       });
       for (auto& h : epoch_hooks_) h(r);
       reports.push_back(r);
@@ -400,11 +414,13 @@ class Trainer {
       if (!std::isfinite(logits[i])) diverged("the logits hold " + std::to_string(logits[i]), epoch, step);
   }
   [[noreturn]] void diverged(const std::string& what, index_t epoch, index_t step) const {
+    std::string where;
+    if (o_.out_dir.empty()) where = " No output folder, so no checkpoint.";
+    else if (!std::filesystem::exists(checkpoint_path()))
+      where = " No checkpoint was written yet (the first epoch of the run did not finish).";
+    else where = " The last good checkpoint (end of epoch " + std::to_string(epoch) + ") is " + checkpoint_path() + ".";
     throw Error(invar::detail::concat("Trainer: training diverged at epoch ", epoch + 1, ", step ", step + 1, " (", what,
-                               ").",
-                               o_.out_dir.empty() ? std::string(" No output folder, so no checkpoint.")
-                                                  : " The last good checkpoint (end of epoch " + std::to_string(epoch) +
-                                                        ") is " + checkpoint_path() + "."));
+                                      ").", where));
   }
 
   /// Whether an earlier epoch (before a resume) gave cross-entropy weight.
@@ -449,10 +465,52 @@ class Trainer {
     j["test_cross_entropy"] = number_or_null(r.test_cross_entropy);
     j["invariance_score"] = number_or_null(r.invariance_score);
     j["classifier_trained"] = r.classifier_trained;
-    std::ofstream f(log_path(), std::ios::app);
-    check(f.good(), "Trainer: cannot append to ", log_path());
-    f << j.dump() << '\n';
-    check(f.good(), "Trainer: writing ", log_path(), " failed");
+    const std::string line = j.dump() + "\n";
+    std::FILE* f = std::fopen(log_path().c_str(), "a");
+    check(f != nullptr, "Trainer: cannot append to ", log_path(), ": ", std::strerror(errno));
+    const bool written = std::fwrite(line.data(), 1, line.size(), f) == line.size() && std::fflush(f) == 0 &&
+                         ::fsync(::fileno(f)) == 0;
+    const int error = errno;
+    const bool closed = std::fclose(f) == 0;
+    check(written && closed, "Trainer: writing ", log_path(), " failed: ", std::strerror(written ? errno : error));
+  }
+
+  /// The run folder made consistent with a checkpoint of `epochs_done` epochs (0: none): log
+  /// lines of later epochs, torn lines and repeated epochs dropped (the last line of an epoch
+  /// kept), log.jsonl rewritten atomically only when that changed it; the temporary files of
+  /// killed saves removed.
+  void tidy_run_folder(index_t epochs_done) {
+    if (o_.out_dir.empty()) return;
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(o_.out_dir, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.rfind("checkpoint.invar.tmp.", 0) == 0 || name.rfind("log.jsonl.tmp.", 0) == 0) fs::remove(entry.path(), ec);
+    }
+    if (!fs::exists(log_path())) return;
+    std::ifstream in(log_path());
+    std::vector<std::string> lines;
+    std::map<long, std::size_t> last_of_epoch;
+    bool changed = false;
+    for (std::string line; std::getline(in, line);) {
+      const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (!j.is_object() || !j.contains("epoch") || !j["epoch"].is_number_integer() ||
+          j["epoch"].get<long>() < 1 || j["epoch"].get<long>() > long(epochs_done)) {
+        changed = true;  // torn, foreign, or of an epoch the checkpoint does not hold
+        continue;
+      }
+      const long e = j["epoch"].get<long>();
+      if (last_of_epoch.count(e)) changed = true;
+      last_of_epoch[e] = lines.size();
+      lines.push_back(line);
+    }
+    if (!in.eof()) changed = true;
+    if (!changed) return;
+    std::string kept;
+    for (const auto& [e, at] : last_of_epoch) kept += lines[at] + "\n";  // epoch order
+    io::AtomicFile out(log_path());
+    out.write(kept.data(), kept.size());
+    out.commit();
   }
 
   Model& model_;

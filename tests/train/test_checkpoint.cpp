@@ -4,6 +4,8 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <limits>
+#include <vector>
 
 #include "invar/cpu.hpp"
 #include "invar/losses/softmax_cross_entropy.hpp"
@@ -87,3 +89,18 @@ TEST_CASE("checkpoints of another configuration, parameter files and damaged fil
 }
 
 TEST_SUITE_END();
+
+TEST_CASE("a checkpoint with a valid CRC but impossible content is refused, naming the field") {
+  test::TempDir dir;
+  Run run;
+  run.step();
+  // A NaN weight: saved with a correct checksum, refused on load, and the model left as it was.
+  run.model.parameters().front()->value[2] = std::numeric_limits<float>::quiet_NaN();
+  train::save_checkpoint(dir.file("nan.invar"), run.model, run.sgd, train::TrainingState{1, 1, 5, "{}"});
+  Run other;
+  const auto& w = other.model.parameters().front()->value;
+  const std::vector<float> before(w.begin(), w.end());
+  CHECK_ERROR_CONTAINS(train::load_checkpoint(dir.file("nan.invar"), other.model, other.sgd),
+                       "entry 'model/fc1.weight' holds a non-finite value (nan) at element 2");
+  CHECK(std::vector<float>(w.begin(), w.end()) == before);
+}

@@ -143,6 +143,23 @@ TEST_CASE("a kill between an epoch's log line and its checkpoint: the resumed fo
   CHECK(!std::filesystem::exists(dir.file("b") + "/log.jsonl.tmp.77"));
 }
 
+TEST_CASE("a resume from a checkpoint whose counters do not fit the run is refused, naming them") {
+  test::TempDir dir;
+  TrainerSetup first;
+  first.trainer(train::TrainerOptions{}.with_epochs(2).with_seed(7).with_progress(false).with_out_dir(dir.file("r"))).fit();
+  const std::string path = dir.file("r") + "/checkpoint.invar";
+  // Rewritten with a valid CRC: 99 epochs done in a 20-epoch run; then 8 epochs with 8 steps.
+  train::save_checkpoint(path, first.model, first.sgd, train::TrainingState{99, 396, 7, ""});
+  TrainerSetup again;
+  CHECK_ERROR_CONTAINS(again.trainer(train::TrainerOptions{}.with_epochs(20).with_seed(7).with_progress(false)
+                                         .with_out_dir(dir.file("r")).with_resume()).fit(),
+                       "says 99 epochs are done, more than this run's 20");
+  train::save_checkpoint(path, first.model, first.sgd, train::TrainingState{8, 8, 7, ""});
+  CHECK_ERROR_CONTAINS(again.trainer(train::TrainerOptions{}.with_epochs(20).with_seed(7).with_progress(false)
+                                         .with_out_dir(dir.file("r")).with_resume()).fit(),
+                       "says 8 steps were taken in 8 epochs; this run takes 4 steps per epoch, so 32");
+}
+
 TEST_CASE("a run that diverges in its first epoch says that no checkpoint was written") {
   test::TempDir dir;
   TrainerSetup s;

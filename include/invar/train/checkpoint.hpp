@@ -13,6 +13,7 @@
 #error "invar: <invar/train/checkpoint.hpp> is part of the component invar::train: find_package(invar COMPONENTS train) and link the target invar::train"
 #endif
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 
@@ -43,11 +44,25 @@ inline TrainingState read_training_state(const io::Archive& archive, const std::
   check(!seed.empty() && seed.find_first_not_of("0123456789") == std::string::npos, who, " ", path,
         ": bad seed entry '", seed, "'");
   s.seed = std::stoull(seed);
+  check(s.epochs_done >= 0 && s.global_step >= 0, who, " ", path, ": epochs_done ", s.epochs_done, " and global_step ",
+        s.global_step, " must be >= 0");
   s.config = archive.text("train/config");
   // Written since data-parallel training (files without it come from one process).
   s.ranks = archive.contains("train/ranks") ? archive.scalar<index_t>("train/ranks") : 1;
   check(s.ranks >= 1, who, " ", path, ": bad ranks entry ", s.ranks);
   return s;
+}
+/// Refuses a checkpoint that holds a non-finite number (a NaN weight, an Inf momentum): its CRC
+/// guards against damage, not against a state no run should continue from. Names the entry.
+inline void check_finite_entries(const io::Archive& archive, const std::string& path, const char* who) {
+  for (const auto& name : archive.names()) {
+    const auto type = archive.dtype(name);
+    if (type != io::DType::float32 && type != io::DType::float64) continue;
+    const auto values = archive.get<double>(name);
+    for (index_t i = 0; i < values.numel(); ++i)
+      check(std::isfinite(values[i]), who, " ", path, ": entry '", name, "' holds a non-finite value (", values[i],
+            ") at element ", i, "; a checkpoint must hold a state a run can continue from");
+  }
 }
 }  // namespace detail
 
@@ -72,13 +87,15 @@ void save_checkpoint(const std::string& path, Model& model, const Opt& optimizer
 }
 
 /// Restores model and optimizer from a checkpoint and returns its training state. With
-/// `expected_config`, refuses a checkpoint of another configuration (naming both). Nothing is
-/// changed unless the whole file is good.
+/// `expected_config`, refuses a checkpoint of another configuration (naming both). Refuses
+/// negative counters and non-finite numbers (naming the entry); shapes that do not fit the model
+/// or the optimiser are refused by the restore. Nothing is changed unless the whole file is good.
 template <class Model, class Opt>
 TrainingState load_checkpoint(const std::string& path, Model& model, Opt& optimizer,
                               const std::string* expected_config = nullptr) {
   const io::Archive archive = io::Archive::load(path);
   const TrainingState s = detail::read_training_state(archive, path, "load_checkpoint");
+  detail::check_finite_entries(archive, path, "load_checkpoint");
   if (expected_config != nullptr)
     check(s.config == *expected_config, "load_checkpoint ", path,
           ": the checkpoint was written by another configuration.\n  checkpoint: ", s.config,

@@ -224,6 +224,13 @@ class Trainer {
       on_every_rank([&] {
         state = load_checkpoint(checkpoint_path(), model_, opt_, &o_.config);
         check(state.seed == o_.seed, "Trainer: the checkpoint's seed ", state.seed, " differs from this run's ", o_.seed);
+        // The counters must describe this run: a CRC-valid file can still say something impossible.
+        check(state.epochs_done <= o_.epochs, "Trainer: the checkpoint ", checkpoint_path(), " says ", state.epochs_done,
+              " epochs are done, more than this run's ", o_.epochs);
+        check(state.global_step == state.epochs_done * sampler_.steps_per_epoch(), "Trainer: the checkpoint ",
+              checkpoint_path(), " says ", state.global_step, " steps were taken in ", state.epochs_done,
+              " epochs; this run takes ", sampler_.steps_per_epoch(), " steps per epoch, so ",
+              state.epochs_done * sampler_.steps_per_epoch());
         check(state.ranks == ranks(), "Trainer: the checkpoint ", checkpoint_path(), " was written by a run on ",
               state.ranks, state.ranks == 1 ? " process" : " ranks", "; resume it on as many (this run has ", ranks(),
               ")");

@@ -69,8 +69,15 @@ int main(int argc, char** argv) {
     check_same_dataset(runs);
     const auto groups = group_runs(runs);
 
-    Analyses analyses;  // analysis
-    analyse_runs(runs, o, progress, analyses);
+    Analyses analyses;  // the data, and every size the options ask for checked against it first
+    load_run_data(runs, o, analyses);
+    try {
+      check_options_against_data(o, analyses);
+    } catch (const Error& e) {  // a refused command: nothing written, exit status 2
+      apps::print_error("invar-report", e);
+      return 2;
+    }
+    analyse_runs(runs, o, progress, analyses);  // analysis
     std::vector<Transfer> transfers;
     if (o.robustness) transfers = measure_robustness(analyses.runs, o, progress);
 

@@ -307,23 +307,66 @@ struct Analyses {
   std::vector<RunAnalysis> runs;
 };
 
-/// Analyses every run on its own data set, as the options limit it (--data, --test-images,
-/// --probe-images).
+/// The data set key and the configuration of run `in` as the options limit it (--data,
+/// --test-images, --probe-images).
+inline std::pair<std::string, RunConfig> run_data(const RunInput& in, const ReportOptions& o) {
+  RunConfig c = in.config;
+  if (!o.data_dir.empty()) c.data_dir = o.data_dir;
+  if (o.test_images > 0) c.test_images = o.test_images;
+  c.train_images = c.train_images > 0 ? std::min(c.train_images, o.probe_images) : o.probe_images;
+  const std::string key = c.dataset + "|" + c.data_dir + "|" + std::to_string(c.train_images) + "|" +
+                          std::to_string(c.test_images);
+  return {key, c};
+}
+
+/// Loads every run's data set (each once) into `out.data`.
+inline void load_run_data(const std::vector<RunInput>& runs, const ReportOptions& o, Analyses& out) {
+  for (const auto& run : runs) {
+    const auto [key, c] = run_data(run, o);
+    if (out.data.count(key)) continue;
+    auto d = apps::load_datasets(c);
+    for (const auto& w : d.warnings) std::fprintf(stderr, "invar-report: warning: %s\n", w.c_str());
+    out.data.emplace(key, std::move(d));
+  }
+}
+
+/// The sizes the options ask for, checked against every loaded data set before any analysis
+/// runs (a report that would fail after minutes fails at once, naming the option and a value
+/// that works).
+inline void check_options_against_data(const ReportOptions& o, const Analyses& a) {
+  for (const auto& [key, d] : a.data) {
+    const index_t n = d.test.size();
+    std::map<index_t, index_t> per_class;
+    for (index_t i = 0; i < n; ++i)
+      if (d.test.labels[i] >= 0) ++per_class[d.test.labels[i]];
+    check(!per_class.empty(), "the test set of ", d.dir, " has no labelled image (the dissimilarity matrix needs classes)");
+    auto fewest = per_class.begin();
+    for (auto it = per_class.begin(); it != per_class.end(); ++it)
+      if (it->second < fewest->second) fewest = it;
+    const auto& names = d.test.class_names;
+    const std::string name = fewest->first < index_t(names.size()) ? " ('" + names[std::size_t(fewest->first)] + "')" : "";
+    check(o.per_class <= fewest->second, "--per-class ", o.per_class, ": the test set (", n, " images",
+          o.test_images > 0 ? ", --test-images " + std::to_string(o.test_images) : std::string(), ") has only ",
+          fewest->second, " images of class ", fewest->first, name, "; give --per-class ", fewest->second, " or less");
+    check(std::min<index_t>(o.layer_images, n) >= 4, "--layer-images ", o.layer_images,
+          ": the per-layer measures need at least 4 test images, and the test set has ", n);
+    const double perplexity = analysis::TsneOptions{}.perplexity;  // t-SNE needs perplexity < N - 1
+    const auto tsne_least = index_t(std::floor(perplexity)) + 2;
+    check(std::min<index_t>(o.tsne_images, n) >= tsne_least, "--tsne-images ", o.tsne_images, ": t-SNE (perplexity ",
+          perplexity, ") needs at least ", tsne_least, " test images, and ", std::min<index_t>(o.tsne_images, n),
+          " are used (the test set has ", n, ")");
+    check(d.train.size() >= 2, "--probe-images ", o.probe_images, ": the probes need at least 2 training images, got ",
+          d.train.size());
+  }
+}
+
+/// Analyses every run on its data set (load_run_data first).
 inline void analyse_runs(const std::vector<RunInput>& runs, const ReportOptions& o, const Progress& progress,
                          Analyses& out) {
   Analyzer analyze(o, progress);
   for (std::size_t i = 0; i < runs.size(); ++i) {
-    RunConfig c = runs[i].config;
-    if (!o.data_dir.empty()) c.data_dir = o.data_dir;
-    if (o.test_images > 0) c.test_images = o.test_images;
-    c.train_images = c.train_images > 0 ? std::min(c.train_images, o.probe_images) : o.probe_images;
-    const std::string key = c.dataset + "|" + c.data_dir + "|" + std::to_string(c.train_images) + "|" +
-                            std::to_string(c.test_images);
-    if (!out.data.count(key)) {
-      auto d = apps::load_datasets(c);
-      for (const auto& w : d.warnings) std::fprintf(stderr, "invar-report: warning: %s\n", w.c_str());
-      out.data.emplace(key, std::move(d));
-    }
+    const auto [key, c] = run_data(runs[i], o);
+    if (!out.data.count(key)) load_run_data({runs[i]}, o, out);
     progress("run %zu/%zu: %s (%s, %s, %ld epochs)", i + 1, runs.size(), runs[i].name.c_str(), c.objective.c_str(),
              c.model.c_str(), c.epochs);
     RunInput in = runs[i];

@@ -13,6 +13,7 @@
 #include <tinyxml2.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -449,9 +450,10 @@ TEST_CASE("invar-report: bad input ends with exit status 1 and a message naming 
   if (!report_can_run()) return;
   invar::test::TempDir dir("invar-report-bad");
   auto expect_failure = [&](const std::vector<std::string>& args, const std::string& text) {
-    std::vector<std::string> argv = {report_exe};
+    std::vector<std::string> argv = {report_exe, "--per-class", "20"};  // the 400 test images have 32 of some class
     argv.insert(argv.end(), args.begin(), args.end());
     const std::string log = dir.file("log.txt");
+    fs::remove(log);
     CHECK(invar::test::run_process(argv, log) == 1);
     const std::string output = report_read_file(log);
     INFO(output);
@@ -477,6 +479,36 @@ TEST_CASE("invar-report: bad input ends with exit status 1 and a message naming 
   std::ofstream(dir.file("odd") + "/config.json") << "{\"epochs\": \"many\"}";
   fs::copy_file(checkpoint, dir.file("odd") + "/checkpoint.invar");
   expect_failure({dir.file("odd"), "--out", dir.file("out")}, "is not a run configuration");
+}
+
+TEST_CASE("invar-report: sizes the data cannot give are refused before any analysis, exit 2, nothing written") {
+  if (!report_can_run()) return;
+  invar::test::TempDir dir("invar-report-sizes");
+  const std::string runs = dir.file("runs");
+  std::vector<std::string> train = {report_train_exe, "--out", runs};
+  train.insert(train.end(), report_train_args.begin(), report_train_args.end());
+  *std::find(train.begin(), train.end(), "baseline,invariance") = "baseline";
+  *std::find(train.begin(), train.end(), "2") = "1";  // one epoch
+  REQUIRE(invar::test::run_process(train, dir.file("train.txt")) == 0);
+  auto refused = [&](const std::vector<std::string>& args, const std::string& text) {
+    std::vector<std::string> argv = {report_exe, runs + "/baseline", "--out", dir.file("out"), "-q", "--threads", "2"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const auto t0 = std::chrono::steady_clock::now();
+    fs::remove(dir.file("log.txt"));
+    CHECK(invar::test::run_process(argv, dir.file("log.txt")) == 2);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const std::string output = report_read_file(dir.file("log.txt"));
+    INFO(output);
+    CHECK(output.find(text) != std::string::npos);
+    CHECK(std::count(output.begin(), output.end(), '\n') == 1);
+    CHECK(!fs::exists(dir.file("out")));
+    CHECK(seconds < 20);  // no probe was fitted first
+  };
+  // 400 test images: the class with the fewest has fewer than 100 (Fashion-MNIST's first 400).
+  refused({"--per-class", "100"}, "--per-class 100: the test set (400 images) has only ");
+  refused({"--per-class", "100"}, "; give --per-class ");
+  refused({"--per-class", "20", "--tsne-images", "20"}, "--tsne-images 20: t-SNE (perplexity 30) needs at least 32 test images, and 20 are used");
+  refused({"--per-class", "20", "--layer-images", "3"}, "--layer-images: 3 is not in [4, ");  // a usage error already
 }
 
 TEST_CASE("invar-report: --version, defaults in --help, usage errors exit 2 with one readable line") {

@@ -71,6 +71,7 @@ template <class T>
 struct Gathered {
   std::vector<T> values;            ///< rank 0's block, then rank 1's, ...
   std::vector<std::size_t> offset;  ///< size() + 1 entries: rank r's block is [offset[r], offset[r + 1])
+  /// The number of values rank `rank` sent.
   [[nodiscard]] std::size_t count(int rank) const { return offset[std::size_t(rank) + 1] - offset[std::size_t(rank)]; }
 };
 
@@ -91,6 +92,7 @@ Gathered<T> allgather(const Communicator& comm, std::span<const T> local) {
   }
   return g;
 }
+/// allgather() of a vector.
 template <class T>
 Gathered<T> allgather(const Communicator& comm, const std::vector<T>& local) {
   return allgather(comm, std::span<const T>(local));
@@ -143,9 +145,12 @@ void agreed(const Communicator& comm, F&& f) {
 /// The rows [begin, end) of a batch of `rows` rows that rank `rank` of `ranks` holds: contiguous
 /// shards in rank order whose sizes differ by at most one (the first rows % ranks ranks get one more).
 struct ShardRange {
-  index_t begin = 0, end = 0;
+  index_t begin = 0;  ///< the first row of the shard
+  index_t end = 0;    ///< one past its last row
+  /// The shard's row count.
   [[nodiscard]] index_t size() const { return end - begin; }
 };
+/// Rank `rank`'s shard of `rows` rows split over `ranks` ranks (see ShardRange).
 [[nodiscard]] inline ShardRange shard_range(index_t rows, int rank, int ranks) {
   check(ranks >= 1 && rank >= 0 && rank < ranks, "shard_range: rank ", rank, " of ", ranks, " ranks");
   check(rows >= 0, "shard_range: rows must be >= 0, got ", rows);

@@ -48,6 +48,7 @@ inline void mpi_check(int code, const char* call) {
 /// MPI_Finalize on destruction, unless MPI was initialised before.
 class MpiSession {
  public:
+  /// Initialises MPI with the program's arguments (MPI may remove its own from them).
   MpiSession(int& argc, char**& argv) {
     int initialised = 0;
     detail::mpi_check(MPI_Initialized(&initialised), "MPI_Initialized");
@@ -74,6 +75,7 @@ class MpiSession {
 /// not own. See the file comment for how the sums stay in rank order.
 class MpiCommunicator final : public Communicator {
  public:
+  /// The ranks of `comm`; its error handler becomes MPI_ERRORS_RETURN (every call is checked).
   explicit MpiCommunicator(MPI_Comm comm = MPI_COMM_WORLD) : comm_(comm) {
     detail::mpi_check(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
     detail::mpi_check(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank");
@@ -81,6 +83,7 @@ class MpiCommunicator final : public Communicator {
   }
   [[nodiscard]] int rank() const override { return rank_; }
   [[nodiscard]] int size() const override { return size_; }
+  /// The MPI communicator, for the caller's own MPI calls.
   [[nodiscard]] MPI_Comm native() const { return comm_; }
 
   void allreduce_sum(std::span<double> data) const override { reduce(data, MPI_DOUBLE); }

@@ -24,12 +24,14 @@
 
 namespace invar::distributed {
 
+/// N ranks as threads of this process (see the file comment).
 class ThreadTeam {
  public:
   /// A team of `ranks` ranks (>= 1).
   explicit ThreadTeam(int ranks) : ranks_(ranks) {
     check(ranks >= 1, "ThreadTeam: need at least 1 rank, got ", ranks);
   }
+  /// The number of ranks.
   [[nodiscard]] int size() const { return ranks_; }
 
   /// Calls f(comm) on `size()` threads, rank r's comm having rank() == r; returns when all have

@@ -27,6 +27,7 @@ struct CollectiveCounters {
   double seconds = 0;    ///< wall time inside the calls
 };
 
+/// A Communicator that forwards to another and counts every collective (see the file comment).
 class TimedCommunicator final : public Communicator {
  public:
   /// Wraps `inner` (which must outlive this object).

@@ -23,7 +23,7 @@
 /// a kill between an epoch's log line and its checkpoint leaves a line for an epoch the
 /// checkpoint does not hold, and fit() drops the lines beyond the checkpoint's epoch (and torn
 /// or repeated lines) before it goes on; it also removes the temporary files a killed save left
-/// (checkpoint.invar.tmp.<pid>, log.jsonl.tmp.<pid>). docs/reliability.md. A non-finite loss
+/// (checkpoint.invar.tmp.PID, log.jsonl.tmp.PID). docs/reliability.md. A non-finite loss
 /// stops the run with an invar::Error naming the epoch and step and the last good checkpoint, if
 /// there is one; that checkpoint (of the previous epoch) stays untouched.
 ///

@@ -35,6 +35,7 @@
 
 #include "common/cli.hpp"
 #include "common/json_file.hpp"
+#include "common/staged_folder.hpp"
 #include "invar/cpu.hpp"
 #include "report/analysis.hpp"
 #include "report/discovery.hpp"
@@ -77,18 +78,24 @@ int main(int argc, char** argv) {
       apps::print_error("invar-report", e);
       return 2;
     }
+    // The report folder appears whole or not at all: everything goes to a staging folder beside
+    // it, swapped into place at the end (a killed report never leaves a page mixing two runs).
+    apps::StagedFolder staged(o.out);
+    const std::string final_out = o.out;
+    o.out = staged.path();
     analyse_runs(runs, o, progress, analyses);  // analysis
     std::vector<Transfer> transfers;
     if (o.robustness) transfers = measure_robustness(analyses.runs, o, progress);
 
-    progress("writing %s", o.out.c_str());
-    std::filesystem::create_directories(o.out);
+    progress("writing %s", final_out.c_str());
     const auto numbers = report_numbers(analyses, groups, transfers, o);  // report.json's numbers
     const auto figures =
         write_figures(analyses.runs, numbers, analyses.data.begin()->second.test.class_names, o);  // figures
     apps::write_json_file((std::filesystem::path(o.out) / "report.json").string(),
                           report_json(analyses, numbers, transfers, figures, o, progress.seconds()));
     write_html(analyses.runs, numbers, figures, transfers, o, runs.front().config.dataset);  // page
+    staged.publish();
+    o.out = final_out;
     print_summary(numbers, o);
   } catch (const std::exception& e) {
     apps::print_error("invar-report", e);

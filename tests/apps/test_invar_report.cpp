@@ -13,12 +13,14 @@
 #include <tinyxml2.h>
 
 #include <algorithm>
+#include <csignal>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <regex>
+#include <thread>
 #include <utility>
 #include <set>
 #include <string>
@@ -509,6 +511,50 @@ TEST_CASE("invar-report: sizes the data cannot give are refused before any analy
   refused({"--per-class", "100"}, "; give --per-class ");
   refused({"--per-class", "20", "--tsne-images", "20"}, "--tsne-images 20: t-SNE (perplexity 30) needs at least 32 test images, and 20 are used");
   refused({"--per-class", "20", "--layer-images", "3"}, "--layer-images: 3 is not in [4, ");  // a usage error already
+}
+
+TEST_CASE("invar-report: a report killed mid-way leaves the previous report whole, and the next one tidies up") {
+  if (!report_can_run()) return;
+  invar::test::TempDir dir("invar-report-kill");
+  const std::string runs = dir.file("runs"), out = dir.file("out");
+  std::vector<std::string> train = {report_train_exe, "--out", runs};
+  train.insert(train.end(), report_train_args.begin(), report_train_args.end());
+  *std::find(train.begin(), train.end(), "baseline,invariance") = "baseline";
+  *std::find(train.begin(), train.end(), "2") = "1";
+  REQUIRE(invar::test::run_process(train, dir.file("train.txt")) == 0);
+  auto report = [&](const std::string& per_class) {
+    std::vector<std::string> argv = {report_exe, runs + "/baseline", "--out", out, "--per-class", per_class,
+                                     "--probe-images", "500", "--layer-images", "100", "--tsne-images", "100",
+                                     "--threads", "2", "-q"};
+    return argv;
+  };
+  REQUIRE(invar::test::run_process(report("20"), dir.file("first.txt")) == 0);
+  const std::string before = report_read_file(out + "/report.json");
+  REQUIRE(!before.empty());
+  auto staging_folders = [&] {
+    std::vector<std::string> found;
+    for (const auto& e : fs::directory_iterator(dir.path))
+      if (e.path().filename().string().rfind("out.", 0) == 0) found.push_back(e.path().filename().string());
+    return found;
+  };
+  CHECK(staging_folders().empty());
+  {  // Killed while it works: the previous report stays, whole; its staging folder is left behind.
+    invar::test::Subprocess p(report("10"), dir.file("killed.txt"));
+    const auto t0 = std::chrono::steady_clock::now();
+    while (staging_folders().empty() && p.running() &&
+           std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30))
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+    REQUIRE(p.running());
+    p.kill_now();
+    CHECK(p.exit_code() == -SIGKILL);
+  }
+  CHECK(report_read_file(out + "/report.json") == before);
+  CHECK(staging_folders().size() == 1);
+  // The next report replaces it whole and removes the dead process's staging folder.
+  REQUIRE(invar::test::run_process(report("10"), dir.file("second.txt")) == 0);
+  CHECK(nlohmann::json::parse(report_read_file(out + "/report.json"))["report"]["options"]["per_class"] == 10);
+  CHECK(staging_folders().empty());
 }
 
 TEST_CASE("invar-report: --version, defaults in --help, usage errors exit 2 with one readable line") {

@@ -201,6 +201,7 @@ class Run {
     prepare();
     if (writer_) {
       fs::create_directories(out_);
+      apps::remove_run_temporaries(out_);  // of a killed run (main holds the folder's lock)
       apps::write_json_file((fs::path(out_) / "config.json").string(), c_);
     }
     return std::visit([&](const auto& sampler) -> RunResult {

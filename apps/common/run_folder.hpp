@@ -80,16 +80,25 @@ inline void check_run_folder(const std::filesystem::path& dir, const RunConfig& 
               "); give the same options, --overwrite to replace it, or another --out");
 }
 
-/// Removes the run files of `dir` (and temporary files left by an interrupted atomic write).
-inline void remove_run_files(const std::filesystem::path& dir) {
+/// Removes the temporary files (<run file>.tmp.<pid>) that a process killed in the middle of an
+/// atomic write left in `dir`. Call it while holding the folder's OutputLock: then no live process
+/// is writing them.
+inline void remove_run_temporaries(const std::filesystem::path& dir) {
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) return;
-  for (const auto& f : run_files()) std::filesystem::remove(dir / f, ec);
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
     for (const auto& f : run_files())
       if (name.rfind(f + ".tmp.", 0) == 0) std::filesystem::remove(entry.path(), ec);
   }
+}
+
+/// Removes the run files of `dir` (and temporary files left by an interrupted atomic write).
+inline void remove_run_files(const std::filesystem::path& dir) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return;
+  for (const auto& f : run_files()) std::filesystem::remove(dir / f, ec);
+  remove_run_temporaries(dir);
 }
 
 /// The lock of an output folder: <dir>/invar-train.lock, locked with flock by the process that

@@ -143,6 +143,60 @@ TEST_CASE("invar-train: a run killed (SIGKILL) after epoch 1 and resumed equals 
   CHECK(ra["epochs"] == 3);
 }
 
+TEST_CASE("invar-train: SIGKILL at 20 points of a run; every resume ends bit-identical, each epoch logged once") {
+  if (!can_run()) return;
+  invar::test::TempDir dir("invar-train-kills");
+  const std::vector<std::string> args = {exe, "--objective", "mixed", "--train-images", "4096", "--test-images", "100",
+                                         "--mlp-hidden", "64", "--epochs", "4", "-K", "8", "-M", "4", "--score-images",
+                                         "20", "--probe", "never", "--threads", "1", "-q"};
+  // The reference run, timed: when its run folder appears (the data are loaded) and when it ends.
+  const std::string full = dir.file("full");
+  double started = 0, seconds = 0;
+  {
+    const auto t0 = std::chrono::steady_clock::now();
+    invar::test::Subprocess run(with(args, {"--out", full}), dir.file("full.txt"));
+    while (run.running() && !std::filesystem::exists(full + "/mixed/config.json"))
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    started = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    REQUIRE(run.exit_code() == 0);
+    seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  const std::string reference = read_all(full + "/mixed/checkpoint.invar");
+  REQUIRE(!reference.empty());
+  std::map<std::string, int> stages;  // where the kills landed: how far the run had come
+  const int points = 20;
+  for (int k = 0; k < points; ++k) {
+    CAPTURE(k);
+    const std::string out = dir.file("k" + std::to_string(k));
+    {
+      // Two kills while the data load, the others spread over the training.
+      const double at = k < 2 ? started * (k + 1) / 3 : started + (seconds - started) * (k - 1.5) / (points - 2);
+      invar::test::Subprocess run(with(args, {"--out", out}), dir.file("k.txt"));
+      std::this_thread::sleep_for(std::chrono::duration<double>(at));
+      run.kill_now();
+      const int code = run.exit_code();
+      std::string stage;
+      if (code == 0) stage = "finished";
+      else if (!std::filesystem::exists(out + "/mixed/config.json")) stage = "before any run file";
+      else stage = std::to_string(count_lines(out + "/mixed/log.jsonl")) + " epochs logged";
+      ++stages[stage];
+    }
+    REQUIRE(invar::test::run_process(with(args, {"--out", out, "--resume"}), dir.file("resumed.txt")) == 0);
+    CHECK(read_all(out + "/mixed/checkpoint.invar") == reference);
+    std::ifstream log(out + "/mixed/log.jsonl");
+    std::vector<long> epochs;
+    for (std::string line; std::getline(log, line);) epochs.push_back(nlohmann::json::parse(line)["epoch"].get<long>());
+    CHECK(epochs == std::vector<long>{1, 2, 3, 4});
+    for (const auto& e : std::filesystem::directory_iterator(out + "/mixed"))
+      CHECK(e.path().filename().string().find(".tmp.") == std::string::npos);
+    std::filesystem::remove_all(out);
+  }
+  std::string where;
+  for (const auto& [stage, n] : stages) where += "\n  " + stage + ": " + std::to_string(n);
+  MESSAGE(points << " kills over a " << seconds << " s run (data loaded after " << started << " s), each resumed:" << where);
+  CHECK(stages.size() >= 4);  // the kills landed at several stages of the run
+}
+
 TEST_CASE("invar-train: the default run on Fashion-MNIST (baseline >= 85 %, mixed more invariant at M = 8)") {
   if (!can_run()) return;
   invar::test::TempDir dir("invar-train-default");

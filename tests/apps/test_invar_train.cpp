@@ -197,6 +197,49 @@ TEST_CASE("invar-train: SIGKILL at 20 points of a run; every resume ends bit-ide
   CHECK(stages.size() >= 4);  // the kills landed at several stages of the run
 }
 
+TEST_CASE("invar-train: a full disk at each of the run's writes stops it with a clear error; the resume is exact") {
+  if (!can_run()) return;
+  invar::test::TempDir dir("invar-train-full");
+  const std::vector<std::string> args = {exe, "--objective", "mixed", "--train-images", "2048", "--test-images", "100",
+                                         "--mlp-hidden", "32", "--epochs", "3", "-K", "8", "-M", "4", "--score-images",
+                                         "20", "--probe", "never", "--threads", "1", "-q"};
+  const std::string full = dir.file("full");
+  REQUIRE(invar::test::run_process(with(args, {"--out", full}), dir.file("full.txt")) == 0);
+  const std::string reference = read_all(full + "/mixed/checkpoint.invar");
+  const auto config_bytes = std::filesystem::file_size(full + "/mixed/config.json");
+  const auto log_bytes = std::filesystem::file_size(full + "/mixed/log.jsonl");
+  const auto checkpoint_bytes = reference.size();
+  REQUIRE(checkpoint_bytes > log_bytes);
+  // Every file limited to N bytes (a disk that fills up), N from below config.json to just below the
+  // checkpoint: the first write past N fails (config.json, a log line or a checkpoint).
+  const std::vector<std::pair<std::string, std::uint64_t>> limits = {
+      {"config.json", config_bytes / 2},      {"log line 1", config_bytes + 1},
+      {"log line 2", log_bytes / 3 + 10},     {"log line 3", 2 * log_bytes / 3 + 10},
+      {"checkpoint", checkpoint_bytes - 100}};
+  int cases = 0;
+  for (const auto& [what, limit] : limits) {
+    CAPTURE(what);
+    const std::string out = dir.file("full-" + std::to_string(cases++));
+    const int rc = invar::test::run_process_with_file_limit(with(args, {"--out", out}), dir.file("limited.txt"), limit);
+    const std::string output = read_all(dir.file("limited.txt"));
+    std::filesystem::remove(dir.file("limited.txt"));
+    INFO(output);
+    CHECK(rc == 1);  // a clear error, not a crash
+    CHECK(output.find("File too large") != std::string::npos);
+    // Nothing lost: the resume (room again) ends with the uninterrupted run's checkpoint and log.
+    REQUIRE(invar::test::run_process(with(args, {"--out", out, "--resume"}), dir.file("resumed.txt")) == 0);
+    CHECK(read_all(out + "/mixed/checkpoint.invar") == reference);
+    std::ifstream log(out + "/mixed/log.jsonl");
+    std::vector<long> epochs;
+    for (std::string line; std::getline(log, line);) epochs.push_back(nlohmann::json::parse(line)["epoch"].get<long>());
+    CHECK(epochs == std::vector<long>{1, 2, 3});
+    for (const auto& e : std::filesystem::directory_iterator(out + "/mixed"))
+      CHECK(e.path().filename().string().find(".tmp.") == std::string::npos);
+  }
+  MESSAGE(cases << " file-size limits (full disk) from below config.json to below the checkpoint: each run stopped "
+                   "with a clear error and resumed exactly");
+}
+
 TEST_CASE("invar-train: the default run on Fashion-MNIST (baseline >= 85 %, mixed more invariant at M = 8)") {
   if (!can_run()) return;
   invar::test::TempDir dir("invar-train-default");

@@ -5,10 +5,12 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -67,6 +69,34 @@ class Subprocess {
   int status_ = 0;
   bool reaped_ = false;
 };
+
+/// Runs argv to the end with every file it writes limited to `max_file_bytes` (RLIMIT_FSIZE,
+/// SIGXFSZ ignored, so that a write past the limit fails with EFBIG as on a full disk instead of
+/// killing the process); returns the exit code, or -signal. No root needed.
+inline int run_process_with_file_limit(const std::vector<std::string>& argv, const std::string& log_path,
+                                       std::uint64_t max_file_bytes) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log < 0) throw std::runtime_error("cannot open " + log_path);
+  const pid_t pid = ::fork();
+  if (pid == 0) {  // the child: only async-signal-safe calls until exec
+    ::dup2(log, STDOUT_FILENO);
+    ::dup2(log, STDERR_FILENO);
+    const struct rlimit limit{max_file_bytes, max_file_bytes};
+    ::setrlimit(RLIMIT_FSIZE, &limit);
+    ::signal(SIGXFSZ, SIG_IGN);  // ignored signals stay ignored across exec
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(log);
+  if (pid < 0) throw std::runtime_error("fork failed for " + argv[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? -WTERMSIG(status) : -1000;
+}
 
 /// Runs to the end; returns exit_code().
 inline int run_process(const std::vector<std::string>& argv, const std::string& log_path) {

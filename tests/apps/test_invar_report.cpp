@@ -16,6 +16,7 @@
 #include <csignal>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -563,6 +564,37 @@ TEST_CASE("invar-report: killed at 10 points, a report leaves the previous one w
   REQUIRE(invar::test::run_process(report("10"), dir.file("second.txt")) == 0);
   CHECK(nlohmann::json::parse(report_read_file(out + "/report.json"))["report"]["options"]["per_class"] == 10);
   CHECK(siblings().empty());
+}
+
+TEST_CASE("invar-report: a full disk stops a report with a clear error and leaves the previous report whole") {
+  if (!report_can_run()) return;
+  invar::test::TempDir dir("invar-report-full");
+  const std::string runs = dir.file("runs"), out = dir.file("out");
+  std::vector<std::string> train = {report_train_exe, "--out", runs};
+  train.insert(train.end(), report_train_args.begin(), report_train_args.end());
+  *std::find(train.begin(), train.end(), "baseline,invariance") = "baseline";
+  *std::find(train.begin(), train.end(), "2") = "1";
+  REQUIRE(invar::test::run_process(train, dir.file("train.txt")) == 0);
+  const std::vector<std::string> report = {report_exe, runs + "/baseline", "--out", out, "--per-class", "10",
+                                           "--probe-images", "500", "--layer-images", "100", "--tsne-images", "100",
+                                           "--threads", "2", "-q"};
+  REQUIRE(invar::test::run_process(report, dir.file("first.txt")) == 0);
+  const std::string before = report_read_file(out + "/report.json");
+  int cases = 0;
+  for (const std::uint64_t limit : {std::uint64_t(512), std::uint64_t(8) << 10, std::uint64_t(64) << 10}) {
+    CAPTURE(limit);
+    fs::remove(dir.file("limited.txt"));
+    const int rc = invar::test::run_process_with_file_limit(report, dir.file("limited.txt"), limit);
+    const std::string output = report_read_file(dir.file("limited.txt"));
+    INFO(output);
+    CHECK(rc == 1);
+    CHECK(output.find("File too large") != std::string::npos);
+    CHECK(report_read_file(out + "/report.json") == before);
+    for (const auto& e : fs::directory_iterator(dir.path))  // no staging folder left behind
+      CHECK(e.path().filename().string().rfind("out.", 0) != 0);
+    ++cases;
+  }
+  MESSAGE(cases << " file-size limits (full disk): each report stopped with a clear error, the previous one whole");
 }
 
 TEST_CASE("invar-report: --version, defaults in --help, usage errors exit 2 with one readable line") {

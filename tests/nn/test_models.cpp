@@ -83,6 +83,8 @@ TEST_CASE("WRN-d-k parameter counts equal the formula for both shortcuts") {
   CHECK_ERROR_CONTAINS(make_wide_resnet<float>(WideResnetOptions{}.with_depth(15)), "6 n + 4");
   CHECK_ERROR_CONTAINS(make_wide_resnet<float>(WideResnetOptions{}.with_widen(0)), "widening factor");
   CHECK_ERROR_CONTAINS(make_all_cnn<float>(AllCnnOptions{}.with_width(0)), "width");
+  // A width whose channel count overflows (std::lround of 1e300 is undefined) is refused, not turned into 1 channel.
+  CHECK_ERROR_CONTAINS(make_all_cnn<float>(AllCnnOptions{}.with_width(1e300)), "asks for 1.92e+302 channels; at most 5461");
 }
 
 TEST_CASE("All-CNN-C taps and their shapes, 'same' and 'valid' top convolution") {

@@ -24,7 +24,8 @@
 // seed groups), analysis.hpp (the measures of each run), robustness.hpp (--robustness),
 // report_json.hpp (report.json's numbers; groups.hpp: a group's statistics), figures.hpp (SVG),
 // page.hpp (report.html and the summary table); options.hpp holds the options.
-// Exit status: 0 done, 1 failed, 2 usage error (common/cli.hpp).
+// Exit status: 0 done; 2 refused before any file was touched (a usage error, a size the data
+// cannot give, a folder that holds no run, missing data); 1 failed while running.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -63,6 +64,7 @@ int main(int argc, char** argv) {
   add_options(app, o);
   if (const int status = apps::parse_command_line(app, "invar-report", argc, argv); status >= 0) return status;
 
+  bool started = false;  // whether the output folder has been touched (exit status 1 after, 2 before)
   try {
     if (threads > 0) set_num_threads(threads);
     const Progress progress(o.quiet);
@@ -72,15 +74,11 @@ int main(int argc, char** argv) {
 
     Analyses analyses;  // the data, and every size the options ask for checked against it first
     load_run_data(runs, o, analyses);
-    try {
-      check_options_against_data(o, analyses);
-    } catch (const Error& e) {  // a refused command: nothing written, exit status 2
-      apps::print_error("invar-report", e);
-      return 2;
-    }
+    check_options_against_data(o, analyses);
     // The report folder appears whole or not at all: everything goes to a staging folder beside
     // it, swapped into place at the end (a killed report never leaves a page mixing two runs).
     apps::StagedFolder staged(o.out);
+    started = true;  // from here on files change: a failure is exit status 1
     const std::string final_out = o.out;
     o.out = staged.path();
     analyse_runs(runs, o, progress, analyses);  // analysis
@@ -99,7 +97,7 @@ int main(int argc, char** argv) {
     print_summary(numbers, o);
   } catch (const std::exception& e) {
     apps::print_error("invar-report", e);
-    return 1;
+    return started ? 1 : 2;  // refused before any file was touched: 2, as a usage error
   }
   return 0;
 }

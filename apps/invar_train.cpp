@@ -15,7 +15,9 @@
 // A run folder that already holds a run is refused unless --resume or --overwrite says what to do
 // with it, and <out>/invar-train.lock (flock, held while the process runs) refuses a second process
 // into the same folder (common/run_folder.hpp). --config <run>/config.json trains a run again
-// (options on the command line win). Exit status: 0 done, 1 failed, 2 usage error (common/cli.hpp).
+// (options on the command line win). Exit status: 0 done; 2 refused before any file was touched
+// (a usage error, an option the data cannot satisfy, a folder that holds another run, missing
+// data); 1 failed while running (docs/reliability.md).
 //
 // Under mpirun (built with invar::mpi; docs/distributed.md), `mpirun -np N invar-train ...` trains
 // each run data-parallel on N ranks: every rank loads the data and takes its share of every batch,
@@ -542,6 +544,7 @@ int main(int argc, char** argv) {
   add_options(app, c, seeds);
   if (const int status = apps::parse_command_line(app, "invar-train", argc, argv); status >= 0) return status;
 
+  bool started = false;  // whether the output folder has been touched (exit status 1 after, 2 before)
   try {
     if (threads > 0) set_num_threads(threads);
     if (!c.data_dir.empty() && app.get_option_group("data")->get_option("--dataset")->count() == 0) {
@@ -582,6 +585,7 @@ int main(int argc, char** argv) {
     }
     std::optional<apps::OutputLock> lock;  // rank 0's, held until the end: no second run writes here meanwhile
     if (writer) lock.emplace(out);
+    started = true;  // from here on files change: a failure is exit status 1
     check_run_folders(out, c, names, seeds, mode);  // again, now that nobody else can write
     if (comm) comm->barrier();  // the other ranks check only once rank 0 holds the lock
     if (overwrite && writer)
@@ -615,9 +619,9 @@ int main(int argc, char** argv) {
     apps::print_error("invar-train", e);
 #if defined(INVAR_COMPONENT_MPI)
     // The other ranks may wait in a collective this rank never reaches: stop them all.
-    if (comm) MPI_Abort(MPI_COMM_WORLD, 1);
+    if (comm) MPI_Abort(MPI_COMM_WORLD, started ? 1 : 2);
 #endif
-    return 1;
+    return started ? 1 : 2;  // refused before any file was touched: 2, as a usage error
   }
   return 0;
 }

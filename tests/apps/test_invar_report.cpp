@@ -512,7 +512,7 @@ TEST_CASE("invar-report: sizes the data cannot give are refused before any analy
   refused({"--per-class", "20", "--layer-images", "3"}, "--layer-images: 3 is not in [4, ");  // a usage error already
 }
 
-TEST_CASE("invar-report: killed at 10 points, a report leaves the previous one whole; the next one tidies up") {
+TEST_CASE("invar-report: killed at 10 points, a report leaves the previous one whole, and the next one tidies up") {
   if (!report_can_run()) return;
   invar::test::TempDir dir("invar-report-kill");
   const std::string runs = dir.file("runs"), out = dir.file("out");

@@ -143,7 +143,7 @@ TEST_CASE("invar-train: a run killed (SIGKILL) after epoch 1 and resumed equals 
   CHECK(ra["epochs"] == 3);
 }
 
-TEST_CASE("invar-train: SIGKILL at 20 points of a run; every resume ends bit-identical, each epoch logged once") {
+TEST_CASE("invar-train: SIGKILL at 20 points of a run, every resume ends bit-identical, each epoch logged once") {
   if (!can_run()) return;
   invar::test::TempDir dir("invar-train-kills");
   const std::vector<std::string> args = {exe, "--objective", "mixed", "--train-images", "4096", "--test-images", "100",
@@ -197,7 +197,7 @@ TEST_CASE("invar-train: SIGKILL at 20 points of a run; every resume ends bit-ide
   CHECK(stages.size() >= 2);  // the kills landed at more than one stage (timing varies with the machine's load)
 }
 
-TEST_CASE("invar-train: a full disk at each of the run's writes stops it with a clear error; the resume is exact") {
+TEST_CASE("invar-train: a full disk at each of the run's writes stops it with a clear error, and the resume is exact") {
   if (!can_run()) return;
   invar::test::TempDir dir("invar-train-full");
   const std::vector<std::string> args = {exe, "--objective", "mixed", "--train-images", "2048", "--test-images", "100",

@@ -594,6 +594,62 @@ TEST_CASE("invar-report: a full disk stops a report with a clear error and leave
   MESSAGE(cases << " file-size limits (full disk): each report stopped with a clear error, the previous one whole");
 }
 
+TEST_CASE("invar-report: a read-only folder stops a report with a clear error and leaves the previous report whole") {
+  if (!report_can_run()) return;
+  if (!invar::test::permissions_can_bind()) {
+    MESSAGE("skipped: running as root where a child cannot lose root's override of file permissions (no user "
+            "namespaces), so a read-only folder cannot be made");
+    return;
+  }
+  invar::test::TempDir dir("invar-report-read-only");
+  const std::string runs = dir.file("runs"), reports = dir.file("reports"), out = reports + "/out";
+  std::vector<std::string> train = {report_train_exe, "--out", runs};
+  train.insert(train.end(), report_train_args.begin(), report_train_args.end());
+  *std::find(train.begin(), train.end(), "baseline,invariance") = "baseline";
+  *std::find(train.begin(), train.end(), "2") = "1";
+  REQUIRE(invar::test::run_process(train, dir.file("train.txt")) == 0);
+  const std::vector<std::string> report = {report_exe, runs + "/baseline", "--out", out, "--per-class", "10",
+                                           "--probe-images", "500", "--layer-images", "100", "--tsne-images", "100",
+                                           "--threads", "2", "-q"};
+  const invar::test::ChildLimits as_user{.permissions_bind = true};
+  REQUIRE(invar::test::run_process(report, dir.file("first.txt"), as_user) == 0);
+  const std::string before = report_read_file(out + "/report.json");
+  const auto read_only = fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read |
+                         fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec;
+  int cases = 0;
+  // The folder that holds the report, read-only: the new report cannot be built beside the old one.
+  fs::permissions(reports, read_only);
+  {
+    const int rc = invar::test::run_process(report, dir.file("replace.txt"), as_user);
+    const std::string output = report_read_file(dir.file("replace.txt"));
+    INFO(output);
+    CHECK(rc == 2);  // refused before any analysis
+    CHECK(output.find("Permission denied") != std::string::npos);
+    CHECK(output.find(reports) != std::string::npos);
+    CHECK(report_read_file(out + "/report.json") == before);
+    CHECK(std::distance(fs::directory_iterator(reports), fs::directory_iterator()) == 1);  // out alone
+    ++cases;
+  }
+  // A new report into a read-only folder: refused, nothing made.
+  {
+    std::vector<std::string> fresh = report;
+    *std::find(fresh.begin(), fresh.end(), out) = reports + "/new";
+    const int rc = invar::test::run_process(fresh, dir.file("new.txt"), as_user);
+    const std::string output = report_read_file(dir.file("new.txt"));
+    INFO(output);
+    CHECK(rc == 2);
+    CHECK(output.find("Permission denied") != std::string::npos);
+    CHECK_FALSE(fs::exists(reports + "/new"));
+    ++cases;
+  }
+  // Writable again: the report replaces the old one.
+  fs::permissions(reports, fs::perms::owner_all, fs::perm_options::add);
+  REQUIRE(invar::test::run_process(report, dir.file("again.txt"), as_user) == 0);
+  CHECK(fs::exists(out + "/report.json"));
+  MESSAGE(cases << " read-only cases (replacing a report, a new report): each stopped with a clear error, "
+                   "the previous report whole");
+}
+
 TEST_CASE("invar-report: --version, defaults in --help, usage errors exit 2 with one readable line") {
   if (report_exe.empty()) {
     MESSAGE("skipped: invar-report is not built in this configuration (apps off)");

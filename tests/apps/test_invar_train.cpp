@@ -240,6 +240,94 @@ TEST_CASE("invar-train: a full disk at each of the run's writes stops it with a 
                    "with a clear error and resumed exactly");
 }
 
+TEST_CASE("invar-train: a read-only run folder stops a run with a clear error, and the resume is exact") {
+  if (!can_run()) return;
+  if (!invar::test::permissions_can_bind()) {
+    MESSAGE("skipped: running as root where a child cannot lose root's override of file permissions (no user "
+            "namespaces), so a read-only folder cannot be made");
+    return;
+  }
+  invar::test::TempDir dir("invar-train-read-only");
+  const std::vector<std::string> args = {exe, "--objective", "mixed", "--train-images", "2048", "--test-images", "100",
+                                         "--mlp-hidden", "32", "--epochs", "3", "-K", "8", "-M", "4", "--score-images",
+                                         "20", "--probe", "never", "--threads", "1", "-q"};
+  const invar::test::ChildLimits as_user{.permissions_bind = true};
+  const std::string full = dir.file("full");
+  REQUIRE(invar::test::run_process(with(args, {"--out", full}), dir.file("full.txt"), as_user) == 0);
+  const std::string reference = read_all(full + "/mixed/checkpoint.invar");
+  namespace fs = std::filesystem;
+  const auto read_only = fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read |
+                         fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec;
+  int cases = 0;
+
+  // 1. The folder to hold the run cannot be made: refused before anything is written.
+  {
+    const std::string parent = dir.file("locked");
+    fs::create_directories(parent);
+    fs::permissions(parent, read_only);
+    const int rc = invar::test::run_process(with(args, {"--out", parent + "/run"}), dir.file("locked.txt"), as_user);
+    const std::string output = read_all(dir.file("locked.txt"));
+    INFO(output);
+    CHECK(rc == 2);
+    CHECK(output.find("Permission denied") != std::string::npos);
+    CHECK(output.find(parent + "/run") != std::string::npos);
+    CHECK(std::count(output.begin(), output.end(), '\n') == 1);
+    CHECK(fs::is_empty(parent));
+    fs::permissions(parent, fs::perms::owner_all, fs::perm_options::add);
+    ++cases;
+  }
+
+  // 2. The run folder becomes read-only while the run works (the run paused right after its first
+  // log line, before that epoch's checkpoint is renamed into place): a clear error, and nothing of
+  // the finished epochs is lost.
+  const std::string out = dir.file("run");
+  {
+    invar::test::Subprocess run(with(args, {"--out", out}), dir.file("run.txt"), as_user);
+    while (run.running() && !(fs::exists(out + "/mixed/log.jsonl") && count_lines(out + "/mixed/log.jsonl") >= 1))
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    run.pause();
+    const bool paused_in_time = fs::exists(out + "/mixed/log.jsonl");
+    fs::permissions(out + "/mixed", read_only);
+    run.resume();
+    const int rc = run.exit_code();
+    const std::string output = read_all(dir.file("run.txt"));
+    INFO(output);
+    REQUIRE(paused_in_time);
+    CHECK(rc == 1);
+    CHECK(output.find("Permission denied") != std::string::npos);
+    CHECK(output.find(out + "/mixed") != std::string::npos);
+    ++cases;
+  }
+
+  // 3. A resume into the folder while it is still read-only: refused, the folder left as it was.
+  {
+    const auto before = snapshot(out + "/mixed");
+    const int rc = invar::test::run_process(with(args, {"--out", out, "--resume"}), dir.file("again.txt"), as_user);
+    const std::string output = read_all(dir.file("again.txt"));
+    INFO(output);
+    CHECK((rc == 1 || rc == 2));
+    CHECK(output.find("Permission denied") != std::string::npos);
+    const auto after = snapshot(out + "/mixed");
+    for (const auto& [file, content] : after)
+      CHECK_MESSAGE((before.count(file) && before.at(file) == content), file);
+    CHECK(after.size() == before.size());
+    ++cases;
+  }
+
+  // Writable again: the resume ends with the uninterrupted run's checkpoint and log.
+  fs::permissions(out + "/mixed", fs::perms::owner_all, fs::perm_options::add);
+  REQUIRE(invar::test::run_process(with(args, {"--out", out, "--resume"}), dir.file("resumed.txt"), as_user) == 0);
+  CHECK(read_all(out + "/mixed/checkpoint.invar") == reference);
+  std::ifstream log(out + "/mixed/log.jsonl");
+  std::vector<long> epochs;
+  for (std::string line; std::getline(log, line);) epochs.push_back(nlohmann::json::parse(line)["epoch"].get<long>());
+  CHECK(epochs == std::vector<long>{1, 2, 3});
+  for (const auto& e : fs::directory_iterator(out + "/mixed"))
+    CHECK(e.path().filename().string().find(".tmp.") == std::string::npos);
+  MESSAGE(cases << " read-only cases (folder not creatable, made read-only mid-run, resumed while read-only): each "
+                   "stopped with a clear error, and the resume was exact");
+}
+
 TEST_CASE("invar-train: the default run on Fashion-MNIST (baseline >= 85 %, mixed more invariant at M = 8)") {
   if (!can_run()) return;
   invar::test::TempDir dir("invar-train-default");

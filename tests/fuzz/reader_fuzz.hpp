@@ -171,6 +171,31 @@ inline std::vector<Reader> readers() {
   return out;
 }
 
+/// The file a case writes from its mutated bytes: for an archive whose parser hides behind a
+/// CRC (fix_crc), the trailing CRC-32 of everything before it recomputed (little-endian).
+inline Bytes as_file(const Reader& r, Bytes b) {
+  if (r.fix_crc && b.size() >= 4) {
+    const auto crc = static_cast<std::uint32_t>(crc32(0L, b.data(), static_cast<uInt>(b.size() - 4)));
+    for (std::size_t k = 0; k < 4; ++k) b[b.size() - 4 + k] = static_cast<unsigned char>(crc >> (8 * k));
+  }
+  return b;
+}
+
+/// How a reader met one input.
+enum class Outcome { accepted, refused };
+
+/// Writes `b` to `path` and reads it with `r`: accepted (it returned) or refused (it threw
+/// invar::Error); any other exception propagates, as the failure it is.
+inline Outcome read_case(const Reader& r, const Bytes& b, const std::string& path) {
+  write_bytes(path, b);
+  try {
+    r.read(path);
+    return Outcome::accepted;
+  } catch (const Error&) {
+    return Outcome::refused;
+  }
+}
+
 /// What a run of cases found.
 struct FuzzCounts {
   long cases = 0, accepted = 0, refused = 0;
@@ -193,17 +218,9 @@ inline FuzzCounts fuzz_reader(const Reader& r, long cases, std::uint64_t seed, c
       b = r.seed;
       mutate(b, rng);
     }
-    if (r.fix_crc && b.size() >= 4) {  // the archive's trailing CRC-32 of everything before it, little-endian
-      const auto crc = static_cast<std::uint32_t>(crc32(0L, b.data(), static_cast<uInt>(b.size() - 4)));
-      for (std::size_t k = 0; k < 4; ++k) b[b.size() - 4 + k] = static_cast<unsigned char>(crc >> (8 * k));
-    }
-    write_bytes(path, b);
     ++c.cases;
     try {
-      r.read(path);
-      ++c.accepted;
-    } catch (const Error&) {
-      ++c.refused;
+      (read_case(r, as_file(r, std::move(b)), path) == Outcome::accepted ? c.accepted : c.refused) += 1;
     } catch (const std::exception& e) {
       c.failures.push_back(r.name + " case " + std::to_string(k) + ": " + e.what());
     }

@@ -14,6 +14,8 @@
 // Every benchmark runs one untimed warm-up step first. Per-layer profile of invar's training step instead of the benchmarks:
 //   build/bench/benchmarks/bench_convnets --profile [--threads=2] [--steps=5] [--wrn-28-10]
 //   (--profile-model=wrn_16_4: that model alone, e.g. under `perf record`)
+// --conv-kernel=im2col|avx2|avx512 runs invar's float convolutions on that kernel (default: the
+// widest this machine runs; backend/cpu/conv2d_implicit_gemm.hpp), to compare them.
 #include <benchmark/benchmark.h>
 #include <malloc.h>
 
@@ -263,9 +265,29 @@ int main(int argc, char** argv) {
     else if (a == "--profile") profile_run = true;
     else if (a.rfind("--profile-model=", 0) == 0) profile_run = true, only = a.substr(16);
     else if (a == "--wrn-28-10") wrn_28_10 = true;
-    else argv[kept++] = argv[i];
+    else if (a.rfind("--conv-kernel=", 0) == 0) {
+      const std::string k = a.substr(14);
+      if (k != "im2col" && k != "avx2" && k != "avx512") {
+        std::fprintf(stderr, "bench_convnets: --conv-kernel must be im2col, avx2 or avx512, got '%s'\n", k.c_str());
+        return 2;
+      }
+      try {
+        invar::cpu::set_conv_kernel(k == "im2col"  ? invar::cpu::ConvKernel::im2col
+                                    : k == "avx2" ? invar::cpu::ConvKernel::avx2
+                                                  : invar::cpu::ConvKernel::avx512);
+      } catch (const invar::Error& e) {
+        std::fprintf(stderr, "bench_convnets: %s\n", e.what());
+        return 2;
+      }
+    } else argv[kept++] = argv[i];
   }
   argc = kept;
+  {
+    const auto k = invar::cpu::conv_kernel();
+    benchmark::AddCustomContext("invar_conv_kernel", k == invar::cpu::ConvKernel::avx512 ? "avx512"
+                                                     : k == invar::cpu::ConvKernel::avx2 ? "avx2"
+                                                                                         : "im2col");
+  }
   if (profile_run) return profile(threads, steps, wrn_28_10, only);
 
   std::vector<std::pair<Model, const char*>> models{{Model::all_cnn, "all_cnn"}, {Model::wrn_16_4, "wrn_16_4"}};

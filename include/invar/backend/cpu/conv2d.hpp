@@ -18,9 +18,11 @@
 /// thread ends (OpenMP keeps its pool: the end of the process).
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "invar/backend/conv2d_geometry.hpp"
+#include "invar/backend/cpu/conv2d_implicit_gemm.hpp"
 #include "invar/backend/cpu/gemm.hpp"
 #include "invar/backend/cpu/im2col.hpp"
 #include "invar/backend/cpu/threads.hpp"
@@ -61,6 +63,13 @@ const T* conv_patches(const Conv2dGeometry& g, const T* x, index_t b0, index_t n
 /// y = conv(x, w) + bias (bias may be null). w: O x C x k x k.
 template <class T>
 void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (const ConvKernel kernel = conv_kernel(); kernel != ConvKernel::im2col) {
+      const index_t kdim = g.patch_rows();
+      implicit_gemm::conv2d_forward(kernel, g, x, [w, kdim](index_t o, index_t k) { return w[o * kdim + k]; }, bias, y);
+      return;
+    }
+  }
   const index_t chunk = detail::conv_chunk_images(g), chunks = (g.batch + chunk - 1) / chunk;
   const index_t p = g.positions(), o = g.out_channels, k = g.patch_rows();
   parallel_for_each_dynamic(chunks, chunk * p * k * o, [&](index_t c) {
@@ -85,6 +94,14 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* d
   const index_t p = g.positions(), o = g.out_channels, k = g.patch_rows(), wsize = o * k;
   const index_t parts = std::min<index_t>(8, chunks);
   if (chunks == 0) return;
+  if constexpr (std::is_same_v<T, float>) {  // dx of a stride-1 layer: a convolution of dy (implicit GEMM)
+    if (const ConvKernel kernel = conv_kernel();
+        dx != nullptr && kernel != ConvKernel::im2col && implicit_gemm::input_gradient_as_convolution(g)) {
+      implicit_gemm::conv2d_input_gradient(kernel, g, w, dy, dx);
+      dx = nullptr;
+      if (dw == nullptr && dbias == nullptr) return;
+    }
+  }
   // dw == nullptr (frozen weights, attacks): no patches and no weight GEMM, only dx.
   T* part_w = dw ? detail::conv_scratch<T>(2, std::size_t(parts * wsize)) : nullptr;
   double* part_b = dbias ? detail::conv_scratch<double>(3, std::size_t(parts * o)) : nullptr;

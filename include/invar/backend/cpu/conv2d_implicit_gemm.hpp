@@ -1,0 +1,387 @@
+#pragma once
+/// \file conv2d_implicit_gemm.hpp
+/// Float convolutions as an implicit GEMM, with AVX-512 or AVX2 micro-kernels chosen at run time.
+///
+/// The im2col path (conv2d.hpp) writes each chunk's whole patch matrix to memory, Eigen then
+/// packs it again into its own panels, and the product comes back in a column layout that is
+/// turned into NCHW: three passes over large buffers around every GEMM, about 30 % of a training
+/// step (docs/performance.md). Here the patches go straight from the image into a panel small
+/// enough for the L1 cache (kc patch rows x NR output positions), a register-blocked micro-kernel
+/// multiplies it with the packed weights (MR output channels at a time), and the finished panel
+/// is written to NCHW with the bias. Nothing of the size of a patch matrix exists.
+///
+/// The kernels are compiled for AVX-512 and for AVX2 + FMA whatever the flags of the translation
+/// unit (function target attributes), and the machine picks the widest at run time: a binary
+/// built for plain x86-64 or with `-mavx2 -mfma` still runs AVX-512 kernels where the CPU has
+/// them. Elsewhere (another architecture or compiler, or double) the im2col path runs.
+///
+/// The backward pass of a stride-1 convolution with respect to its input is itself such a
+/// convolution: of dL/dy, with the kernel flipped and the channels' roles swapped, padding
+/// k - 1 - p. It runs through the same kernel (conv2d.hpp); strided layers keep im2col.
+///
+/// Order of the sums: each output is one FMA chain over the patch rows in their natural order,
+/// split into blocks of kc rows that are added in order. Which thread computes which panel
+/// changes nothing, so results are the same bits for any thread count (they differ between the
+/// AVX-512, AVX2 and im2col kernels, like any two GEMMs).
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <vector>
+
+#include "invar/backend/conv2d_geometry.hpp"
+#include "invar/backend/cpu/threads.hpp"
+#include "invar/core/config.hpp"
+
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#define INVAR_IMPLICIT_GEMM_X86 1
+#else
+#define INVAR_IMPLICIT_GEMM_X86 0
+#endif
+
+namespace invar::cpu {
+
+/// The kernels a float convolution can run on.
+enum class ConvKernel {
+  im2col,  ///< patch matrix + Eigen's GEMM (any type, any machine)
+  avx2,    ///< implicit GEMM, AVX2 + FMA micro-kernel (x86-64 with AVX2 and FMA)
+  avx512,  ///< implicit GEMM, AVX-512 micro-kernel (x86-64 with AVX-512F)
+};
+
+/// Whether this machine (and this build) can run `kernel`.
+inline bool conv_kernel_available(ConvKernel kernel) {
+#if INVAR_IMPLICIT_GEMM_X86
+  switch (kernel) {
+    case ConvKernel::avx512: return __builtin_cpu_supports("avx512f");
+    case ConvKernel::avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    default: return true;
+  }
+#else
+  return kernel == ConvKernel::im2col;
+#endif
+}
+
+namespace detail {
+/// The widest kernel this machine runs.
+inline ConvKernel best_conv_kernel() {
+  static const ConvKernel best = conv_kernel_available(ConvKernel::avx512) ? ConvKernel::avx512
+                                 : conv_kernel_available(ConvKernel::avx2) ? ConvKernel::avx2
+                                                                           : ConvKernel::im2col;
+  return best;
+}
+/// -1: the best kernel; otherwise a ConvKernel chosen by set_conv_kernel.
+inline std::atomic<int> chosen_conv_kernel{-1};
+}  // namespace detail
+
+/// The kernel float convolutions use now: the widest this machine runs, unless set_conv_kernel
+/// chose another.
+inline ConvKernel conv_kernel() {
+  const int chosen = detail::chosen_conv_kernel.load(std::memory_order_relaxed);
+  return chosen < 0 ? detail::best_conv_kernel() : static_cast<ConvKernel>(chosen);
+}
+
+/// Chooses the kernel of every float convolution of the process (benchmarks and tests compare
+/// them); one the machine cannot run is refused.
+inline void set_conv_kernel(ConvKernel kernel) {
+  check(conv_kernel_available(kernel), "set_conv_kernel: this machine cannot run the ",
+        kernel == ConvKernel::avx512 ? "AVX-512" : "AVX2", " kernel");
+  detail::chosen_conv_kernel.store(static_cast<int>(kernel), std::memory_order_relaxed);
+}
+
+/// Goes back to the widest kernel the machine runs.
+inline void reset_conv_kernel() { detail::chosen_conv_kernel.store(-1, std::memory_order_relaxed); }
+
+namespace implicit_gemm {
+
+/// Patch rows per block: a B panel of kc x NR floats (32 KB at NR = 32) stays in the L1 cache.
+inline constexpr index_t block_rows = 256;
+
+/// The weights, packed for the micro-kernel: panels of MR output channels, each panel kdim x MR
+/// (patch row by patch row, the MR channels' weights side by side); rows past `rows` are zero.
+/// `weight(r, k)` gives the weight of output channel r at patch row k.
+template <class Weight>
+void pack_weights(index_t rows, index_t kdim, int mr, const Weight& weight, float* packed) {
+  const index_t panels = (rows + mr - 1) / mr;
+  for (index_t p = 0; p < panels; ++p) {
+    float* dst = packed + p * kdim * mr;
+    for (index_t k = 0; k < kdim; ++k)
+      for (int r = 0; r < mr; ++r) {
+        const index_t row = p * mr + r;
+        dst[k * mr + r] = row < rows ? weight(row, k) : 0.0f;
+      }
+  }
+}
+
+/// A run of a panel's columns that lie in one output row of one image.
+struct Segment {
+  index_t column;  ///< first column in the panel
+  index_t length;  ///< columns
+  index_t source;  ///< offset in the (padded) images of the input its first column reads at patch row 0
+  index_t output;  ///< offset in the output images of its first column, channel 0
+};
+
+/// The segments of the panel of columns [j0, j0 + nr) of g's N Ho Wo output positions, g without
+/// padding (the images are padded before).
+inline void panel_segments(const Conv2dGeometry& g, index_t j0, index_t nr, std::vector<Segment>& segments) {
+  segments.clear();
+  const index_t positions = g.positions(), wo = g.out_w(), end = std::min(j0 + nr, g.batch * positions);
+  for (index_t j = j0; j < end;) {
+    const index_t image = j / positions, pos = j % positions, oy = pos / wo, ox = pos % wo;
+    const index_t length = std::min(wo - ox, end - j);
+    segments.push_back({j - j0, length, image * g.in_image() + oy * g.stride * g.width + ox * g.stride,
+                        image * g.out_image() + pos});
+    j += length;
+  }
+}
+
+/// Patch rows [k0, k0 + kc) of the panel's columns into b (kc x nr, row by row), from images
+/// without padding (g.padding == 0: every read is inside); columns past the segments are zero.
+/// Inlined into the kernels' target functions, so that its copies are vectorised for their
+/// instruction set; no division per row (the patch row's offset advances as a counter).
+inline void pack_patches(const Conv2dGeometry& g, const float* x, const std::vector<Segment>& segments, index_t k0,
+                         index_t kc, index_t nr, float* b) {
+  const index_t kk = g.kernel, w = g.width, s = g.stride;
+  index_t covered = 0;
+  for (const auto& seg : segments) covered += seg.length;
+  if (covered < nr) std::fill(b, b + kc * nr, 0.0f);
+  index_t ky = (k0 / kk) % kk, kx = k0 % kk;
+  index_t offset = (k0 / (kk * kk)) * g.height * w + ky * w + kx;  // of patch row k in an image
+  const bool whole = segments.size() == 1 && segments[0].length == nr;
+  for (index_t k = 0; k < kc; ++k) {
+    float* row = b + k * nr;
+    if (whole && s == 1) {  // the common case: one output row fills the panel
+      const float* __restrict src = x + segments[0].source + offset;
+      for (index_t t = 0; t < nr; ++t) row[t] = src[t];
+    } else {
+      for (const auto& seg : segments) {
+        float* __restrict dst = row + seg.column;
+        const float* __restrict src = x + seg.source + offset;
+        if (s == 1) {
+          for (index_t t = 0; t < seg.length; ++t) dst[t] = src[t];
+        } else {
+          for (index_t t = 0; t < seg.length; ++t) dst[t] = src[t * s];
+        }
+      }
+    }
+    ++offset;
+    if (++kx == kk) {
+      kx = 0;
+      offset += w - kk;
+      if (++ky == kk) {
+        ky = 0;
+        offset += (g.height - kk) * w;
+      }
+    }
+  }
+}
+
+/// Images [0, n) of x (C x H x W each) with `pad` zeros on every side, into out (C x (H + 2 pad)
+/// x (W + 2 pad) each).
+inline void pad_images(index_t n, index_t channels, index_t height, index_t width, index_t pad, const float* x,
+                       float* out) {
+  const index_t hp = height + 2 * pad, wp = width + 2 * pad;
+  for (index_t plane = 0; plane < n * channels; ++plane) {
+    const float* src = x + plane * height * width;
+    float* dst = out + plane * hp * wp;
+    std::fill(dst, dst + pad * wp, 0.0f);
+    for (index_t r = 0; r < height; ++r) {
+      float* d = dst + (pad + r) * wp;
+      std::fill(d, d + pad, 0.0f);
+      std::memcpy(d + pad, src + r * width, std::size_t(width) * sizeof(float));
+      std::fill(d + pad + width, d + wp, 0.0f);
+    }
+    std::fill(dst + (pad + height) * wp, dst + hp * wp, 0.0f);
+  }
+}
+
+#if INVAR_IMPLICIT_GEMM_X86
+
+#define INVAR_IGEMM_INLINE inline __attribute__((always_inline))
+
+// GCC's vector types of 8 and 16 floats (a vector_size that depends on a template parameter is
+// silently ignored by GCC 12 inside a template); used only inside the target functions below.
+typedef float float8 __attribute__((vector_size(32)));
+typedef float float16 __attribute__((vector_size(64)));
+template <int W>
+struct FloatVector;
+template <>
+struct FloatVector<8> {
+  using type = float8;
+};
+template <>
+struct FloatVector<16> {
+  using type = float16;
+};
+
+/// c (MR x NV W, row stride NV W) = (accumulate ? c : 0) + a (kc x MR) * b (kc x NV W): MR x NV
+/// vectors of W floats held in registers through the whole depth.
+template <int W, int MR, int NV>
+INVAR_IGEMM_INLINE void micro_tile(index_t kc, const float* __restrict a, const float* __restrict b,
+                                   float* __restrict c, bool accumulate) {
+  using V = typename FloatVector<W>::type;
+  constexpr int nr = NV * W;
+  V acc[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = V{};
+  for (index_t k = 0; k < kc; ++k) {
+    V bv[NV];
+    for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + k * nr + v * W, sizeof(V));
+    for (int r = 0; r < MR; ++r) {
+      // A broadcast: s - 0 is s for every s (-0 included), so it folds to one vbroadcastss
+      // (s + 0 would not: -0 + 0 is +0, and the addition would stay).
+      const V ar = a[k * MR + r] - V{};
+      for (int v = 0; v < NV; ++v) acc[r][v] += ar * bv[v];
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) {
+      float* p = c + r * nr + v * W;
+      if (accumulate) {
+        V old;
+        std::memcpy(&old, p, sizeof(V));
+        acc[r][v] += old;
+      }
+      std::memcpy(p, &acc[r][v], sizeof(V));
+    }
+}
+
+/// One panel's product: c (rows x NR) = packed weights (panels of MR) x b (kdim x NR), the
+/// depth in blocks of block_rows, b packed block by block by `pack(k0, kc, b)`.
+template <int W, int MR, int NV, class Pack>
+INVAR_IGEMM_INLINE void panel_product(index_t rows, index_t kdim, const float* packed_w, float* b, float* c,
+                                      const Pack& pack) {
+  constexpr int nr = NV * W;
+  for (index_t k0 = 0; k0 < kdim; k0 += block_rows) {
+    const index_t kc = std::min(block_rows, kdim - k0);
+    pack(k0, kc, b);
+    for (index_t r0 = 0; r0 < rows; r0 += MR)
+      micro_tile<W, MR, NV>(kc, packed_w + r0 * kdim + k0 * MR, b, c + r0 * nr, k0 > 0);
+  }
+}
+
+// The same panel product compiled for each instruction set; the function's target attribute
+// makes the inlined body use that set's registers and FMAs whatever the translation unit's flags.
+template <int MR, class Pack>
+__attribute__((target("avx512f,avx2,fma"))) void panel_product_avx512(index_t rows, index_t kdim,
+                                                                      const float* packed_w, float* b, float* c,
+                                                                      const Pack& pack) {
+  panel_product<16, MR, 2>(rows, kdim, packed_w, b, c, pack);
+}
+template <int MR, class Pack>
+__attribute__((target("avx2,fma"))) void panel_product_avx2(index_t rows, index_t kdim, const float* packed_w,
+                                                            float* b, float* c, const Pack& pack) {
+  panel_product<8, MR, 2>(rows, kdim, packed_w, b, c, pack);
+}
+
+#undef INVAR_IGEMM_INLINE
+
+#endif  // INVAR_IMPLICIT_GEMM_X86
+
+/// Output positions per panel of `kernel`: two vectors.
+inline index_t panel_columns(ConvKernel kernel) { return kernel == ConvKernel::avx512 ? 32 : 16; }
+
+/// Output channels per micro-tile: 12 or 8 (AVX-512), 6 or 4 (AVX2), whichever divides the
+/// channel count (no wasted rows), else the larger.
+inline int tile_rows(ConvKernel kernel, index_t channels) {
+  const int large = kernel == ConvKernel::avx512 ? 12 : 6, small = kernel == ConvKernel::avx512 ? 8 : 4;
+  return channels % large == 0 ? large : channels % small == 0 ? small : large;
+}
+
+/// Scratch of the calling thread: slot 0 packed patches, 1 the output panel, 2 packed weights,
+/// 3 padded images.
+inline float* scratch(int slot, std::size_t n) {
+  thread_local std::vector<float> buffers[4];
+  auto& b = buffers[slot];
+  if (b.size() < n) b.resize(n);
+  return b.data();
+}
+
+/// y = conv(x, w) + bias for float on `kernel` (avx2 or avx512, available on this machine), with
+/// w given by `weight(o, k)` (o < Co, k < C k k), so that the backward pass can pass a flipped
+/// kernel without copying it. bias may be null.
+///
+/// One task per chunk of images (conv2d.hpp's chunks, at least 512 output positions): the chunk
+/// is padded into the thread's scratch (so that packing reads without bounds checks), then
+/// multiplied panel by panel (NR output positions, all output channels) and written to NCHW.
+template <class Weight>
+void conv2d_forward(ConvKernel kernel, const Conv2dGeometry& g, const float* x, const Weight& weight,
+                    const float* bias, float* y) {
+#if INVAR_IMPLICIT_GEMM_X86
+  const index_t rows = g.out_channels, kdim = g.patch_rows(), positions = g.positions();
+  const index_t nr = panel_columns(kernel);
+  if (g.batch == 0 || positions == 0 || rows == 0) return;
+  const int mr = tile_rows(kernel, rows);
+  const index_t padded_rows = (rows + mr - 1) / mr * mr;
+  float* packed_w = scratch(2, std::size_t(padded_rows * kdim));
+  pack_weights(rows, kdim, mr, weight, packed_w);
+  const index_t chunk = std::clamp<index_t>((512 + positions - 1) / positions, 1, g.batch);
+  const index_t chunks = (g.batch + chunk - 1) / chunk;
+  parallel_for_each_dynamic(chunks, chunk * positions * kdim * padded_rows, [&](index_t c) {
+    const index_t b0 = c * chunk, n = std::min(chunk, g.batch - b0);
+    // The chunk's images, padded: geometry `u` reads them with no padding.
+    const Conv2dGeometry u{n, g.in_channels, g.height + 2 * g.padding, g.width + 2 * g.padding, rows, g.kernel,
+                           g.stride, 0};
+    const float* images = x + b0 * g.in_image();
+    if (g.padding > 0) {
+      float* padded = scratch(3, std::size_t(n * u.in_image()));
+      pad_images(n, g.in_channels, g.height, g.width, g.padding, images, padded);
+      images = padded;
+    }
+    thread_local std::vector<Segment> segments;
+    float* b = scratch(0, std::size_t(block_rows * nr));
+    float* panel_out = scratch(1, std::size_t(padded_rows * nr));
+    float* y0 = y + b0 * g.out_image();
+    const index_t columns = n * positions;
+    for (index_t j0 = 0; j0 < columns; j0 += nr) {
+      panel_segments(u, j0, nr, segments);
+      const auto pack = [&](index_t k0, index_t kc, float* dst) { pack_patches(u, images, segments, k0, kc, nr, dst); };
+      if (kernel == ConvKernel::avx512) {
+        if (mr == 12) panel_product_avx512<12>(padded_rows, kdim, packed_w, b, panel_out, pack);
+        else panel_product_avx512<8>(padded_rows, kdim, packed_w, b, panel_out, pack);
+      } else {
+        if (mr == 6) panel_product_avx2<6>(padded_rows, kdim, packed_w, b, panel_out, pack);
+        else panel_product_avx2<4>(padded_rows, kdim, packed_w, b, panel_out, pack);
+      }
+      // The panel to NCHW, with the bias.
+      for (const auto& seg : segments)
+        for (index_t o = 0; o < rows; ++o) {
+          const float* src = panel_out + o * nr + seg.column;
+          float* dst = y0 + seg.output + o * positions;
+          const float add = bias ? bias[o] : 0.0f;
+          for (index_t t = 0; t < seg.length; ++t) dst[t] = src[t] + add;
+        }
+    }
+  });
+#else
+  (void)kernel;
+  (void)g;
+  (void)x;
+  (void)weight;
+  (void)bias;
+  (void)y;
+  throw Error("implicit_gemm::conv2d_forward: no implicit-GEMM kernel in this build");
+#endif
+}
+
+/// Whether the input gradient of a convolution of geometry g can run as a forward convolution
+/// (stride 1, padding at most k - 1).
+inline bool input_gradient_as_convolution(const Conv2dGeometry& g) {
+  return g.stride == 1 && g.padding <= g.kernel - 1;
+}
+
+/// dx = dL/dx of y = conv(x, w) (stride 1): the convolution of dy with w flipped in both spatial
+/// directions and its channel axes swapped, padding k - 1 - p.
+inline void conv2d_input_gradient(ConvKernel kernel, const Conv2dGeometry& g, const float* w, const float* dy,
+                                  float* dx) {
+  const index_t kk = g.kernel, co = g.out_channels, ci = g.in_channels;
+  const Conv2dGeometry t{g.batch, co, g.out_h(), g.out_w(), ci, kk, 1, kk - 1 - g.padding};
+  // Patch row of t: (o, ky, kx) over dy's channels; t's output channel c (an input channel of g).
+  const auto flipped = [&](index_t c, index_t k) {
+    const index_t o = k / (kk * kk), ky = (k / kk) % kk, kx = k % kk;
+    return w[((o * ci + c) * kk + (kk - 1 - ky)) * kk + (kk - 1 - kx)];
+  };
+  conv2d_forward(kernel, t, dy, flipped, nullptr, dx);
+}
+
+}  // namespace implicit_gemm
+}  // namespace invar::cpu

@@ -113,20 +113,31 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* d
     for (index_t c = part; c < chunks; c += parts) {
       const index_t b0 = c * chunk, n = std::min(chunk, g.batch - b0), cols_n = n * p;
       const T* dy0 = dy + b0 * g.out_image();
+      // 3x3 float weights: straight from the images (implicit GEMM), no patch matrix.
+      bool implicit_w = false;
+      if constexpr (std::is_same_v<T, float>) {
+        if (const ConvKernel kernel = conv_kernel(); pw && kernel != ConvKernel::im2col && implicit_gemm::weight_gradient_here(g)) {
+          implicit_gemm::conv2d_weight_gradient(kernel, g, x, dy, b0, n, pw, !first);
+          implicit_w = true;
+        }
+      }
       const T* dyc = dy0;
-      if (n > 1) {
+      if (n > 1 && (dx || (pw && !implicit_w))) {
         T* gathered = detail::conv_scratch<T>(1, std::size_t(o * cols_n));
         images_to_columns(n, o, p, dy0, gathered);
         dyc = gathered;
       }
-      if (pw) {
+      if (pw && !implicit_w) {
         const T* patches = detail::conv_patches(g, x, b0, n, 0);
         gemm(false, true, o, k, cols_n, T(1), dyc, cols_n, patches, cols_n, first ? T(0) : T(1), pw, k);
       }
-      if (pb)
+      if (pb)  // over the chunk's images in order, position by position (the same sum in either layout)
         for (index_t r = 0; r < o; ++r) {
           double s = 0;
-          for (index_t j = 0; j < cols_n; ++j) s += double(dyc[r * cols_n + j]);
+          for (index_t i = 0; i < n; ++i) {
+            const T* row = dy0 + i * g.out_image() + r * p;
+            for (index_t j = 0; j < p; ++j) s += double(row[j]);
+          }
           pb[r] += s;
         }
       if (dx) {

@@ -116,8 +116,8 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* d
       // 3x3 float weights: straight from the images (implicit GEMM), no patch matrix.
       bool implicit_w = false;
       if constexpr (std::is_same_v<T, float>) {
-        if (const ConvKernel kernel = conv_kernel(); pw && kernel != ConvKernel::im2col && implicit_gemm::weight_gradient_here(g)) {
-          implicit_gemm::conv2d_weight_gradient(kernel, g, x, dy, b0, n, pw, !first);
+        if (pw && implicit_gemm::weight_gradient_here(conv_kernel(), g)) {
+          implicit_gemm::conv2d_weight_gradient(g, x, dy, b0, n, pw, !first);
           implicit_w = true;
         }
       }

@@ -19,6 +19,11 @@
 /// convolution: of dL/dy, with the kernel flipped and the channels' roles swapped, padding
 /// k - 1 - p. It runs through the same kernel (conv2d.hpp); strided layers keep im2col.
 ///
+/// The weight gradient of a 3x3 convolution with AVX-512 reads its nine taps where they lie in
+/// the padded images (three rows at displacements 0, 1, 2) and multiplies them with dL/dy
+/// transposed to one row of output channels per position: nothing is packed. Other kernel sizes,
+/// and AVX2, where this scheme measured no faster, keep Eigen's GEMM on the im2col patches.
+///
 /// Order of the sums: each output is one FMA chain over the patch rows in their natural order,
 /// split into blocks of kc rows that are added in order. Which thread computes which panel
 /// changes nothing, so results are the same bits for any thread count (they differ between the
@@ -26,6 +31,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -159,6 +165,8 @@ inline void pack_patches(const Conv2dGeometry& g, const float* x, const std::vec
         const float* __restrict src = x + seg.source + offset;
         if (s == 1) {
           for (index_t t = 0; t < seg.length; ++t) dst[t] = src[t];
+        } else if (s == 2) {  // a constant stride: vectorised with permutes
+          for (index_t t = 0; t < seg.length; ++t) dst[t] = src[2 * t];
         } else {
           for (index_t t = 0; t < seg.length; ++t) dst[t] = src[t * s];
         }
@@ -319,13 +327,6 @@ __attribute__((target("avx512f,avx2,fma"))) inline void weight_gradient_3x3_avx5
     const float* dy_t, index_t ldb, float* out) {
   weight_gradient_3x3<16, 2>(plane, image_stride, wp, stride, images, ho, wo, dy_t, ldb, out);
 }
-__attribute__((target("avx2,fma"))) inline void weight_gradient_3x3_avx2(const float* plane, index_t image_stride,
-                                                                         index_t wp, index_t stride, index_t images,
-                                                                         index_t ho, index_t wo, const float* dy_t,
-                                                                         index_t ldb, float* out) {
-  weight_gradient_3x3<8, 1>(plane, image_stride, wp, stride, images, ho, wo, dy_t, ldb, out);
-}
-
 #undef INVAR_IGEMM_INLINE
 
 #endif  // INVAR_IMPLICIT_GEMM_X86
@@ -346,11 +347,13 @@ inline int tile_rows(ConvKernel kernel, index_t channels) {
 
 /// Scratch of the calling thread: slot 0 packed patches, 1 the output panel (a weight-gradient
 /// tile), 2 packed weights, 3 padded images, 4 dL/dy transposed.
+/// Aligned to 64 bytes: a vector load of a panel never straddles two cache lines.
 inline float* scratch(int slot, std::size_t n) {
   thread_local std::vector<float> buffers[5];
   auto& b = buffers[slot];
-  if (b.size() < n) b.resize(n);
-  return b.data();
+  if (b.size() < n + 16) b.resize(n + 16);
+  const auto address = reinterpret_cast<std::uintptr_t>(b.data());
+  return b.data() + (64 - address % 64) % 64 / sizeof(float);
 }
 
 /// y = conv(x, w) + bias for float on `kernel` (avx2 or avx512, available on this machine), with
@@ -420,17 +423,21 @@ void conv2d_forward(ConvKernel kernel, const Conv2dGeometry& g, const float* x, 
 #endif
 }
 
-/// Whether the weight gradient of a convolution of geometry g runs here (3x3 kernels).
-inline bool weight_gradient_here(const Conv2dGeometry& g) { return g.kernel == 3; }
+/// Whether the weight gradient of a convolution of geometry g runs here on `kernel`: 3x3 kernels
+/// with AVX-512. (With AVX2 the same scheme, one vector of 8 channels by 9 taps, measured no
+/// faster than Eigen's GEMM on the im2col patches: bench_conv_kernels, docs/performance.md.)
+inline bool weight_gradient_here(ConvKernel kernel, const Conv2dGeometry& g) {
+  return kernel == ConvKernel::avx512 && g.kernel == 3;
+}
 
 /// dw (Co x C 9, row-major as the weights) = (accumulate ? dw : 0) + dL/dw over images
-/// [b0, b0 + n) of the batch, for a 3x3 convolution (weight_gradient_here) on `kernel`. Runs on the
-/// calling thread (conv2d.hpp's tasks own their chunks).
-inline void conv2d_weight_gradient(ConvKernel kernel, const Conv2dGeometry& g, const float* x, const float* dy,
-                                   index_t b0, index_t n, float* dw, bool accumulate) {
+/// [b0, b0 + n) of the batch, for a 3x3 convolution with AVX-512 (weight_gradient_here). Runs on
+/// the calling thread (conv2d.hpp's tasks own their chunks).
+inline void conv2d_weight_gradient(const Conv2dGeometry& g, const float* x, const float* dy, index_t b0, index_t n,
+                                   float* dw, bool accumulate) {
 #if INVAR_IMPLICIT_GEMM_X86
   const index_t co = g.out_channels, positions = g.positions(), kdim = g.patch_rows();
-  const index_t nr = kernel == ConvKernel::avx512 ? 32 : 8, padded_co = (co + nr - 1) / nr * nr;
+  const index_t nr = 32, padded_co = (co + nr - 1) / nr * nr;
   const index_t hp = g.height + 2 * g.padding, wp = g.width + 2 * g.padding, plane = hp * wp;
   const float* images = x + b0 * g.in_image();
   if (g.padding > 0) {
@@ -454,11 +461,7 @@ inline void conv2d_weight_gradient(ConvKernel kernel, const Conv2dGeometry& g, c
   float* tile = scratch(1, std::size_t(9 * nr));
   for (index_t c = 0; c < g.in_channels; ++c)
     for (index_t o0 = 0; o0 < padded_co; o0 += nr) {
-      if (kernel == ConvKernel::avx512)
-        weight_gradient_3x3_avx512(images + c * plane, g.in_channels * plane, wp, g.stride, n, g.out_h(), g.out_w(),
-                                   dy_t + o0, padded_co, tile);
-      else
-        weight_gradient_3x3_avx2(images + c * plane, g.in_channels * plane, wp, g.stride, n, g.out_h(), g.out_w(),
+      weight_gradient_3x3_avx512(images + c * plane, g.in_channels * plane, wp, g.stride, n, g.out_h(), g.out_w(),
                                  dy_t + o0, padded_co, tile);
       for (index_t o = o0; o < std::min(co, o0 + nr); ++o)
         for (index_t t = 0; t < 9; ++t) {
@@ -468,7 +471,6 @@ inline void conv2d_weight_gradient(ConvKernel kernel, const Conv2dGeometry& g, c
         }
     }
 #else
-  (void)kernel;
   (void)g;
   (void)x;
   (void)dy;

@@ -39,7 +39,7 @@ void run(benchmark::State& state, Layer layer, Pass pass, ConvKernel kernel, int
   std::vector<float> y(std::size_t(g.batch * g.out_image()), 0.25f), dx(x.size()), dw(w.size());
   auto once = [&] {
     switch (pass) {
-      case Pass::forward: invar::cpu::conv2d_forward(g, x.data(), w.data(), nullptr, y.data()); break;
+      case Pass::forward: invar::cpu::conv2d_forward<float>(g, x.data(), w.data(), nullptr, y.data()); break;
       case Pass::input_gradient:
         invar::cpu::conv2d_backward<float>(g, x.data(), w.data(), y.data(), nullptr, nullptr, dx.data());
         break;

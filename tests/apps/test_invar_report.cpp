@@ -124,6 +124,21 @@ const std::vector<std::string> report_args = {"--probe-images", "1000", "--per-c
                                               "--tsne-images", "300", "--threads", "2", "-q", "--robustness",
                                               "--attack-images", "100", "--pgd-iterations", "10"};
 
+/// Trains one baseline run for one epoch into `runs` (runs/baseline): what the fault tests report on.
+void train_one_baseline(const invar::test::TempDir& dir, const std::string& runs) {
+  std::vector<std::string> train = {report_train_exe, "--out", runs};
+  train.insert(train.end(), report_train_args.begin(), report_train_args.end());
+  *std::find(train.begin(), train.end(), "baseline,invariance") = "baseline";
+  *std::find(train.begin(), train.end(), "2") = "1";  // one epoch
+  REQUIRE(invar::test::run_process(train, dir.file("train.txt")) == 0);
+}
+
+/// A small report of runs/baseline into `out`.
+std::vector<std::string> small_report(const std::string& runs, const std::string& out, const std::string& per_class) {
+  return {report_exe, runs + "/baseline", "--out", out, "--per-class", per_class, "--probe-images", "500",
+          "--layer-images", "100", "--tsne-images", "100", "--threads", "2", "-q"};
+}
+
 }  // namespace
 
 TEST_CASE("invar-report: the report of two Fashion-MNIST runs parses and its numbers recompute") {
@@ -489,11 +504,7 @@ TEST_CASE("invar-report: sizes the data cannot give are refused before any analy
   if (!report_can_run()) return;
   invar::test::TempDir dir("invar-report-sizes");
   const std::string runs = dir.file("runs");
-  std::vector<std::string> train = {report_train_exe, "--out", runs};
-  train.insert(train.end(), report_train_args.begin(), report_train_args.end());
-  *std::find(train.begin(), train.end(), "baseline,invariance") = "baseline";
-  *std::find(train.begin(), train.end(), "2") = "1";  // one epoch
-  REQUIRE(invar::test::run_process(train, dir.file("train.txt")) == 0);
+  train_one_baseline(dir, runs);
   auto refused = [&](const std::vector<std::string>& args, const std::string& text) {
     std::vector<std::string> argv = {report_exe, runs + "/baseline", "--out", dir.file("out"), "-q", "--threads", "2"};
     argv.insert(argv.end(), args.begin(), args.end());
@@ -516,16 +527,8 @@ TEST_CASE("invar-report: killed at 10 points, a report leaves the previous one w
   if (!report_can_run()) return;
   invar::test::TempDir dir("invar-report-kill");
   const std::string runs = dir.file("runs"), out = dir.file("out");
-  std::vector<std::string> train = {report_train_exe, "--out", runs};
-  train.insert(train.end(), report_train_args.begin(), report_train_args.end());
-  *std::find(train.begin(), train.end(), "baseline,invariance") = "baseline";
-  *std::find(train.begin(), train.end(), "2") = "1";
-  REQUIRE(invar::test::run_process(train, dir.file("train.txt")) == 0);
-  auto report = [&](const std::string& per_class) {
-    return std::vector<std::string>{report_exe, runs + "/baseline", "--out", out, "--per-class", per_class,
-                                    "--probe-images", "500", "--layer-images", "100", "--tsne-images", "100",
-                                    "--threads", "2", "-q"};
-  };
+  train_one_baseline(dir, runs);
+  auto report = [&](const std::string& per_class) { return small_report(runs, out, per_class); };
   const auto t0 = std::chrono::steady_clock::now();
   REQUIRE(invar::test::run_process(report("20"), dir.file("first.txt")) == 0);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -567,14 +570,8 @@ TEST_CASE("invar-report: a full disk stops a report with a clear error and leave
   if (!report_can_run()) return;
   invar::test::TempDir dir("invar-report-full");
   const std::string runs = dir.file("runs"), out = dir.file("out");
-  std::vector<std::string> train = {report_train_exe, "--out", runs};
-  train.insert(train.end(), report_train_args.begin(), report_train_args.end());
-  *std::find(train.begin(), train.end(), "baseline,invariance") = "baseline";
-  *std::find(train.begin(), train.end(), "2") = "1";
-  REQUIRE(invar::test::run_process(train, dir.file("train.txt")) == 0);
-  const std::vector<std::string> report = {report_exe, runs + "/baseline", "--out", out, "--per-class", "10",
-                                           "--probe-images", "500", "--layer-images", "100", "--tsne-images", "100",
-                                           "--threads", "2", "-q"};
+  train_one_baseline(dir, runs);
+  const std::vector<std::string> report = small_report(runs, out, "10");
   REQUIRE(invar::test::run_process(report, dir.file("first.txt")) == 0);
   const std::string before = report_read_file(out + "/report.json");
   int cases = 0;
@@ -603,22 +600,14 @@ TEST_CASE("invar-report: a read-only folder stops a report with a clear error an
   }
   invar::test::TempDir dir("invar-report-read-only");
   const std::string runs = dir.file("runs"), reports = dir.file("reports"), out = reports + "/out";
-  std::vector<std::string> train = {report_train_exe, "--out", runs};
-  train.insert(train.end(), report_train_args.begin(), report_train_args.end());
-  *std::find(train.begin(), train.end(), "baseline,invariance") = "baseline";
-  *std::find(train.begin(), train.end(), "2") = "1";
-  REQUIRE(invar::test::run_process(train, dir.file("train.txt")) == 0);
-  const std::vector<std::string> report = {report_exe, runs + "/baseline", "--out", out, "--per-class", "10",
-                                           "--probe-images", "500", "--layer-images", "100", "--tsne-images", "100",
-                                           "--threads", "2", "-q"};
+  train_one_baseline(dir, runs);
+  const std::vector<std::string> report = small_report(runs, out, "10");
   const invar::test::ChildLimits as_user{.permissions_bind = true};
   REQUIRE(invar::test::run_process(report, dir.file("first.txt"), as_user) == 0);
   const std::string before = report_read_file(out + "/report.json");
-  const auto read_only = fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read |
-                         fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec;
   int cases = 0;
   // The folder that holds the report, read-only: the new report cannot be built beside the old one.
-  fs::permissions(reports, read_only);
+  fs::permissions(reports, invar::test::read_only_folder);
   {
     const int rc = invar::test::run_process(report, dir.file("replace.txt"), as_user);
     const std::string output = report_read_file(dir.file("replace.txt"));

@@ -100,6 +100,12 @@ void write_small_cifar10(const std::string& dir, long per_batch) {
   write(dir + "/test_batch.bin", 20, 0);
 }
 
+/// A 3-epoch mixed run of a small MLP on 2048 images, one thread: the fault tests' run.
+std::vector<std::string> short_mixed_run() {
+  return {exe, "--objective", "mixed", "--train-images", "2048", "--test-images", "100", "--mlp-hidden", "32",
+          "--epochs", "3", "-K", "8", "-M", "4", "--score-images", "20", "--probe", "never", "--threads", "1", "-q"};
+}
+
 std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& b) {
   a.insert(a.end(), b.begin(), b.end());
   return a;
@@ -200,9 +206,7 @@ TEST_CASE("invar-train: SIGKILL at 20 points of a run, every resume ends bit-ide
 TEST_CASE("invar-train: a full disk at each of the run's writes stops it with a clear error, and the resume is exact") {
   if (!can_run()) return;
   invar::test::TempDir dir("invar-train-full");
-  const std::vector<std::string> args = {exe, "--objective", "mixed", "--train-images", "2048", "--test-images", "100",
-                                         "--mlp-hidden", "32", "--epochs", "3", "-K", "8", "-M", "4", "--score-images",
-                                         "20", "--probe", "never", "--threads", "1", "-q"};
+  const std::vector<std::string> args = short_mixed_run();
   const std::string full = dir.file("full");
   REQUIRE(invar::test::run_process(with(args, {"--out", full}), dir.file("full.txt")) == 0);
   const std::string reference = read_all(full + "/mixed/checkpoint.invar");
@@ -248,23 +252,19 @@ TEST_CASE("invar-train: a read-only run folder stops a run with a clear error, a
     return;
   }
   invar::test::TempDir dir("invar-train-read-only");
-  const std::vector<std::string> args = {exe, "--objective", "mixed", "--train-images", "2048", "--test-images", "100",
-                                         "--mlp-hidden", "32", "--epochs", "3", "-K", "8", "-M", "4", "--score-images",
-                                         "20", "--probe", "never", "--threads", "1", "-q"};
+  const std::vector<std::string> args = short_mixed_run();
   const invar::test::ChildLimits as_user{.permissions_bind = true};
   const std::string full = dir.file("full");
   REQUIRE(invar::test::run_process(with(args, {"--out", full}), dir.file("full.txt"), as_user) == 0);
   const std::string reference = read_all(full + "/mixed/checkpoint.invar");
   namespace fs = std::filesystem;
-  const auto read_only = fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read |
-                         fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec;
   int cases = 0;
 
   // 1. The folder to hold the run cannot be made: refused before anything is written.
   {
     const std::string parent = dir.file("locked");
     fs::create_directories(parent);
-    fs::permissions(parent, read_only);
+    fs::permissions(parent, invar::test::read_only_folder);
     const int rc = invar::test::run_process(with(args, {"--out", parent + "/run"}), dir.file("locked.txt"), as_user);
     const std::string output = read_all(dir.file("locked.txt"));
     INFO(output);
@@ -287,7 +287,7 @@ TEST_CASE("invar-train: a read-only run folder stops a run with a clear error, a
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     run.pause();
     const bool paused_in_time = fs::exists(out + "/mixed/log.jsonl");
-    fs::permissions(out + "/mixed", read_only);
+    fs::permissions(out + "/mixed", invar::test::read_only_folder);
     run.resume();
     const int rc = run.exit_code();
     const std::string output = read_all(dir.file("run.txt"));

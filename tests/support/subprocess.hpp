@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -31,6 +32,12 @@ struct ChildLimits {
   /// files outside it; it stays their owner, so it reads and writes what the owner may.
   bool permissions_bind = false;
 };
+
+/// The permissions of a read-only folder (r-x for all): with ChildLimits::permissions_bind, the
+/// child can neither create, rename nor remove files in it.
+inline constexpr std::filesystem::perms read_only_folder =
+    std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec | std::filesystem::perms::group_read |
+    std::filesystem::perms::group_exec | std::filesystem::perms::others_read | std::filesystem::perms::others_exec;
 
 /// The exit status a child uses when it could not be given the asked limits (no exec happened).
 inline constexpr int child_setup_failed = 125;

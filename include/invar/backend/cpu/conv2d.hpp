@@ -40,10 +40,6 @@ T* conv_scratch(int slot, std::size_t n) {
   return b.data();
 }
 
-inline index_t conv_chunk_images(const Conv2dGeometry& g) {
-  const index_t p = g.positions();
-  return std::clamp<index_t>((512 + p - 1) / p, 1, std::max<index_t>(g.batch, 1));
-}
 
 /// The patch matrix of images [b0, b0 + n): C k k x n HoWo (row stride n HoWo), in `cols`,
 /// or the image itself for a pointwise convolution of one image.

@@ -97,6 +97,16 @@ inline void set_conv_kernel(ConvKernel kernel) {
 /// Goes back to the widest kernel the machine runs.
 inline void reset_conv_kernel() { detail::chosen_conv_kernel.store(-1, std::memory_order_relaxed); }
 
+namespace detail {
+/// Images per task of either convolution path: at least 512 output positions (one image at
+/// 32x32, eight at 8x8), so that a task's GEMM has columns enough and two threads have tasks
+/// enough.
+inline index_t conv_chunk_images(const Conv2dGeometry& g) {
+  const index_t p = g.positions();
+  return std::clamp<index_t>((512 + p - 1) / p, 1, std::max<index_t>(g.batch, 1));
+}
+}  // namespace detail
+
 namespace implicit_gemm {
 
 /// Patch rows per block for panels of nr columns: a B panel of kc x nr floats (32 KB) stays in
@@ -360,7 +370,7 @@ inline float* scratch(int slot, std::size_t n) {
 /// w given by `weight(o, k)` (o < Co, k < C k k), so that the backward pass can pass a flipped
 /// kernel without copying it. bias may be null.
 ///
-/// One task per chunk of images (conv2d.hpp's chunks, at least 512 output positions): the chunk
+/// One task per chunk of images (detail::conv_chunk_images, shared with im2col): the chunk
 /// is padded into the thread's scratch (so that packing reads without bounds checks), then
 /// multiplied panel by panel (NR output positions, all output channels) and written to NCHW.
 template <class Weight>
@@ -374,7 +384,7 @@ void conv2d_forward(ConvKernel kernel, const Conv2dGeometry& g, const float* x, 
   const index_t padded_rows = (rows + mr - 1) / mr * mr;
   float* packed_w = scratch(2, std::size_t(padded_rows * kdim));
   pack_weights(rows, kdim, mr, weight, packed_w);
-  const index_t chunk = std::clamp<index_t>((512 + positions - 1) / positions, 1, g.batch);
+  const index_t chunk = detail::conv_chunk_images(g);
   const index_t chunks = (g.batch + chunk - 1) / chunk;
   parallel_for_each_dynamic(chunks, chunk * positions * kdim * padded_rows, [&](index_t c) {
     const index_t b0 = c * chunk, n = std::min(chunk, g.batch - b0);

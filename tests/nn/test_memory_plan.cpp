@@ -179,6 +179,66 @@ TEST_CASE("memory plan: ReLUs run in place after a layer that allows it, never o
   CHECK(plan_values(v) == before);
 }
 
+namespace {
+// dx = 2 dy, element-wise (y = 2 x): records where its dy was and where it wrote dx.
+class PlanDoubling final : public nn::Layer<double> {
+ public:
+  TensorView<const double> forward(TensorView<const double> x) override {
+    const auto y = this->output_buffer(x.shape());
+    ops::map(y, [](double v) { return 2 * v; }, x);
+    return y;
+  }
+  TensorView<const double> backward(TensorView<const double> dy) override {
+    dy_at = dy.data();
+    const auto dx = this->input_gradient_buffer(dy.shape());
+    ops::map(dx, [](double v) { return 2 * v; }, dy);
+    dx_at = dx.data();
+    return dx;
+  }
+  [[nodiscard]] bool backward_in_place() const override { return true; }
+  [[nodiscard]] std::string name() const override { return "doubling"; }
+  const double* dy_at = nullptr;
+  const double* dx_at = nullptr;
+};
+}  // namespace
+
+TEST_CASE("memory plan: an element-wise backward writes over its dy only where the model's own layer wrote it") {
+  Rng rng(8);
+  nn::Sequential<double> model("model");
+  model.emplace<nn::Linear<double>>("fc1", 4, 6, true).initialize(nn::init::Initializer::glorot_uniform, rng);
+  auto& inner = model.emplace<PlanDoubling>();
+  model.add_tap("doubled");
+  model.emplace<nn::Linear<double>>("fc2", 6, 3, true).initialize(nn::init::Initializer::glorot_uniform, rng);
+  auto& top = model.emplace<PlanDoubling>();
+  const auto x = test::random_tensor<double>(Shape{5, 4}, 1);
+  const auto dy = test::random_tensor<double>(Shape{5, 3}, 2);
+  const auto dy_before = plan_values(dy);
+
+  model.forward(x);
+  model.backward(dy);
+  // The top layer's dy is the caller's: dx goes elsewhere and the caller's dy is unchanged.
+  CHECK(top.dy_at == dy.data());
+  CHECK(top.dx_at != dy.data());
+  CHECK(plan_values(dy) == dy_before);
+  // The inner one's dy was written by fc2 into a chain buffer: dx over it.
+  CHECK(inner.dy_at != nullptr);
+  CHECK(inner.dx_at == inner.dy_at);
+
+  // With a gradient at its tap, its dy is the tap's gradient buffer, which stays the caller's.
+  model.forward(x);
+  const auto tap_grad = test::random_tensor<double>(Shape{5, 6}, 3);
+  ops::copy(tap_grad, model.tap_grad("doubled"));
+  model.backward(dy);
+  CHECK(inner.dy_at == model.tap_grad("doubled").data());
+  CHECK(inner.dx_at != inner.dy_at);
+
+  // Without the plan every layer writes into a buffer of its own.
+  model.set_memory_plan(false);
+  model.forward(x);
+  model.backward(dy);
+  CHECK(inner.dx_at != inner.dy_at);
+}
+
 TEST_CASE("memory plan: the shared dL/dx buffers are a few activations, not one per layer") {
   auto model = nn::make_wide_resnet<double>(nn::WideResnetOptions{}.with_depth(16).with_widen(2).with_seed(6));
   const Shape input{4, 3, 16, 16};

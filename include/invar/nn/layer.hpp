@@ -37,6 +37,9 @@
 ///   it, so the next layer may write over it (an in-place ReLU, a residual addition).
 /// - supports_in_place(): forward() can write its output over its input; a container turns it
 ///   on (set_in_place) only where the producer of that input allows it and nothing else reads it.
+/// - backward_in_place(): backward() can write dL/dx over its dy (an element-wise layer); a
+///   container then lends it the buffer that holds dy, where dy is in the plan's own buffers and
+///   nothing reads it afterwards.
 
 #include <cstddef>
 #include <string>
@@ -116,6 +119,9 @@ class Layer {
   [[nodiscard]] virtual bool output_overwritable() const { return false; }
   /// Whether forward() can write its output over its input (false by default).
   [[nodiscard]] virtual bool supports_in_place() const { return false; }
+  /// Whether backward() can write dL/dx over dy, element by element (false by default): each dx
+  /// element depends only on the dy element at the same place, read before it is written.
+  [[nodiscard]] virtual bool backward_in_place() const { return false; }
   /// Lets forward() write over its input (only where supports_in_place()). A container turns it on
   /// only when the input's producer allows it (output_overwritable()) and nothing else reads it.
   void set_in_place(bool on) { in_place_ = on && supports_in_place(); }

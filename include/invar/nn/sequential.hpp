@@ -17,7 +17,8 @@
 ///
 /// Memory plan (on by default; set_memory_plan(false) turns it off): the layers' dL/dx buffers are
 /// lent from a SharedBuffers shared by the whole model, each layer writing into the buffer that
-/// does not hold its dy (two buffers for the chain, more only inside nested blocks), and a ReLU
+/// does not hold its dy (two buffers for the chain, more only inside nested blocks) or, for an
+/// element-wise layer (backward_in_place), over its dy where that lies in those buffers, and a ReLU
 /// runs in place over the output of a layer that allows it (output_overwritable) unless that
 /// output is a tap. Results are the same bits with and without the plan; what changes is that
 /// dL/dx views returned by the layers inside the model stay valid only until the layer below has
@@ -321,7 +322,15 @@ class Sequential : public Layer<T, D> {
         have = true;
       }
       if (!have) continue;  // nothing flows above the highest used tap
-      s.layer->set_input_gradient_buffer(buffers_ ? &buffers_->chain_slot_not_holding(level_, g.data()) : nullptr);
+      // dL/dx into the chain buffer that does not hold dy, or over dy itself for an element-wise
+      // layer whose dy a layer of this model wrote into a chain buffer (not the caller's dy, not
+      // a tap gradient): nothing reads that dy after this layer.
+      Tensor<T, D>* over_dy = buffers_ != nullptr && s.layer->backward_in_place()
+                                  ? buffers_->chain_slot_starting_at(level_, g.data())
+                                  : nullptr;
+      s.layer->set_input_gradient_buffer(over_dy != nullptr ? over_dy
+                                         : buffers_         ? &buffers_->chain_slot_not_holding(level_, g.data())
+                                                            : nullptr);
       const auto t0 = profile_clock();
       g = s.layer->backward(g);
       if (profiling_) s.backward_seconds += seconds_since(t0);

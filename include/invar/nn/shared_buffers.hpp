@@ -42,6 +42,13 @@ class SharedBuffers {
   /// may be written into.
   Tensor<T, D>& chain_slot_not_holding(int level, const void* p) { return holds(slot(level, 0), p) ? slot(level, 1) : slot(level, 0); }
 
+  /// The chain buffer of `level` that begins at `p` (a dy an element-wise layer may overwrite
+  /// with its dL/dx), or null when neither does.
+  Tensor<T, D>* chain_slot_starting_at(int level, const void* p) {
+    for (int k = 0; k < 2; ++k)
+      if (Tensor<T, D>& t = slot(level, k); t.data() != nullptr && static_cast<const void*>(t.data()) == p) return &t;
+    return nullptr;
+  }
   /// Bytes held by all buffers.
   [[nodiscard]] std::size_t bytes() const {
     std::size_t n = 0;

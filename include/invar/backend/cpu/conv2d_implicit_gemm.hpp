@@ -45,10 +45,6 @@
 #define INVAR_IMPLICIT_GEMM_X86 0
 #endif
 
-#if INVAR_IMPLICIT_GEMM_X86
-#include <immintrin.h>  // the AVX-512 transposition (target function; no flag needed)
-#endif
-
 namespace invar::cpu {
 
 /// The kernels a float convolution can run on.
@@ -361,33 +357,54 @@ INVAR_IGEMM_INLINE void weight_gradient_3x3(const float* plane, index_t image_st
     INVAR_IGEMM_UNROLL for (int v = 0; v < NV; ++v) std::memcpy(out + t * NV * W + v * W, &acc[t][v], sizeof(V));
 }
 
+// The four rounds of a 16 x 16 transposition as two-source shuffles of GCC's vector type
+// (__builtin_shufflevector: GCC 12 and clang; indices 16 and up name the second source): pairs of
+// rows interleaved, pairs of pairs, then 128-bit lanes twice.
+__attribute__((target("avx512f,avx2,fma"))) INVAR_IGEMM_INLINE float16 interleave_low(float16 a, float16 b) {
+  return __builtin_shufflevector(a, b, 0, 16, 1, 17, 4, 20, 5, 21, 8, 24, 9, 25, 12, 28, 13, 29);
+}
+__attribute__((target("avx512f,avx2,fma"))) INVAR_IGEMM_INLINE float16 interleave_high(float16 a, float16 b) {
+  return __builtin_shufflevector(a, b, 2, 18, 3, 19, 6, 22, 7, 23, 10, 26, 11, 27, 14, 30, 15, 31);
+}
+__attribute__((target("avx512f,avx2,fma"))) INVAR_IGEMM_INLINE float16 pairs_low(float16 a, float16 b) {
+  return __builtin_shufflevector(a, b, 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
+}
+__attribute__((target("avx512f,avx2,fma"))) INVAR_IGEMM_INLINE float16 pairs_high(float16 a, float16 b) {
+  return __builtin_shufflevector(a, b, 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
+}
+__attribute__((target("avx512f,avx2,fma"))) INVAR_IGEMM_INLINE float16 even_lanes(float16 a, float16 b) {
+  return __builtin_shufflevector(a, b, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27);
+}
+__attribute__((target("avx512f,avx2,fma"))) INVAR_IGEMM_INLINE float16 odd_lanes(float16 a, float16 b) {
+  return __builtin_shufflevector(a, b, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+}
+
 /// dst[q * ldd + r] = src[r * lds + q] for r, q < 16: a 16 x 16 block transposed in registers
-/// (four rounds of two-source shuffles instead of 256 scalar loads and stores).
-__attribute__((target("avx512f"))) inline void transpose_16x16_avx512(const float* src, index_t lds, float* dst,
-                                                                      index_t ldd) {
-  __m512 r[16], t[16];
-  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * lds);
-  // Pairs of rows interleaved, then pairs of pairs, then 128-bit lanes twice.
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+/// (64 shuffles instead of 256 scalar loads and stores).
+__attribute__((target("avx512f,avx2,fma"))) inline void transpose_16x16_avx512(const float* src, index_t lds,
+                                                                               float* dst, index_t ldd) {
+  float16 r[16], t[16];
+  INVAR_IGEMM_UNROLL for (int i = 0; i < 16; ++i) std::memcpy(&r[i], src + i * lds, sizeof(float16));
+  INVAR_IGEMM_UNROLL for (int i = 0; i < 16; i += 2) {
+    t[i] = interleave_low(r[i], r[i + 1]);
+    t[i + 1] = interleave_high(r[i], r[i + 1]);
   }
-  for (int i = 0; i < 16; i += 4) {
-    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
-    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);
-    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+  INVAR_IGEMM_UNROLL for (int i = 0; i < 16; i += 4) {
+    r[i] = pairs_low(t[i], t[i + 2]);
+    r[i + 1] = pairs_high(t[i], t[i + 2]);
+    r[i + 2] = pairs_low(t[i + 1], t[i + 3]);
+    r[i + 3] = pairs_high(t[i + 1], t[i + 3]);
   }
-  for (int i = 0; i < 16; i += 8)
-    for (int j = 0; j < 4; ++j) {
-      t[i + j] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0x88);
-      t[i + j + 4] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0xdd);
+  INVAR_IGEMM_UNROLL for (int i = 0; i < 16; i += 8)
+    INVAR_IGEMM_UNROLL for (int j = 0; j < 4; ++j) {
+      t[i + j] = even_lanes(r[i + j], r[i + j + 4]);
+      t[i + j + 4] = odd_lanes(r[i + j], r[i + j + 4]);
     }
-  for (int j = 0; j < 8; ++j) {
-    r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
-    r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
+  INVAR_IGEMM_UNROLL for (int j = 0; j < 8; ++j) {
+    r[j] = even_lanes(t[j], t[j + 8]);
+    r[j + 8] = odd_lanes(t[j], t[j + 8]);
   }
-  for (int i = 0; i < 16; ++i) _mm512_storeu_ps(dst + i * ldd, r[i]);
+  INVAR_IGEMM_UNROLL for (int i = 0; i < 16; ++i) std::memcpy(dst + i * ldd, &r[i], sizeof(float16));
 }
 
 __attribute__((target("avx512f,avx2,fma"))) inline void weight_gradient_3x3_avx512(

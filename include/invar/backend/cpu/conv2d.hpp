@@ -98,25 +98,24 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* d
       if (dw == nullptr && dbias == nullptr) return;
     }
   }
+  // 3x3 float weights: straight from the images (implicit GEMM), no patch matrix; each task's
+  // partial gradient then stays in the kernel's tiled layout until the partials are added.
+  bool implicit_w = false;
+  if constexpr (std::is_same_v<T, float>) implicit_w = dw != nullptr && implicit_gemm::weight_gradient_here(conv_kernel(), g);
+  const index_t part_size = implicit_w ? implicit_gemm::tiled_weight_size(g) : wsize;
   // dw == nullptr (frozen weights, attacks): no patches and no weight GEMM, only dx.
-  T* part_w = dw ? detail::conv_scratch<T>(2, std::size_t(parts * wsize)) : nullptr;
+  T* part_w = dw ? detail::conv_scratch<T>(2, std::size_t(parts * part_size)) : nullptr;
   double* part_b = dbias ? detail::conv_scratch<double>(3, std::size_t(parts * o)) : nullptr;
   parallel_for_each_dynamic(parts, chunk * p * k * o * (chunks / parts) * ((dw ? 1 : 0) + (dx ? 1 : 0)), [&](index_t part) {
-    T* pw = part_w ? part_w + part * wsize : nullptr;
+    T* pw = part_w ? part_w + part * part_size : nullptr;
     double* pb = part_b ? part_b + part * o : nullptr;
     if (pb) std::fill(pb, pb + o, 0.0);
     bool first = true;
     for (index_t c = part; c < chunks; c += parts) {
       const index_t b0 = c * chunk, n = std::min(chunk, g.batch - b0), cols_n = n * p;
       const T* dy0 = dy + b0 * g.out_image();
-      // 3x3 float weights: straight from the images (implicit GEMM), no patch matrix.
-      bool implicit_w = false;
-      if constexpr (std::is_same_v<T, float>) {
-        if (pw && implicit_gemm::weight_gradient_here(conv_kernel(), g)) {
-          implicit_gemm::conv2d_weight_gradient(g, x, dy, b0, n, pw, !first);
-          implicit_w = true;
-        }
-      }
+      if constexpr (std::is_same_v<T, float>)
+        if (implicit_w) implicit_gemm::conv2d_weight_gradient(g, x, dy, b0, n, pw, !first);
       const T* dyc = dy0;
       if (n > 1 && (dx || (pw && !implicit_w))) {
         T* gathered = detail::conv_scratch<T>(1, std::size_t(o * cols_n));
@@ -149,11 +148,14 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* d
       first = false;
     }
   });
-  // The partials, added in task order.
+  // The partials, added in task order (read from the tiled layout where the kernel wrote them).
   if (dw) parallel_for(wsize, parts, [&](index_t e0, index_t e1) {
     for (index_t e = e0; e < e1; ++e) {
+      index_t at = e;
+      if constexpr (std::is_same_v<T, float>)
+        if (implicit_w) at = implicit_gemm::tiled_weight_index(g, e);
       T s = dw[e];
-      for (index_t q = 0; q < parts; ++q) s += part_w[q * wsize + e];
+      for (index_t q = 0; q < parts; ++q) s += part_w[q * part_size + at];
       dw[e] = s;
     }
   });

@@ -321,8 +321,8 @@ __attribute__((target("avx2,fma"))) void panel_product_avx2(index_t rows, index_
 }
 
 /// The weight gradient of one input channel of a 3x3 convolution over a chunk of images, for
-/// NV W output channels: out (9 x NV W) = sum over the chunk's output positions j of
-/// patch(tap, j) dy_t[j] (dy_t: dL/dy transposed, one row of ldb channels per position,
+/// NV W output channels: out (9 x NV W) = (accumulate ? out : 0) + the sum over the chunk's
+/// output positions j of patch(tap, j) dy_t[j] (dy_t: dL/dy transposed, one row of ldb channels per position,
 /// starting at the first of the NV W). `plane`: the channel's padded plane in the chunk's first
 /// image, `image_stride` between images. The nine taps are read where they lie (three input rows
 /// at displacements 0, 1, 2), so nothing is packed; 9 x NV vectors stay in registers over the
@@ -330,7 +330,7 @@ __attribute__((target("avx2,fma"))) void panel_product_avx2(index_t rows, index_
 template <int W, int NV>
 INVAR_IGEMM_INLINE void weight_gradient_3x3(const float* plane, index_t image_stride, index_t wp, index_t stride,
                                             index_t images, index_t ho, index_t wo, const float* dy_t, index_t ldb,
-                                            float* out) {
+                                            float* out, bool accumulate) {
   using V = typename FloatVector<W>::type;
   V acc[9][NV];
   INVAR_IGEMM_UNROLL for (int t = 0; t < 9; ++t)
@@ -354,7 +354,15 @@ INVAR_IGEMM_INLINE void weight_gradient_3x3(const float* plane, index_t image_st
       }
     }
   INVAR_IGEMM_UNROLL for (int t = 0; t < 9; ++t)
-    INVAR_IGEMM_UNROLL for (int v = 0; v < NV; ++v) std::memcpy(out + t * NV * W + v * W, &acc[t][v], sizeof(V));
+    INVAR_IGEMM_UNROLL for (int v = 0; v < NV; ++v) {
+      float* p = out + t * NV * W + v * W;
+      if (accumulate) {  // old + this chunk's sum, as a scalar `d = d + v` would
+        V old;
+        std::memcpy(&old, p, sizeof(V));
+        acc[t][v] += old;
+      }
+      std::memcpy(p, &acc[t][v], sizeof(V));
+    }
 }
 
 // The four rounds of a 16 x 16 transposition as two-source shuffles of GCC's vector type
@@ -409,8 +417,8 @@ __attribute__((target("avx512f,avx2,fma"))) inline void transpose_16x16_avx512(c
 
 __attribute__((target("avx512f,avx2,fma"))) inline void weight_gradient_3x3_avx512(
     const float* plane, index_t image_stride, index_t wp, index_t stride, index_t images, index_t ho, index_t wo,
-    const float* dy_t, index_t ldb, float* out) {
-  weight_gradient_3x3<16, 2>(plane, image_stride, wp, stride, images, ho, wo, dy_t, ldb, out);
+    const float* dy_t, index_t ldb, float* out, bool accumulate) {
+  weight_gradient_3x3<16, 2>(plane, image_stride, wp, stride, images, ho, wo, dy_t, ldb, out, accumulate);
 }
 #undef INVAR_IGEMM_INLINE
 #undef INVAR_IGEMM_UNROLL
@@ -431,11 +439,11 @@ inline int tile_rows(ConvKernel kernel, index_t channels) {
   return large_cost <= small_cost ? large : small;
 }
 
-/// Scratch of the calling thread: slot 0 packed patches, 1 the output panel (a weight-gradient
-/// tile), 2 packed weights, 3 padded images, 4 dL/dy transposed.
+/// Scratch of the calling thread: slot 0 packed patches, 1 the output panel, 2 packed weights,
+/// 3 padded images, 4 dL/dy transposed, 5 flipped weights.
 /// Aligned to 64 bytes: a vector load of a panel never straddles two cache lines.
 inline float* scratch(int slot, std::size_t n) {
-  thread_local std::vector<float> buffers[5];
+  thread_local std::vector<float> buffers[6];
   auto& b = buffers[slot];
   if (b.size() < n + 16) b.resize(n + 16);
   const auto address = reinterpret_cast<std::uintptr_t>(b.data());
@@ -522,14 +530,35 @@ inline bool weight_gradient_here(ConvKernel kernel, const Conv2dGeometry& g) {
   return kernel == ConvKernel::avx512 && g.kernel == 3;
 }
 
-/// dw (Co x C 9, row-major as the weights) = (accumulate ? dw : 0) + dL/dw over images
-/// [b0, b0 + n) of the batch, for a 3x3 convolution with AVX-512 (weight_gradient_here). Runs on
-/// the calling thread (conv2d.hpp's tasks own their chunks).
+/// Output channels per weight-gradient tile.
+inline constexpr index_t weight_tile_channels = 32;
+
+/// Floats of a weight gradient in the tiled layout of conv2d_weight_gradient: per input channel,
+/// per block of 32 output channels (the last one padded), 9 taps x 32 channels.
+inline index_t tiled_weight_size(const Conv2dGeometry& g) {
+  const index_t blocks = (g.out_channels + weight_tile_channels - 1) / weight_tile_channels;
+  return g.in_channels * blocks * 9 * weight_tile_channels;
+}
+
+/// Where element e of a weight gradient (Co x C 9, row-major as the weights) lies in the tiled
+/// layout.
+inline index_t tiled_weight_index(const Conv2dGeometry& g, index_t e) {
+  const index_t kdim = g.patch_rows(), o = e / kdim, c = (e % kdim) / 9, t = e % 9;
+  const index_t blocks = (g.out_channels + weight_tile_channels - 1) / weight_tile_channels;
+  return ((c * blocks + o / weight_tile_channels) * 9 + t) * weight_tile_channels + o % weight_tile_channels;
+}
+
+/// tiled = (accumulate ? tiled : 0) + dL/dw over images [b0, b0 + n) of the batch, for a 3x3
+/// convolution with AVX-512 (weight_gradient_here), in the tiled layout (tiled_weight_size,
+/// tiled_weight_index): the kernel's own, so that a task adds each chunk's sums to its partial
+/// gradient with whole vectors, and the layout is changed once, when the tasks' partial
+/// gradients are added (conv2d.hpp). Runs on the calling thread (conv2d.hpp's tasks own their
+/// chunks).
 inline void conv2d_weight_gradient(const Conv2dGeometry& g, const float* x, const float* dy, index_t b0, index_t n,
-                                   float* dw, bool accumulate) {
+                                   float* tiled, bool accumulate) {
 #if INVAR_IMPLICIT_GEMM_X86
-  const index_t co = g.out_channels, positions = g.positions(), kdim = g.patch_rows();
-  const index_t nr = 32, padded_co = (co + nr - 1) / nr * nr;
+  const index_t co = g.out_channels, positions = g.positions();
+  const index_t nr = weight_tile_channels, padded_co = (co + nr - 1) / nr * nr;
   const index_t hp = g.height + 2 * g.padding, wp = g.width + 2 * g.padding, plane = hp * wp;
   const float* images = x + b0 * g.in_image();
   if (g.padding > 0) {
@@ -553,25 +582,17 @@ inline void conv2d_weight_gradient(const Conv2dGeometry& g, const float* x, cons
         for (index_t q = 0; q < qn; ++q) dst[q * padded_co + o] = src[o * positions + q];
       for (index_t q = 0; q < qn; ++q) std::fill(dst + q * padded_co + co, dst + (q + 1) * padded_co, 0.0f);
     }
-  float* tile = scratch(1, std::size_t(9 * nr));
   for (index_t c = 0; c < g.in_channels; ++c)
-    for (index_t o0 = 0; o0 < padded_co; o0 += nr) {
+    for (index_t o0 = 0; o0 < padded_co; o0 += nr)
       weight_gradient_3x3_avx512(images + c * plane, g.in_channels * plane, wp, g.stride, n, g.out_h(), g.out_w(),
-                                 dy_t + o0, padded_co, tile);
-      for (index_t o = o0; o < std::min(co, o0 + nr); ++o)
-        for (index_t t = 0; t < 9; ++t) {
-          float& d = dw[o * kdim + c * 9 + t];
-          const float v = tile[t * nr + (o - o0)];
-          d = accumulate ? d + v : v;
-        }
-    }
+                                 dy_t + o0, padded_co, tiled + (c * padded_co + o0) * 9, accumulate);
 #else
   (void)g;
   (void)x;
   (void)dy;
   (void)b0;
   (void)n;
-  (void)dw;
+  (void)tiled;
   (void)accumulate;
   throw Error("implicit_gemm::conv2d_weight_gradient: no implicit-GEMM kernel in this build");
 #endif
@@ -589,12 +610,16 @@ inline void conv2d_input_gradient(ConvKernel kernel, const Conv2dGeometry& g, co
                                   float* dx) {
   const index_t kk = g.kernel, co = g.out_channels, ci = g.in_channels;
   const Conv2dGeometry t{g.batch, co, g.out_h(), g.out_w(), ci, kk, 1, kk - 1 - g.padding};
-  // Patch row of t: (o, ky, kx) over dy's channels; t's output channel c (an input channel of g).
-  const auto flipped = [&](index_t c, index_t k) {
-    const index_t o = k / (kk * kk), ky = (k / kk) % kk, kx = k % kk;
-    return w[((o * ci + c) * kk + (kk - 1 - ky)) * kk + (kk - 1 - kx)];
-  };
-  conv2d_forward(kernel, t, dy, flipped, nullptr, dx);
+  // t's weights, (c, o, ky, kx): output channel c of t (an input channel of g), patch row
+  // (o, ky, kx) over dy's channels; flipped once here, so that packing them is a plain copy.
+  const index_t kdim = co * kk * kk;
+  float* flipped = scratch(5, std::size_t(ci * kdim));
+  for (index_t o = 0; o < co; ++o)
+    for (index_t c = 0; c < ci; ++c)
+      for (index_t ky = 0; ky < kk; ++ky)
+        for (index_t kx = 0; kx < kk; ++kx)
+          flipped[c * kdim + (o * kk + ky) * kk + kx] = w[((o * ci + c) * kk + (kk - 1 - ky)) * kk + (kk - 1 - kx)];
+  conv2d_forward(kernel, t, dy, [flipped, kdim](index_t c, index_t k) { return flipped[c * kdim + k]; }, nullptr, dx);
 }
 
 }  // namespace implicit_gemm

@@ -103,6 +103,12 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* d
   bool implicit_w = false;
   if constexpr (std::is_same_v<T, float>) implicit_w = dw != nullptr && implicit_gemm::weight_gradient_here(conv_kernel(), g);
   const index_t part_size = implicit_w ? implicit_gemm::tiled_weight_size(g) : wsize;
+  // dx of a strided layer: the columns W^T dY by the implicit-GEMM kernel (a 1x1 convolution of
+  // dY with W^T's rows as its output channels, one column matrix per image), then col2im.
+  ConvKernel dx_kernel = ConvKernel::im2col;
+  if constexpr (std::is_same_v<T, float>)
+    if (dx != nullptr) dx_kernel = conv_kernel();
+  const bool implicit_dx = dx_kernel != ConvKernel::im2col;
   // dw == nullptr (frozen weights, attacks): no patches and no weight GEMM, only dx.
   T* part_w = dw ? detail::conv_scratch<T>(2, std::size_t(parts * part_size)) : nullptr;
   double* part_b = dbias ? detail::conv_scratch<double>(3, std::size_t(parts * o)) : nullptr;
@@ -117,7 +123,7 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* d
       if constexpr (std::is_same_v<T, float>)
         if (implicit_w) implicit_gemm::conv2d_weight_gradient(g, x, dy, b0, n, pw, !first);
       const T* dyc = dy0;
-      if (n > 1 && (dx || (pw && !implicit_w))) {
+      if (n > 1 && ((dx && !implicit_dx) || (pw && !implicit_w))) {
         T* gathered = detail::conv_scratch<T>(1, std::size_t(o * cols_n));
         images_to_columns(n, o, p, dy0, gathered);
         dyc = gathered;
@@ -137,12 +143,21 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* d
         }
       if (dx) {
         T* dcols = detail::conv_scratch<T>(4, std::size_t(k * cols_n));
-        gemm(true, false, k, cols_n, o, T(1), w, k, dyc, cols_n, T(0), dcols, cols_n);
+        if constexpr (std::is_same_v<T, float>) {
+          if (implicit_dx) {
+            const Conv2dGeometry columns{n, o, g.out_h(), g.out_w(), k, 1, 1, 0};
+            implicit_gemm::conv2d_forward(dx_kernel, columns, dy0, [w, k](index_t r, index_t ch) { return w[ch * k + r]; },
+                                          nullptr, dcols);
+          }
+        }
+        if (!implicit_dx) gemm(true, false, k, cols_n, o, T(1), w, k, dyc, cols_n, T(0), dcols, cols_n);
         for (index_t i = 0; i < n; ++i) {
           T* dxi = dx + (b0 + i) * g.in_image();
           std::fill(dxi, dxi + g.in_image(), T(0));
+          // Image i's columns: rows of cols_n (all the chunk's positions) after the GEMM, of p
+          // (its own) after the implicit GEMM.
           col2im(g.in_channels, g.height, g.width, g.kernel, g.kernel, g.stride, g.padding, g.out_h(), g.out_w(),
-                 dcols + i * p, dxi, cols_n);
+                 implicit_dx ? dcols + i * k * p : dcols + i * p, dxi, implicit_dx ? p : cols_n);
         }
       }
       first = false;

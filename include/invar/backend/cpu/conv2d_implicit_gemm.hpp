@@ -17,7 +17,8 @@
 ///
 /// The backward pass of a stride-1 convolution with respect to its input is itself such a
 /// convolution: of dL/dy, with the kernel flipped and the channels' roles swapped, padding
-/// k - 1 - p. It runs through the same kernel (conv2d.hpp); strided layers keep im2col.
+/// k - 1 - p. It runs through the same kernel (conv2d.hpp). Of a strided layer, the columns
+/// W^T dY run through the kernel as a 1x1 convolution of dY, and col2im adds them into dx.
 ///
 /// The weight gradient of a 3x3 convolution with AVX-512 reads its nine taps where they lie in
 /// the padded images (three rows at displacements 0, 1, 2) and multiplies them with dL/dy

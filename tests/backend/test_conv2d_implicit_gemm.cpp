@@ -118,6 +118,8 @@ TEST_CASE("float convolution kernels equal explicit loops in double: forward, dx
       {1, 6, 34, 33, 7, 3, 1, 1},   // rows longer than a panel
       {3, 2, 6, 6, 4, 2, 3, 1},     // even kernel, stride 3
       {1, 1, 1, 1, 1, 1, 1, 0},     // one pixel
+      {2, 5, 16, 16, 20, 3, 1, 1},  // rows of 16: panels read in place from the images (AVX-512)
+      {1, 3, 6, 32, 10, 3, 1, 1},   // rows of 32: the same, one row per panel
   };
   for (const auto k : kernels_here()) {
     KernelScope scope(k);

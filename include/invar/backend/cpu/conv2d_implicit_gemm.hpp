@@ -244,15 +244,30 @@ struct PanelOutput {
   const float* bias;
 };
 
+/// The rows of a packed block of patches: row k's vector v at b + k nr + v w.
+struct PackedRows {
+  const float* b;
+  index_t nr, w;
+  const float* operator()(index_t k, int v) const { return b + k * nr + v * w; }
+};
+
+/// The rows of a block of patches read where they lie in the padded images (stride 1, each
+/// vector of the panel inside one output row): row k's vector v at base[v] + offset[k], offset[k]
+/// the place of patch row k (channel, ky, kx) in a padded image.
+struct DirectRows {
+  const float* const* base;
+  const index_t* offset;
+  const float* operator()(index_t k, int v) const { return base[v] + offset[k]; }
+};
+
 /// c (MR x NV W) = (accumulate ? c : 0) + a (kc x MR) * b (kc x NV W) (+ the bias, when `last`),
-/// rows at or past `valid` untouched: MR x NV vectors of W floats held in registers through the
-/// whole depth.
-template <int W, int MR, int NV>
-INVAR_IGEMM_INLINE void micro_tile(index_t kc, const float* __restrict a, const float* __restrict b,
+/// rows at or past `valid` untouched, b's row k vector v at b_row(k, v): MR x NV vectors of W
+/// floats held in registers through the whole depth.
+template <int W, int MR, int NV, class Rows>
+INVAR_IGEMM_INLINE void micro_tile(index_t kc, const float* __restrict a, const Rows& b_row,
                                    float* __restrict c, index_t ldc, index_t valid, const float* bias,
                                    bool accumulate, bool last) {
   using V = typename FloatVector<W>::type;
-  constexpr int nr = NV * W;
   // Every loop over the tile is unrolled whatever the optimisation level: at -O2 GCC unrolls
   // none of them, and the accumulators then live in memory (a third of the speed, measured).
   V acc[MR][NV];
@@ -260,7 +275,7 @@ INVAR_IGEMM_INLINE void micro_tile(index_t kc, const float* __restrict a, const 
     INVAR_IGEMM_UNROLL for (int v = 0; v < NV; ++v) acc[r][v] = V{};
   for (index_t k = 0; k < kc; ++k) {
     V bv[NV];
-    INVAR_IGEMM_UNROLL for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + k * nr + v * W, sizeof(V));
+    INVAR_IGEMM_UNROLL for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b_row(k, v), sizeof(V));
     INVAR_IGEMM_UNROLL for (int r = 0; r < MR; ++r) {
       // A broadcast: s - 0 is s for every s (-0 included), so it folds to one vbroadcastss
       // (s + 0 would not: -0 + 0 is +0, and the addition would stay).
@@ -285,21 +300,23 @@ INVAR_IGEMM_INLINE void micro_tile(index_t kc, const float* __restrict a, const 
 }
 
 /// One panel's product: out = packed weights (rows in panels of MR) x b (kdim x NR) + bias,
-/// the depth in blocks of block_rows(NR), b packed block by block by `pack(k0, kc, b)`. The
+/// the depth in blocks of block_rows(NR), b's rows of each block given by `rows_of(k0, kc)`
+/// (which packs them, or points into the images: PackedRows, DirectRows; the same values in
+/// the same order either way, so the same bits). The
 /// partial sums of the blocks before the last are kept in `out` itself: written where the
 /// next layer reads them when `out` is the output tensor, so that the stores are spread over
 /// the computation instead of coming in one pass after it (a tenth of a forward convolution,
 /// measured).
-template <int W, int MR, int NV, class Pack>
-INVAR_IGEMM_INLINE void panel_product(index_t rows, index_t kdim, const float* packed_w, float* b,
-                                      const PanelOutput& out, const Pack& pack) {
+template <int W, int MR, int NV, class RowsOf>
+INVAR_IGEMM_INLINE void panel_product(index_t rows, index_t kdim, const float* packed_w, const PanelOutput& out,
+                                      const RowsOf& rows_of) {
   constexpr int nr = NV * W;
   for (index_t k0 = 0; k0 < kdim; k0 += block_rows(nr)) {
     const index_t kc = std::min(block_rows(nr), kdim - k0);
     const bool last = k0 + kc == kdim;
-    pack(k0, kc, b);
+    const auto b_row = rows_of(k0, kc);
     for (index_t r0 = 0; r0 < rows; r0 += MR)
-      micro_tile<W, MR, NV>(kc, packed_w + r0 * kdim + k0 * MR, b, out.c + r0 * out.ldc, out.ldc, out.rows - r0,
+      micro_tile<W, MR, NV>(kc, packed_w + r0 * kdim + k0 * MR, b_row, out.c + r0 * out.ldc, out.ldc, out.rows - r0,
                             out.bias != nullptr ? out.bias + r0 : nullptr, k0 > 0, last);
   }
 }
@@ -309,16 +326,16 @@ INVAR_IGEMM_INLINE void panel_product(index_t rows, index_t kdim, const float* p
 // Tiles of MR x 2 vectors: 24 or 16 of the 32 AVX-512 registers, 12 or 8 of the 16 AVX2 ones,
 // leaving room for the two B vectors and one broadcast. (8 x 3 vectors measured no faster with
 // AVX-512, and 4 x 3 spills with AVX2.)
-template <int MR, class Pack>
+template <int MR, class RowsOf>
 __attribute__((target("avx512f,avx2,fma"))) void panel_product_avx512(index_t rows, index_t kdim,
-                                                                      const float* packed_w, float* b,
-                                                                      const PanelOutput& out, const Pack& pack) {
-  panel_product<16, MR, 2>(rows, kdim, packed_w, b, out, pack);
+                                                                      const float* packed_w, const PanelOutput& out,
+                                                                      const RowsOf& rows_of) {
+  panel_product<16, MR, 2>(rows, kdim, packed_w, out, rows_of);
 }
-template <int MR, class Pack>
+template <int MR, class RowsOf>
 __attribute__((target("avx2,fma"))) void panel_product_avx2(index_t rows, index_t kdim, const float* packed_w,
-                                                            float* b, const PanelOutput& out, const Pack& pack) {
-  panel_product<8, MR, 2>(rows, kdim, packed_w, b, out, pack);
+                                                            const PanelOutput& out, const RowsOf& rows_of) {
+  panel_product<8, MR, 2>(rows, kdim, packed_w, out, rows_of);
 }
 
 /// The weight gradient of one input channel of a 3x3 convolution over a chunk of images, for
@@ -471,6 +488,14 @@ void conv2d_forward(ConvKernel kernel, const Conv2dGeometry& g, const float* x, 
   pack_weights(rows, kdim, mr, weight, packed_w);
   const index_t chunk = detail::conv_chunk_images(g);
   const index_t chunks = (g.batch + chunk - 1) / chunk;
+  // Where each patch row (channel, ky, kx) lies in a padded image, for panels read in place:
+  // stride 1 and output rows of whole vectors (32 x 32 and 16 x 16 maps with AVX-512, also
+  // 8 x 8 with AVX2).
+  const index_t half = nr / 2, hp = g.height + 2 * g.padding, wp = g.width + 2 * g.padding, kk = g.kernel;
+  const bool direct_rows = g.stride == 1 && g.out_w() % half == 0;
+  std::vector<index_t> offsets(direct_rows ? std::size_t(kdim) : 0);
+  for (index_t k = 0; k < index_t(offsets.size()); ++k)
+    offsets[std::size_t(k)] = (k / (kk * kk)) * hp * wp + ((k / kk) % kk) * wp + k % kk;
   parallel_for_each_dynamic(chunks, chunk * positions * kdim * padded_rows, [&](index_t c) {
     const index_t b0 = c * chunk, n = std::min(chunk, g.batch - b0);
     // The chunk's images, padded: geometry `u` reads them with no padding.
@@ -489,19 +514,42 @@ void conv2d_forward(ConvKernel kernel, const Conv2dGeometry& g, const float* x, 
     const index_t columns = n * positions;
     for (index_t j0 = 0; j0 < columns; j0 += nr) {
       panel_segments(u, j0, nr, segments);
-      const auto pack = [&](index_t k0, index_t kc, float* dst) { pack_patches(u, images, segments, k0, kc, nr, dst); };
       // A whole panel inside one image is a run of nr positions of every output plane: the
       // kernel writes it there (with the bias). Otherwise (a panel across two images, or the
       // last one) it goes to the scratch panel and is copied out segment by segment.
       const bool in_place = j0 + nr <= columns && j0 / positions == (j0 + nr - 1) / positions;
       const PanelOutput out = in_place ? PanelOutput{y0 + segments[0].output, positions, rows, bias}
                                        : PanelOutput{panel_out, nr, padded_rows, nullptr};
+      // Such a panel, when each of its two vectors lies in one output row of a stride-1 layer,
+      // is multiplied from the padded images where they lie: no packing at all.
+      const float* base[2] = {nullptr, nullptr};
+      const bool direct = in_place && direct_rows;
+      if (direct)
+        for (int v = 0; v < 2; ++v)
+          for (const auto& seg : segments)
+            if (v * half >= seg.column && v * half < seg.column + seg.length)
+              base[v] = images + seg.source + (v * half - seg.column);
+      const auto packed = [&](index_t k0, index_t kc) {
+        pack_patches(u, images, segments, k0, kc, nr, b);
+        return PackedRows{b, nr, half};
+      };
+      const auto in_images = [&](index_t k0, index_t) { return DirectRows{base, offsets.data() + k0}; };
       if (kernel == ConvKernel::avx512) {
-        if (mr == 12) panel_product_avx512<12>(padded_rows, kdim, packed_w, b, out, pack);
-        else panel_product_avx512<8>(padded_rows, kdim, packed_w, b, out, pack);
+        if (direct) {
+          if (mr == 12) panel_product_avx512<12>(padded_rows, kdim, packed_w, out, in_images);
+          else panel_product_avx512<8>(padded_rows, kdim, packed_w, out, in_images);
+        } else {
+          if (mr == 12) panel_product_avx512<12>(padded_rows, kdim, packed_w, out, packed);
+          else panel_product_avx512<8>(padded_rows, kdim, packed_w, out, packed);
+        }
       } else {
-        if (mr == 6) panel_product_avx2<6>(padded_rows, kdim, packed_w, b, out, pack);
-        else panel_product_avx2<4>(padded_rows, kdim, packed_w, b, out, pack);
+        if (direct) {
+          if (mr == 6) panel_product_avx2<6>(padded_rows, kdim, packed_w, out, in_images);
+          else panel_product_avx2<4>(padded_rows, kdim, packed_w, out, in_images);
+        } else {
+          if (mr == 6) panel_product_avx2<6>(padded_rows, kdim, packed_w, out, packed);
+          else panel_product_avx2<4>(padded_rows, kdim, packed_w, out, packed);
+        }
       }
       if (in_place) continue;
       for (const auto& seg : segments)

@@ -458,10 +458,10 @@ inline int tile_rows(ConvKernel kernel, index_t channels) {
 }
 
 /// Scratch of the calling thread: slot 0 packed patches, 1 the output panel, 2 packed weights,
-/// 3 padded images, 4 dL/dy transposed, 5 flipped weights.
+/// 3 padded images, 4 dL/dy transposed.
 /// Aligned to 64 bytes: a vector load of a panel never straddles two cache lines.
 inline float* scratch(int slot, std::size_t n) {
-  thread_local std::vector<float> buffers[6];
+  thread_local std::vector<float> buffers[5];
   auto& b = buffers[slot];
   if (b.size() < n + 16) b.resize(n + 16);
   const auto address = reinterpret_cast<std::uintptr_t>(b.data());
@@ -659,16 +659,18 @@ inline void conv2d_input_gradient(ConvKernel kernel, const Conv2dGeometry& g, co
                                   float* dx) {
   const index_t kk = g.kernel, co = g.out_channels, ci = g.in_channels;
   const Conv2dGeometry t{g.batch, co, g.out_h(), g.out_w(), ci, kk, 1, kk - 1 - g.padding};
-  // t's weights, (c, o, ky, kx): output channel c of t (an input channel of g), patch row
-  // (o, ky, kx) over dy's channels; flipped once here, so that packing them is a plain copy.
-  const index_t kdim = co * kk * kk;
-  float* flipped = scratch(5, std::size_t(ci * kdim));
+  // t's weight (c, k): output channel c of t (an input channel of g), patch row k = (o, ky, kx)
+  // over dy's channels, is w[o][c][k - 1 - ky][k - 1 - kx]: where patch row k reads (c = 0) is
+  // tabulated once, so that packing the weights costs a load and an add per element (a table
+  // of Co k k entries, where a flipped copy of the weights would take as much memory as they).
+  const index_t taps = kk * kk;
+  std::vector<index_t> source(std::size_t(co * taps));
   for (index_t o = 0; o < co; ++o)
-    for (index_t c = 0; c < ci; ++c)
-      for (index_t ky = 0; ky < kk; ++ky)
-        for (index_t kx = 0; kx < kk; ++kx)
-          flipped[c * kdim + (o * kk + ky) * kk + kx] = w[((o * ci + c) * kk + (kk - 1 - ky)) * kk + (kk - 1 - kx)];
-  conv2d_forward(kernel, t, dy, [flipped, kdim](index_t c, index_t k) { return flipped[c * kdim + k]; }, nullptr, dx);
+    for (index_t ky = 0; ky < kk; ++ky)
+      for (index_t kx = 0; kx < kk; ++kx)
+        source[std::size_t(o * taps + ky * kk + kx)] = o * ci * taps + (kk - 1 - ky) * kk + (kk - 1 - kx);
+  const index_t* from = source.data();
+  conv2d_forward(kernel, t, dy, [w, from, taps](index_t c, index_t k) { return w[from[k] + c * taps]; }, nullptr, dx);
 }
 
 }  // namespace implicit_gemm

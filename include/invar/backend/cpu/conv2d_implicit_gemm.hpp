@@ -7,8 +7,10 @@
 /// turned into NCHW: three passes over large buffers around every GEMM, about 30 % of a training
 /// step (docs/performance.md). Here the patches go straight from the image into a panel small
 /// enough for the L1 cache (kc patch rows x NR output positions), a register-blocked micro-kernel
-/// multiplies it with the packed weights (MR output channels at a time), and the finished panel
-/// is written to NCHW with the bias. Nothing of the size of a patch matrix exists.
+/// multiplies it with the packed weights (MR output channels at a time), and writes the tiles to
+/// NCHW with the bias. Nothing of the size of a patch matrix exists. Where each vector of a panel
+/// lies in one row of the (padded) input for every patch row (stride 1, output rows of whole
+/// vectors), the kernel reads the patches there and nothing is packed at all.
 ///
 /// The kernels are compiled for AVX-512 and for AVX2 + FMA whatever the flags of the translation
 /// unit (function target attributes), and the machine picks the widest at run time: a binary

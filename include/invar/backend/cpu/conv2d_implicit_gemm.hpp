@@ -248,6 +248,7 @@ struct PanelOutput {
 
 /// The rows of a packed block of patches: row k's vector v at b + k nr + v w.
 struct PackedRows {
+  static constexpr bool split = false;
   const float* b;
   index_t nr, w;
   const float* operator()(index_t k, int v) const { return b + k * nr + v * w; }
@@ -257,8 +258,20 @@ struct PackedRows {
 /// vector of the panel inside one output row): row k's vector v at base[v] + offset[k], offset[k]
 /// the place of patch row k (channel, ky, kx) in a padded image.
 struct DirectRows {
+  static constexpr bool split = false;
   const float* const* base;
   const index_t* offset;
+  const float* operator()(index_t k, int v) const { return base[v] + offset[k]; }
+};
+
+/// DirectRows for output rows of half a vector (8 x 8 maps with AVX-512): each vector is two
+/// output rows, its halves at base[v] + offset[k] and `second` floats further (the next padded
+/// row), loaded apart and joined in a register.
+struct SplitRows {
+  static constexpr bool split = true;
+  const float* const* base;
+  const index_t* offset;
+  index_t second;
   const float* operator()(index_t k, int v) const { return base[v] + offset[k]; }
 };
 
@@ -277,7 +290,16 @@ INVAR_IGEMM_INLINE void micro_tile(index_t kc, const float* __restrict a, const 
     INVAR_IGEMM_UNROLL for (int v = 0; v < NV; ++v) acc[r][v] = V{};
   for (index_t k = 0; k < kc; ++k) {
     V bv[NV];
-    INVAR_IGEMM_UNROLL for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b_row(k, v), sizeof(V));
+    INVAR_IGEMM_UNROLL for (int v = 0; v < NV; ++v) {
+      if constexpr (Rows::split && W == 16) {
+        float8 low, high;
+        std::memcpy(&low, b_row(k, v), sizeof(float8));
+        std::memcpy(&high, b_row(k, v) + b_row.second, sizeof(float8));
+        bv[v] = __builtin_shufflevector(low, high, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+      } else {
+        std::memcpy(&bv[v], b_row(k, v), sizeof(V));
+      }
+    }
     INVAR_IGEMM_UNROLL for (int r = 0; r < MR; ++r) {
       // A broadcast: s - 0 is s for every s (-0 included), so it folds to one vbroadcastss
       // (s + 0 would not: -0 + 0 is +0, and the addition would stay).
@@ -492,9 +514,11 @@ void conv2d_forward(ConvKernel kernel, const Conv2dGeometry& g, const float* x, 
   const index_t chunks = (g.batch + chunk - 1) / chunk;
   // Where each patch row (channel, ky, kx) lies in a padded image, for panels read in place:
   // stride 1 and output rows of whole vectors (32 x 32 and 16 x 16 maps with AVX-512, also
-  // 8 x 8 with AVX2).
+  // 8 x 8 with AVX2) or of half vectors (8 x 8 with AVX-512).
   const index_t half = nr / 2, hp = g.height + 2 * g.padding, wp = g.width + 2 * g.padding, kk = g.kernel;
-  const bool direct_rows = g.stride == 1 && g.out_w() % half == 0;
+  const bool whole_rows = g.stride == 1 && g.out_w() % half == 0;
+  const bool split_rows = kernel == ConvKernel::avx512 && g.stride == 1 && 2 * g.out_w() == half;
+  const bool direct_rows = whole_rows || split_rows;
   std::vector<index_t> offsets(direct_rows ? std::size_t(kdim) : 0);
   for (index_t k = 0; k < index_t(offsets.size()); ++k)
     offsets[std::size_t(k)] = (k / (kk * kk)) * hp * wp + ((k / kk) % kk) * wp + k % kk;
@@ -522,8 +546,9 @@ void conv2d_forward(ConvKernel kernel, const Conv2dGeometry& g, const float* x, 
       const bool in_place = j0 + nr <= columns && j0 / positions == (j0 + nr - 1) / positions;
       const PanelOutput out = in_place ? PanelOutput{y0 + segments[0].output, positions, rows, bias}
                                        : PanelOutput{panel_out, nr, padded_rows, nullptr};
-      // Such a panel, when each of its two vectors lies in one output row of a stride-1 layer,
-      // is multiplied from the padded images where they lie: no packing at all.
+      // Such a panel, when each of its two vectors lies in one output row of a stride-1 layer
+      // (or, with AVX-512 on 8 x 8 maps, in two), is multiplied from the padded images where
+      // they lie: no packing at all.
       const float* base[2] = {nullptr, nullptr};
       const bool direct = in_place && direct_rows;
       if (direct)
@@ -536,8 +561,12 @@ void conv2d_forward(ConvKernel kernel, const Conv2dGeometry& g, const float* x, 
         return PackedRows{b, nr, half};
       };
       const auto in_images = [&](index_t k0, index_t) { return DirectRows{base, offsets.data() + k0}; };
+      const auto in_image_rows = [&](index_t k0, index_t) { return SplitRows{base, offsets.data() + k0, u.width}; };
       if (kernel == ConvKernel::avx512) {
-        if (direct) {
+        if (direct && split_rows) {
+          if (mr == 12) panel_product_avx512<12>(padded_rows, kdim, packed_w, out, in_image_rows);
+          else panel_product_avx512<8>(padded_rows, kdim, packed_w, out, in_image_rows);
+        } else if (direct) {
           if (mr == 12) panel_product_avx512<12>(padded_rows, kdim, packed_w, out, in_images);
           else panel_product_avx512<8>(padded_rows, kdim, packed_w, out, in_images);
         } else {

@@ -32,7 +32,11 @@ const char* kernel_name(cpu::ConvKernel k) {
   return k == cpu::ConvKernel::avx512 ? "avx512" : k == cpu::ConvKernel::avx2 ? "avx2" : "im2col";
 }
 
-/// Explicit loops in double: y = conv(x, w) + b, and, for dy, dx = dL/dx, dw = dL/dw, db = dL/db.
+/// What the weight and bias gradients hold before the backward pass, which adds to them.
+constexpr float gradient_start = 0.5f;
+
+/// Explicit loops in double: y = conv(x, w) + b, and, for dy, dx = dL/dx, dw = gradient_start + dL/dw,
+/// db = gradient_start + dL/db.
 struct Reference {
   std::vector<double> y, dx, dw, db;
 };
@@ -40,6 +44,8 @@ Reference reference(const Conv2dGeometry& g, const std::vector<float>& x, const 
                     const std::vector<float>& b, const std::vector<float>& dy) {
   Reference r{std::vector<double>(dy.size()), std::vector<double>(x.size()), std::vector<double>(w.size()),
               std::vector<double>(b.size())};
+  std::fill(r.dw.begin(), r.dw.end(), double(gradient_start));
+  std::fill(r.db.begin(), r.db.end(), double(gradient_start));
   const index_t ho = g.out_h(), wo = g.out_w(), kk = g.kernel;
   for (index_t n = 0; n < g.batch; ++n)
     for (index_t o = 0; o < g.out_channels; ++o)
@@ -85,8 +91,9 @@ struct Outputs {
 };
 Outputs run(const Conv2dGeometry& g, const std::vector<float>& x, const std::vector<float>& w,
             const std::vector<float>& b, const std::vector<float>& dy) {
+  // dw and db start at gradient_start: the backward adds to them (dx and y are overwritten).
   Outputs out{std::vector<float>(dy.size(), 7.0f), std::vector<float>(x.size(), 7.0f),
-              std::vector<float>(w.size(), 0.0f), std::vector<float>(b.size(), 0.0f)};
+              std::vector<float>(w.size(), gradient_start), std::vector<float>(b.size(), gradient_start)};
   cpu::conv2d_forward(g, x.data(), w.data(), b.data(), out.y.data());
   cpu::conv2d_backward(g, x.data(), w.data(), dy.data(), out.dw.data(), out.db.data(), out.dx.data());
   return out;

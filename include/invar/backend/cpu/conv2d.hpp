@@ -163,14 +163,16 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* d
       first = false;
     }
   });
-  // The partials, added in task order (read from the tiled layout where the kernel wrote them).
+  // The partials, added in task order (from the tiled layout where the kernel wrote them).
+  if constexpr (std::is_same_v<T, float>)
+    if (implicit_w) {
+      implicit_gemm::add_tiled_parts(g, parts, part_w, part_size, dw);
+      dw = nullptr;
+    }
   if (dw) parallel_for(wsize, parts, [&](index_t e0, index_t e1) {
     for (index_t e = e0; e < e1; ++e) {
-      index_t at = e;
-      if constexpr (std::is_same_v<T, float>)
-        if (implicit_w) at = implicit_gemm::tiled_weight_index(g, e);
       T s = dw[e];
-      for (index_t q = 0; q < parts; ++q) s += part_w[q * part_size + at];
+      for (index_t q = 0; q < parts; ++q) s += part_w[q * part_size + e];
       dw[e] = s;
     }
   });

@@ -36,6 +36,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "invar/backend/conv2d_geometry.hpp"
@@ -115,6 +116,12 @@ namespace implicit_gemm {
 /// Patch rows per block for panels of nr columns: a B panel of kc x nr floats (32 KB) stays in
 /// the L1 cache.
 inline constexpr index_t block_rows(index_t nr) { return 8192 / nr; }
+
+/// The outputs of a group of panels (conv2d_forward, panel_product): at most this many bytes,
+/// an eighth of the L2 cache beside a block of the weights. Groups of this size took 7 % to 10 %
+/// off WRN-28-10's 160- and 320-channel forward convolutions against one panel at a time (the
+/// same bits); 128 KB and 512 KB measured within noise of it.
+inline constexpr index_t panel_group_bytes = 256 * 1024;
 
 /// The weights, packed for the micro-kernel: panels of MR output channels, each panel kdim x MR
 /// (patch row by patch row, the MR channels' weights side by side); rows past `rows` are zero.
@@ -323,43 +330,67 @@ INVAR_IGEMM_INLINE void micro_tile(index_t kc, const float* __restrict a, const 
   }
 }
 
-/// One panel's product: out = packed weights (rows in panels of MR) x b (kdim x NR) + bias,
-/// the depth in blocks of block_rows(NR), b's rows of each block given by `rows_of(k0, kc)`
-/// (which packs them, or points into the images: PackedRows, DirectRows; the same values in
-/// the same order either way, so the same bits). The
-/// partial sums of the blocks before the last are kept in `out` itself: written where the
-/// next layer reads them when `out` is the output tensor, so that the stores are spread over
-/// the computation instead of coming in one pass after it (a tenth of a forward convolution,
-/// measured).
+/// The product of a group of panels: out[p] = packed weights (rows in panels of MR) x b_p (kdim x
+/// NR) + bias for p < panels, the depth in blocks of block_rows(NR), b_p's rows of each block
+/// given by `rows_of(p, k0, kc)` (which packs them, or points into the images: PackedRows,
+/// DirectRows, SplitRows; the same values in the same order either way, so the same bits).
+/// Each block of the weights (all rows, kc deep) serves every panel of the group before the next
+/// block is read, so that wide layers, whose weights exceed the L2 cache (WRN-28-10's 640
+/// channels: 14.7 MB), read them from L3 once per group instead of once per panel. The partial
+/// sums of the blocks before the last are kept in the outputs themselves: written where the
+/// next layer reads them when an output is the output tensor, so that the stores are spread
+/// over the computation instead of coming in one pass after it (a tenth of a forward
+/// convolution, measured).
 template <int W, int MR, int NV, class RowsOf>
-INVAR_IGEMM_INLINE void panel_product(index_t rows, index_t kdim, const float* packed_w, const PanelOutput& out,
-                                      const RowsOf& rows_of) {
+INVAR_IGEMM_INLINE void panel_product(index_t rows, index_t kdim, const float* packed_w, const PanelOutput* out,
+                                      int panels, const RowsOf& rows_of) {
   constexpr int nr = NV * W;
   for (index_t k0 = 0; k0 < kdim; k0 += block_rows(nr)) {
     const index_t kc = std::min(block_rows(nr), kdim - k0);
     const bool last = k0 + kc == kdim;
-    const auto b_row = rows_of(k0, kc);
-    for (index_t r0 = 0; r0 < rows; r0 += MR)
-      micro_tile<W, MR, NV>(kc, packed_w + r0 * kdim + k0 * MR, b_row, out.c + r0 * out.ldc, out.ldc, out.rows - r0,
-                            out.bias != nullptr ? out.bias + r0 : nullptr, k0 > 0, last);
+    for (int p = 0; p < panels; ++p) {
+      const auto b_row = rows_of(p, k0, kc);
+      const PanelOutput& o = out[p];
+      for (index_t r0 = 0; r0 < rows; r0 += MR)
+        micro_tile<W, MR, NV>(kc, packed_w + r0 * kdim + k0 * MR, b_row, o.c + r0 * o.ldc, o.ldc, o.rows - r0,
+                              o.bias != nullptr ? o.bias + r0 : nullptr, k0 > 0, last);
+    }
   }
 }
 
-// The same panel product compiled for each instruction set; the function's target attribute
-// makes the inlined body use that set's registers and FMAs whatever the translation unit's flags.
+// The same product compiled for each instruction set; the function's target attribute makes the
+// inlined body use that set's registers and FMAs whatever the translation unit's flags.
 // Tiles of MR x 2 vectors: 24 or 16 of the 32 AVX-512 registers, 12 or 8 of the 16 AVX2 ones,
 // leaving room for the two B vectors and one broadcast. (8 x 3 vectors measured no faster with
 // AVX-512, and 4 x 3 spills with AVX2.)
 template <int MR, class RowsOf>
 __attribute__((target("avx512f,avx2,fma"))) void panel_product_avx512(index_t rows, index_t kdim,
-                                                                      const float* packed_w, const PanelOutput& out,
-                                                                      const RowsOf& rows_of) {
-  panel_product<16, MR, 2>(rows, kdim, packed_w, out, rows_of);
+                                                                      const float* packed_w, const PanelOutput* out,
+                                                                      int panels, const RowsOf& rows_of) {
+  panel_product<16, MR, 2>(rows, kdim, packed_w, out, panels, rows_of);
 }
 template <int MR, class RowsOf>
 __attribute__((target("avx2,fma"))) void panel_product_avx2(index_t rows, index_t kdim, const float* packed_w,
-                                                            const PanelOutput& out, const RowsOf& rows_of) {
-  panel_product<8, MR, 2>(rows, kdim, packed_w, out, rows_of);
+                                                            const PanelOutput* out, int panels,
+                                                            const RowsOf& rows_of) {
+  panel_product<8, MR, 2>(rows, kdim, packed_w, out, panels, rows_of);
+}
+
+/// panel_product on `kernel` with tiles of `mr` rows (tile_rows). Rows read as split halves
+/// (SplitRows) exist for AVX-512 only.
+template <class RowsOf>
+void panel_product_on(ConvKernel kernel, int mr, index_t rows, index_t kdim, const float* packed_w,
+                      const PanelOutput* out, int panels, const RowsOf& rows_of) {
+  using Rows = std::invoke_result_t<const RowsOf&, int, index_t, index_t>;
+  if (kernel == ConvKernel::avx512) {
+    if (mr == 12) panel_product_avx512<12>(rows, kdim, packed_w, out, panels, rows_of);
+    else panel_product_avx512<8>(rows, kdim, packed_w, out, panels, rows_of);
+  } else if constexpr (Rows::split) {
+    throw Error("implicit_gemm: rows read as split halves need the AVX-512 kernel");
+  } else {
+    if (mr == 6) panel_product_avx2<6>(rows, kdim, packed_w, out, panels, rows_of);
+    else panel_product_avx2<4>(rows, kdim, packed_w, out, panels, rows_of);
+  }
 }
 
 /// The weight gradient of one input channel of a 3x3 convolution over a chunk of images, for
@@ -498,7 +529,8 @@ inline float* scratch(int slot, std::size_t n) {
 ///
 /// One task per chunk of images (detail::conv_chunk_images, shared with im2col): the chunk
 /// is padded into the thread's scratch (so that packing reads without bounds checks), then
-/// multiplied panel by panel (NR output positions, all output channels) and written to NCHW.
+/// multiplied in groups of panels (a panel: NR output positions, all output channels) and
+/// written to NCHW.
 template <class Weight>
 void conv2d_forward(ConvKernel kernel, const Conv2dGeometry& g, const float* x, const Weight& weight,
                     const float* bias, float* y) {
@@ -519,6 +551,11 @@ void conv2d_forward(ConvKernel kernel, const Conv2dGeometry& g, const float* x, 
   const bool whole_rows = g.stride == 1 && g.out_w() % half == 0;
   const bool split_rows = kernel == ConvKernel::avx512 && g.stride == 1 && 2 * g.out_w() == half;
   const bool direct_rows = whole_rows || split_rows;
+  // Panels per group (panel_product): their outputs, rows x nr floats each, within
+  // panel_group_bytes.
+  constexpr int max_group = 8;
+  const index_t panel_bytes = padded_rows * nr * index_t(sizeof(float));
+  const int group = int(std::clamp<index_t>(panel_group_bytes / panel_bytes, 1, max_group));
   std::vector<index_t> offsets(direct_rows ? std::size_t(kdim) : 0);
   for (index_t k = 0; k < index_t(offsets.size()); ++k)
     offsets[std::size_t(k)] = (k / (kk * kk)) * hp * wp + ((k / kk) % kk) * wp + k % kk;
@@ -538,57 +575,52 @@ void conv2d_forward(ConvKernel kernel, const Conv2dGeometry& g, const float* x, 
     // maps, 2 MB, measured 7 % slower read in place than packed; 256 channels, 0.8 MB, 7 %
     // faster).
     const bool chunk_in_place = direct_rows && n * u.in_image() * index_t(sizeof(float)) <= (index_t{1} << 20);
-    thread_local std::vector<Segment> segments;
+    thread_local std::vector<Segment> segments[max_group];
     float* b = scratch(0, std::size_t(block_rows(nr) * nr));
     float* panel_out = scratch(1, std::size_t(padded_rows * nr));
     float* y0 = y + b0 * g.out_image();
     const index_t columns = n * positions;
-    for (index_t j0 = 0; j0 < columns; j0 += nr) {
-      panel_segments(u, j0, nr, segments);
-      // A whole panel inside one image is a run of nr positions of every output plane: the
-      // kernel writes it there (with the bias). Otherwise (a panel across two images, or the
-      // last one) it goes to the scratch panel and is copied out segment by segment.
-      const bool in_place = j0 + nr <= columns && j0 / positions == (j0 + nr - 1) / positions;
-      const PanelOutput out = in_place ? PanelOutput{y0 + segments[0].output, positions, rows, bias}
-                                       : PanelOutput{panel_out, nr, padded_rows, nullptr};
-      // Such a panel, when each of its two vectors lies in one output row of a stride-1 layer
-      // (or, with AVX-512 on 8 x 8 maps, in two), is multiplied from the padded images where
-      // they lie: no packing at all.
-      const float* base[2] = {nullptr, nullptr};
-      const bool direct = in_place && chunk_in_place;
-      if (direct)
-        for (int v = 0; v < 2; ++v)
-          for (const auto& seg : segments)
-            if (v * half >= seg.column && v * half < seg.column + seg.length)
-              base[v] = images + seg.source + (v * half - seg.column);
-      const auto packed = [&](index_t k0, index_t kc) {
-        pack_patches(u, images, segments, k0, kc, nr, b);
+    for (index_t j0 = 0; j0 < columns;) {
+      // A group of consecutive panels, each a run of nr positions inside one image: the kernel
+      // writes them straight into every output plane there (with the bias). A panel across two
+      // images, or the last one, runs alone: into the scratch panel, then copied out segment by
+      // segment.
+      PanelOutput out[max_group];
+      const float* base[max_group][2] = {};
+      int count = 0;
+      bool in_place = true;
+      while (count < group && j0 < columns) {
+        const bool inside = j0 + nr <= columns && j0 / positions == (j0 + nr - 1) / positions;
+        if (!inside && count > 0) break;  // it runs alone, next
+        in_place = inside;
+        panel_segments(u, j0, nr, segments[count]);
+        out[count] = in_place ? PanelOutput{y0 + segments[count].front().output, positions, rows, bias}
+                              : PanelOutput{panel_out, nr, padded_rows, nullptr};
+        // In a stride-1 layer whose output rows hold whole vectors (or, with AVX-512 on 8 x 8
+        // maps, two rows a vector), the panel is multiplied from the padded images where they
+        // lie: no packing at all.
+        if (in_place && chunk_in_place)
+          for (int v = 0; v < 2; ++v)
+            for (const auto& seg : segments[count])
+              if (v * half >= seg.column && v * half < seg.column + seg.length)
+                base[count][v] = images + seg.source + (v * half - seg.column);
+        ++count;
+        j0 += nr;
+        if (!in_place) break;
+      }
+      const auto packed = [&](int p, index_t k0, index_t kc) {
+        pack_patches(u, images, segments[p], k0, kc, nr, b);
         return PackedRows{b, nr, half};
       };
-      const auto in_images = [&](index_t k0, index_t) { return DirectRows{base, offsets.data() + k0}; };
-      const auto in_image_rows = [&](index_t k0, index_t) { return SplitRows{base, offsets.data() + k0, u.width}; };
-      if (kernel == ConvKernel::avx512) {
-        if (direct && split_rows) {
-          if (mr == 12) panel_product_avx512<12>(padded_rows, kdim, packed_w, out, in_image_rows);
-          else panel_product_avx512<8>(padded_rows, kdim, packed_w, out, in_image_rows);
-        } else if (direct) {
-          if (mr == 12) panel_product_avx512<12>(padded_rows, kdim, packed_w, out, in_images);
-          else panel_product_avx512<8>(padded_rows, kdim, packed_w, out, in_images);
-        } else {
-          if (mr == 12) panel_product_avx512<12>(padded_rows, kdim, packed_w, out, packed);
-          else panel_product_avx512<8>(padded_rows, kdim, packed_w, out, packed);
-        }
-      } else {
-        if (direct) {
-          if (mr == 6) panel_product_avx2<6>(padded_rows, kdim, packed_w, out, in_images);
-          else panel_product_avx2<4>(padded_rows, kdim, packed_w, out, in_images);
-        } else {
-          if (mr == 6) panel_product_avx2<6>(padded_rows, kdim, packed_w, out, packed);
-          else panel_product_avx2<4>(padded_rows, kdim, packed_w, out, packed);
-        }
-      }
+      const auto in_images = [&](int p, index_t k0, index_t) { return DirectRows{base[p], offsets.data() + k0}; };
+      const auto in_image_rows = [&](int p, index_t k0, index_t) {
+        return SplitRows{base[p], offsets.data() + k0, u.width};
+      };
+      if (!(in_place && chunk_in_place)) panel_product_on(kernel, mr, padded_rows, kdim, packed_w, out, count, packed);
+      else if (split_rows) panel_product_on(kernel, mr, padded_rows, kdim, packed_w, out, count, in_image_rows);
+      else panel_product_on(kernel, mr, padded_rows, kdim, packed_w, out, count, in_images);
       if (in_place) continue;
-      for (const auto& seg : segments)
+      for (const auto& seg : segments[0])
         for (index_t o = 0; o < rows; ++o) {
           const float* src = panel_out + o * nr + seg.column;
           float* dst = y0 + seg.output + o * positions;

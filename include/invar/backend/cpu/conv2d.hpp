@@ -14,8 +14,7 @@
 /// result is the same bits for any thread count. dX needs no reduction: the images of a chunk
 /// belong to one task.
 ///
-/// Scratch buffers are thread_local and grow to the largest layer; they are released when the
-/// thread ends (OpenMP keeps its pool: the end of the process).
+/// Scratch buffers: conv_scratch.hpp (one per purpose and thread, kept between calls).
 
 #include <algorithm>
 #include <type_traits>
@@ -23,6 +22,7 @@
 
 #include "invar/backend/conv2d_geometry.hpp"
 #include "invar/backend/cpu/conv2d_implicit_gemm.hpp"
+#include "invar/backend/cpu/conv_scratch.hpp"
 #include "invar/backend/cpu/gemm.hpp"
 #include "invar/backend/cpu/im2col.hpp"
 #include "invar/backend/cpu/threads.hpp"
@@ -31,23 +31,13 @@ namespace invar::cpu {
 
 namespace detail {
 
-/// Scratch buffer `slot` of the calling thread, at least n elements.
-template <class T>
-T* conv_scratch(int slot, std::size_t n) {
-  thread_local std::vector<T> buffers[5];
-  auto& b = buffers[slot];
-  if (b.size() < n) b.resize(n);
-  return b.data();
-}
-
-
 /// The patch matrix of images [b0, b0 + n): C k k x n HoWo (row stride n HoWo), in `cols`,
 /// or the image itself for a pointwise convolution of one image.
 template <class T>
-const T* conv_patches(const Conv2dGeometry& g, const T* x, index_t b0, index_t n, int slot) {
+const T* conv_patches(const Conv2dGeometry& g, const T* x, index_t b0, index_t n) {
   const index_t p = g.positions(), cols_n = n * p;
   if (n == 1 && g.pointwise()) return x + b0 * g.in_image();
-  T* cols = conv_scratch<T>(slot, std::size_t(g.patch_rows() * cols_n));
+  T* cols = conv_scratch<T>(ConvScratch::patches, std::size_t(g.patch_rows() * cols_n));
   for (index_t i = 0; i < n; ++i)
     im2col(g.in_channels, g.height, g.width, g.kernel, g.kernel, g.stride, g.padding, g.out_h(), g.out_w(),
            x + (b0 + i) * g.in_image(), cols + i * p, cols_n);
@@ -56,7 +46,11 @@ const T* conv_patches(const Conv2dGeometry& g, const T* x, index_t b0, index_t n
 
 }  // namespace detail
 
+using detail::ConvScratch;
+
 /// y = conv(x, w) + bias (bias may be null). w: O x C x k x k.
+using detail::ConvScratch;
+
 template <class T>
 void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y) {
   if constexpr (std::is_same_v<T, float>) {
@@ -70,9 +64,9 @@ void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bi
   const index_t p = g.positions(), o = g.out_channels, k = g.patch_rows();
   parallel_for_each_dynamic(chunks, chunk * p * k * o, [&](index_t c) {
     const index_t b0 = c * chunk, n = std::min(chunk, g.batch - b0), cols_n = n * p;
-    const T* patches = detail::conv_patches(g, x, b0, n, 0);
+    const T* patches = detail::conv_patches(g, x, b0, n);
     // One image: the GEMM writes its NCHW output in place.
-    T* out = n == 1 ? y + b0 * g.out_image() : detail::conv_scratch<T>(1, std::size_t(o * cols_n));
+    T* out = n == 1 ? y + b0 * g.out_image() : detail::conv_scratch<T>(ConvScratch::gathered, std::size_t(o * cols_n));
     gemm(false, false, o, cols_n, k, T(1), w, k, patches, cols_n, T(0), out, cols_n);
     if (bias != nullptr)
       for (index_t r = 0; r < o; ++r) {
@@ -109,9 +103,18 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* d
   if constexpr (std::is_same_v<T, float>)
     if (dx != nullptr) dx_kernel = conv_kernel();
   const bool implicit_dx = dx_kernel != ConvKernel::im2col;
+  // W^T packed once, by this thread, for every task's chunks.
+  implicit_gemm::PackedWeights w_t{};
+  if constexpr (std::is_same_v<T, float>)
+    if (implicit_dx) {
+      float* buffer = detail::conv_scratch<float>(ConvScratch::packed_weights,
+                                                  std::size_t(implicit_gemm::packed_weights_size(dx_kernel, k, o)));
+      w_t = implicit_gemm::pack_conv_weights(dx_kernel, k, o, [w, k](index_t r, index_t ch) { return w[ch * k + r]; },
+                                             buffer);
+    }
   // dw == nullptr (frozen weights, attacks): no patches and no weight GEMM, only dx.
-  T* part_w = dw ? detail::conv_scratch<T>(2, std::size_t(parts * part_size)) : nullptr;
-  double* part_b = dbias ? detail::conv_scratch<double>(3, std::size_t(parts * o)) : nullptr;
+  T* part_w = dw ? detail::conv_scratch<T>(ConvScratch::partial_weights, std::size_t(parts * part_size)) : nullptr;
+  double* part_b = dbias ? detail::conv_scratch<double>(ConvScratch::partial_bias, std::size_t(parts * o)) : nullptr;
   parallel_for_each_dynamic(parts, chunk * p * k * o * (chunks / parts) * ((dw ? 1 : 0) + (dx ? 1 : 0)), [&](index_t part) {
     T* pw = part_w ? part_w + part * part_size : nullptr;
     double* pb = part_b ? part_b + part * o : nullptr;
@@ -124,12 +127,12 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* d
         if (implicit_w) implicit_gemm::conv2d_weight_gradient(g, x, dy, b0, n, pw, !first);
       const T* dyc = dy0;
       if (n > 1 && ((dx && !implicit_dx) || (pw && !implicit_w))) {
-        T* gathered = detail::conv_scratch<T>(1, std::size_t(o * cols_n));
+        T* gathered = detail::conv_scratch<T>(ConvScratch::gathered, std::size_t(o * cols_n));
         images_to_columns(n, o, p, dy0, gathered);
         dyc = gathered;
       }
       if (pw && !implicit_w) {
-        const T* patches = detail::conv_patches(g, x, b0, n, 0);
+        const T* patches = detail::conv_patches(g, x, b0, n);
         gemm(false, true, o, k, cols_n, T(1), dyc, cols_n, patches, cols_n, first ? T(0) : T(1), pw, k);
       }
       if (pb)  // over the chunk's images in order, position by position (the same sum in either layout)
@@ -142,12 +145,11 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* d
           pb[r] += s;
         }
       if (dx) {
-        T* dcols = detail::conv_scratch<T>(4, std::size_t(k * cols_n));
+        T* dcols = detail::conv_scratch<T>(ConvScratch::input_columns, std::size_t(k * cols_n));
         if constexpr (std::is_same_v<T, float>) {
           if (implicit_dx) {
             const Conv2dGeometry columns{n, o, g.out_h(), g.out_w(), k, 1, 1, 0};
-            implicit_gemm::conv2d_forward(dx_kernel, columns, dy0, [w, k](index_t r, index_t ch) { return w[ch * k + r]; },
-                                          nullptr, dcols);
+            implicit_gemm::conv2d_forward_packed(dx_kernel, columns, dy0, w_t, nullptr, dcols);
           }
         }
         if (!implicit_dx) gemm(true, false, k, cols_n, o, T(1), w, k, dyc, cols_n, T(0), dcols, cols_n);

@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "invar/backend/conv2d_geometry.hpp"
+#include "invar/backend/cpu/conv_scratch.hpp"
 #include "invar/backend/cpu/threads.hpp"
 #include "invar/core/config.hpp"
 
@@ -112,6 +113,9 @@ inline index_t conv_chunk_images(const Conv2dGeometry& g) {
 }  // namespace detail
 
 namespace implicit_gemm {
+
+using detail::conv_scratch;
+using detail::ConvScratch;
 
 /// Patch rows per block for panels of nr columns: a B panel of kc x nr floats (32 KB) stays in
 /// the L1 cache.
@@ -512,36 +516,48 @@ inline int tile_rows(ConvKernel kernel, index_t channels) {
   return large_cost <= small_cost ? large : small;
 }
 
-/// Scratch of the calling thread: slot 0 packed patches, 1 the output panel, 2 packed weights,
-/// 3 padded images, 4 dL/dy transposed.
-/// Aligned to 64 bytes: a vector load of a panel never straddles two cache lines.
-inline float* scratch(int slot, std::size_t n) {
-  thread_local std::vector<float> buffers[5];
-  auto& b = buffers[slot];
-  if (b.size() < n + 16) b.resize(n + 16);
-  const auto address = reinterpret_cast<std::uintptr_t>(b.data());
-  return b.data() + (64 - address % 64) % 64 / sizeof(float);
+/// A convolution's weights packed for a kernel (pack_weights): `rows` output channels in tiles of
+/// `mr` (tile_rows), zero rows up to `padded_rows`, `kdim` patch rows deep.
+struct PackedWeights {
+  const float* data;
+  index_t rows, padded_rows, kdim;
+  int mr;
+};
+
+/// Floats that pack_conv_weights writes for `rows` output channels of `kdim` patch rows.
+inline index_t packed_weights_size(ConvKernel kernel, index_t rows, index_t kdim) {
+  const int mr = tile_rows(kernel, rows);
+  return (rows + mr - 1) / mr * mr * kdim;
 }
 
-/// y = conv(x, w) + bias for float on `kernel` (avx2 or avx512, available on this machine), with
-/// w given by `weight(o, k)` (o < Co, k < C k k), so that the backward pass can pass a flipped
-/// kernel without copying it. bias may be null.
+/// Packs w (`weight(o, k)`, o < rows, k < kdim) for `kernel` into `buffer`
+/// (packed_weights_size floats), once for any number of conv2d_forward_packed calls.
+template <class Weight>
+PackedWeights pack_conv_weights(ConvKernel kernel, index_t rows, index_t kdim, const Weight& weight, float* buffer) {
+  const int mr = tile_rows(kernel, rows);
+  pack_weights(rows, kdim, mr, weight, buffer);
+  return {buffer, rows, (rows + mr - 1) / mr * mr, kdim, mr};
+}
+
+/// y = conv(x, w) + bias for float on `kernel` (avx2 or avx512, available on this machine), w
+/// packed by pack_conv_weights for g's output channels and patch rows. bias may be null.
 ///
 /// One task per chunk of images (detail::conv_chunk_images, shared with im2col): the chunk
 /// is padded into the thread's scratch (so that packing reads without bounds checks), then
 /// multiplied in groups of panels (a panel: NR output positions, all output channels) and
 /// written to NCHW.
-template <class Weight>
-void conv2d_forward(ConvKernel kernel, const Conv2dGeometry& g, const float* x, const Weight& weight,
-                    const float* bias, float* y) {
+inline void conv2d_forward_packed(ConvKernel kernel, const Conv2dGeometry& g, const float* x, const PackedWeights& w,
+                                  const float* bias, float* y) {
 #if INVAR_IMPLICIT_GEMM_X86
   const index_t rows = g.out_channels, kdim = g.patch_rows(), positions = g.positions();
+  check(w.rows == rows && w.kdim == kdim && w.mr == tile_rows(kernel, rows),
+        "implicit_gemm::conv2d_forward_packed: weights packed for ", w.rows, " x ", w.kdim, " (tiles of ", w.mr,
+        "), the convolution has ", rows, " x ", kdim);
   if (g.batch == 0 || positions == 0 || rows == 0) return;
-  const int mr = tile_rows(kernel, rows);
+  const int mr = w.mr;
   const index_t nr = panel_columns(kernel);
-  const index_t padded_rows = (rows + mr - 1) / mr * mr;
-  float* packed_w = scratch(2, std::size_t(padded_rows * kdim));
-  pack_weights(rows, kdim, mr, weight, packed_w);
+  const index_t padded_rows = w.padded_rows;
+  const float* packed_w = w.data;
   const index_t chunk = detail::conv_chunk_images(g);
   const index_t chunks = (g.batch + chunk - 1) / chunk;
   // Where each patch row (channel, ky, kx) lies in a padded image, for panels read in place:
@@ -566,7 +582,7 @@ void conv2d_forward(ConvKernel kernel, const Conv2dGeometry& g, const float* x, 
                            g.stride, 0};
     const float* images = x + b0 * g.in_image();
     if (g.padding > 0) {
-      float* padded = scratch(3, std::size_t(n * u.in_image()));
+      float* padded = conv_scratch<float>(ConvScratch::padded_images, std::size_t(n * u.in_image()));
       pad_images(n, g.in_channels, g.height, g.width, g.padding, images, padded);
       images = padded;
     }
@@ -576,8 +592,8 @@ void conv2d_forward(ConvKernel kernel, const Conv2dGeometry& g, const float* x, 
     // faster).
     const bool chunk_in_place = direct_rows && n * u.in_image() * index_t(sizeof(float)) <= (index_t{1} << 20);
     thread_local std::vector<Segment> segments[max_group];
-    float* b = scratch(0, std::size_t(block_rows(nr) * nr));
-    float* panel_out = scratch(1, std::size_t(padded_rows * nr));
+    float* b = conv_scratch<float>(ConvScratch::packed_patches, std::size_t(block_rows(nr) * nr));
+    float* panel_out = conv_scratch<float>(ConvScratch::panel, std::size_t(padded_rows * nr));
     float* y0 = y + b0 * g.out_image();
     const index_t columns = n * positions;
     for (index_t j0 = 0; j0 < columns;) {
@@ -633,11 +649,24 @@ void conv2d_forward(ConvKernel kernel, const Conv2dGeometry& g, const float* x, 
   (void)kernel;
   (void)g;
   (void)x;
-  (void)weight;
+  (void)w;
   (void)bias;
   (void)y;
   throw Error("implicit_gemm::conv2d_forward: no implicit-GEMM kernel in this build");
 #endif
+}
+
+/// y = conv(x, w) + bias for float on `kernel` (avx2 or avx512, available on this machine), with
+/// w given by `weight(o, k)` (o < Co, k < C k k), so that the backward pass can pass a flipped
+/// kernel without copying it: packed into the calling thread's scratch, then
+/// conv2d_forward_packed. bias may be null.
+template <class Weight>
+void conv2d_forward(ConvKernel kernel, const Conv2dGeometry& g, const float* x, const Weight& weight,
+                    const float* bias, float* y) {
+  const index_t rows = g.out_channels, kdim = g.patch_rows();
+  const auto size = std::size_t(packed_weights_size(kernel, rows, kdim));
+  float* buffer = conv_scratch<float>(ConvScratch::packed_weights, size);
+  conv2d_forward_packed(kernel, g, x, pack_conv_weights(kernel, rows, kdim, weight, buffer), bias, y);
 }
 
 /// Whether the weight gradient of a convolution of geometry g runs here on `kernel`: 3x3 kernels
@@ -698,12 +727,12 @@ inline void conv2d_weight_gradient(const Conv2dGeometry& g, const float* x, cons
   const index_t hp = g.height + 2 * g.padding, wp = g.width + 2 * g.padding, plane = hp * wp;
   const float* images = x + b0 * g.in_image();
   if (g.padding > 0) {
-    float* padded = scratch(3, std::size_t(n * g.in_channels * plane));
+    float* padded = conv_scratch<float>(ConvScratch::padded_images, std::size_t(n * g.in_channels * plane));
     pad_images(n, g.in_channels, g.height, g.width, g.padding, images, padded);
     images = padded;
   }
   // dL/dy of the chunk, transposed: one row of padded_co channels per output position.
-  float* dy_t = scratch(4, std::size_t(n * positions * padded_co));
+  float* dy_t = conv_scratch<float>(ConvScratch::dy_transposed, std::size_t(n * positions * padded_co));
   // In blocks of 16 positions, so that the 16 rows written stay in the L1 cache while every
   // channel is read.
   for (index_t i = 0; i < n; ++i)

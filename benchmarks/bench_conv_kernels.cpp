@@ -70,6 +70,9 @@ int main(int argc, char** argv) {
       {"wrn_128x16", {128, 128, 16, 16, 128, 3, 1, 1}},
       {"wrn_256x8", {128, 256, 8, 8, 256, 3, 1, 1}},
       {"wrn_28_10_160x32", {128, 160, 32, 32, 160, 3, 1, 1}},
+      {"wrn_28_10_320x16", {128, 320, 16, 16, 320, 3, 1, 1}},
+      {"wrn_28_10_640x8", {128, 640, 8, 8, 640, 3, 1, 1}},
+      {"wrn_28_10_320to640_s2", {128, 320, 16, 16, 640, 3, 2, 1}},
   };
   const std::pair<Pass, const char*> passes[] = {
       {Pass::forward, "forward"}, {Pass::input_gradient, "dx"}, {Pass::weight_gradient, "dw"}};

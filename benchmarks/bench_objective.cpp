@@ -10,9 +10,9 @@
 //             exponential layer weights (r = 10) totalling 0.1, cross-entropy 0.9: forward,
 //             evaluate with &dlogits, zero_grad, objective.backward, SGD step;
 //   da_c/     L_DA and L_C (both pooled, exponential, totals 0.05 and 0.05) at the 9 taps, CE 0.9;
-//   da_loss/  the loss evaluation of da/ alone, on a model forwarded once: zeroing the tap
-//             gradients (what the first tap_grad() after a forward does) and evaluate with
-//             gradients. What is left of da - ce is the backward's addition of the 9 tap
+//   da_loss/  the loss evaluation of da/ alone, on a model forwarded once, as the first evaluate
+//             after a forward runs it (clear_tap_grads: the first loss at a tap writes its
+//             gradient) with gradients. What is left of da - ce is the backward's addition of the 9 tap
 //             gradients into the gradient flow.
 //   da_c_loss/ the same for da_c/.
 //   da_c_ac/  da_c/ plus the anti-collapse penalties at the anticollapse preset's totals
@@ -122,9 +122,10 @@ struct Trainer {
     objective.backward(model, dlogits);
     sgd.step(params);
   }
-  /// The loss evaluation of a step on the last forward, tap-gradient zeroing included.
+  /// The loss evaluation of a step on the last forward, as the first evaluate after a forward
+  /// runs it (the tap gradients forgotten: the first loss at each tap writes its gradient).
   void evaluate_only(const Data& d) {
-    for (const auto& t : conv_taps()) invar::ops::fill(model.tap_grad(t), 0);
+    model.clear_tap_grads();
     benchmark::DoNotOptimize(objective.evaluate(model, d.seeds, d.labels, &dlogits).total);
   }
 };

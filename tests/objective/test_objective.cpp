@@ -1,10 +1,16 @@
 // The objective of Eq. 1 on a model with taps: its value equals the weighted sum of the losses
 // called directly, its gradient (through tap gradients and backward) matches central
-// differences, with and without cross-entropy, and schedules reach the term weights.
+// differences, with and without cross-entropy, schedules reach the term weights, and the first
+// loss at a tap writes its gradient over a stale buffer.
 #include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
 
 #include "invar/cpu.hpp"
 #include "invar/metrics/cosine_distance.hpp"
+#include "invar/metrics/manhattan.hpp"
 #include "invar/metrics/mean_squared_difference.hpp"
 #include "invar/nn/models/mlp.hpp"
 #include "invar/objective/objective.hpp"
@@ -166,3 +172,63 @@ TEST_CASE("Objective penalties: weights spread over taps, values as called direc
 }
 
 TEST_SUITE_END();
+
+TEST_CASE("Objective: the first loss at a tap writes over what the last step left; a loss that throws leaves zeros") {
+  Setup s;
+  // Every path (linear: mean squared difference; Gram: cosine; pairwise: Manhattan) and a penalty,
+  // two terms at each tap, so that one writes and the rest add.
+  Objective<double> obj;
+  obj.add(Invariance::augmentation, "hidden1", 0.5, MeanSquaredDifference{})
+      .add(Invariance::augmentation, "hidden1", 0.25, Manhattan{})
+      .add(Invariance::class_wise, "hidden2", 0.5, CosineDistance{})
+      .add(Invariance::augmentation, "hidden2", 0.5, MeanSquaredDifference{})
+      .penalize(Penalty::variance, {"hidden1"}, 0.3, PenaltyOptions{})
+      .with_schedule(WeightSchedule::constant(0.4, 0.2));
+  // A step whose tap gradients hold garbage (a stale step's), then the step under test.
+  s.model.forward(s.x);
+  for (const char* tap : {"hidden1", "hidden2"}) ops::fill(s.model.tap_grad(tap), 1e30);
+  s.model.forward(s.x);
+  Tensor<double> dlogits;
+  obj.evaluate(s.model, s.seeds, s.labels, &dlogits);
+  // The same sums by hand, into zeroed buffers.
+  const auto expected = [&](const char* tap) {
+    Tensor<double> g(s.model.tap(tap).shape());
+    ops::fill(g, 0);
+    const auto taps = obj.taps();
+    for (std::size_t i = 0; i < taps.size(); ++i) {
+      if (taps[i] != tap) continue;
+      const auto o = GroupLossOptions{}.with_gradient_scale(obj.term_weight(i)).accumulating();
+      const auto x = s.model.tap(tap);
+      if (i == 0 || i == 3) augmentation_invariance(MeanSquaredDifference{}, x, s.seeds, g, o);
+      if (i == 1) augmentation_invariance(Manhattan{}, x, s.seeds, g, o);
+      if (i == 2) class_invariance(CosineDistance{}, x, s.labels, g, o);
+    }
+    if (std::string(tap) == "hidden1")
+      variance_hinge(s.model.tap(tap), g, VarianceHingeOptions{}.with_gradient_scale(0.3).accumulating());
+    return g;
+  };
+  for (const char* tap : {"hidden1", "hidden2"}) {
+    CAPTURE(tap);
+    const auto want = expected(tap);
+    const auto got = s.model.tap_grad(tap);
+    double err = 0, scale = 0;
+    for (index_t i = 0; i < want.numel(); ++i) {
+      err = std::max(err, std::abs(got.data()[i] - want.data()[i]));
+      scale = std::max(scale, std::abs(want.data()[i]));
+    }
+    CHECK(scale > 0);
+    CHECK(err <= 1e-12 * scale);
+  }
+  // A loss that throws (seed ids for 7 rows of 8) after its buffer was handed out unzeroed: the
+  // tap gradient reads zero, not the stale garbage.
+  s.model.forward(s.x);
+  for (const char* tap : {"hidden1", "hidden2"}) ops::fill(s.model.tap_grad(tap), 1e30);
+  s.model.forward(s.x);
+  Tensor<index_t> short_seeds{Shape{7}};
+  for (index_t i = 0; i < 7; ++i) short_seeds[i] = i / 2;
+  CHECK_THROWS_AS(obj.evaluate(s.model, short_seeds, s.labels, &dlogits), Error);
+  const auto g1 = s.model.tap_grad("hidden1");
+  int nonzero = 0;
+  for (index_t i = 0; i < g1.numel(); ++i) nonzero += g1.data()[i] != 0.0;
+  CHECK(nonzero == 0);
+}

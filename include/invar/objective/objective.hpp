@@ -105,9 +105,9 @@ class Objective {
     // The lambda holds copies only (no `this`): objectives are copied and moved freely.
     t.loss = [metric, options, kind](TensorView<const T, D> x, TensorView<const index_t> seeds,
                                      TensorView<const index_t> labels, TensorView<T, D> grad, double weight,
-                                     bool gradients, AugmentationReference reference,
+                                     bool gradients, bool accumulate, AugmentationReference reference,
                                      const distributed::Communicator* comm) {
-      GroupLossOptions o = GroupLossOptions{options}.with_gradient_scale(weight).accumulating();
+      GroupLossOptions o = GroupLossOptions{options}.with_gradient_scale(weight).accumulating(accumulate);
       if (comm != nullptr) o.communicator = comm;
       if (kind == Invariance::class_wise) {
         return gradients ? class_invariance(metric, x, labels, grad, o) : class_invariance(metric, x, labels, no_gradient, o);
@@ -134,18 +134,19 @@ class Objective {
           " penalty must be finite and >= 0, got ", weight);
     for (const auto& tap : taps) {
       PenaltyTerm p{tap, kind, weight / double(taps.size()), {}};
-      p.penalty = [kind, options](TensorView<const T, D> x, TensorView<T, D> grad, double w, bool gradients) {
+      p.penalty = [kind, options](TensorView<const T, D> x, TensorView<T, D> grad, double w, bool gradients,
+                                  bool accumulate) {
         switch (kind) {
           case Penalty::variance: {
-            const auto o = VarianceHingeOptions{options.variance}.with_gradient_scale(w).accumulating();
+            const auto o = VarianceHingeOptions{options.variance}.with_gradient_scale(w).accumulating(accumulate);
             return gradients ? variance_hinge(x, grad, o) : variance_hinge(x, no_gradient, o);
           }
           case Penalty::covariance: {
-            const auto o = CovariancePenaltyOptions{options.covariance}.with_gradient_scale(w).accumulating();
+            const auto o = CovariancePenaltyOptions{options.covariance}.with_gradient_scale(w).accumulating(accumulate);
             return gradients ? covariance_penalty(x, grad, o) : covariance_penalty(x, no_gradient, o);
           }
           case Penalty::pc1_share: {
-            const auto o = Pc1SharePenaltyOptions{options.pc1_share}.with_gradient_scale(w).accumulating();
+            const auto o = Pc1SharePenaltyOptions{options.pc1_share}.with_gradient_scale(w).accumulating(accumulate);
             return gradients ? pc1_share_penalty(x, grad, o) : pc1_share_penalty(x, no_gradient, o);
           }
         }
@@ -233,7 +234,8 @@ class Objective {
   }
 
   /// Evaluates every term on the model's last forward. With `dlogits`, also the gradients: each
-  /// invariance term adds weight * dL/d(tap) into model.tap_grad(tap), and dlogits receives
+  /// invariance term adds weight * dL/d(tap) into model.tap_grad(tap) (the first at a tap since
+  /// the forward writes it, where the model offers tap_grad_to_write), and dlogits receives
   /// w_ce * dCE/dlogits (zero when w_ce = 0). Terms of weight 0 are evaluated (for logging) but
   /// add no gradient.
   template <class Model, Viewable S, Viewable L>
@@ -247,8 +249,10 @@ class Objective {
       const double w = term_weight(i);
       const auto x = model.tap(t.tap);
       const bool grad_here = gradients && w > 0;
-      TensorView<T, D> g = grad_here ? model.tap_grad(t.tap) : TensorView<T, D>();
-      const LossValue lv = t.loss(x, seeds, labels, g, w, grad_here, reference_, comm_);
+      const TapGradient g = grad_here ? tap_gradient(model, t.tap) : TapGradient{};
+      const LossValue lv = written_or_cleared(g, [&] {
+        return t.loss(x, seeds, labels, g.grad, w, grad_here, !g.overwrite, reference_, comm_);
+      });
       v.terms.push_back({t.tap, t.kind, w, lv});
       v.total += w * lv.value;
     }
@@ -259,8 +263,9 @@ class Objective {
     for (const PenaltyTerm& p : penalties_) {
       const auto x = model.tap(p.tap);
       const bool grad_here = gradients && p.weight > 0;
-      TensorView<T, D> g = grad_here ? model.tap_grad(p.tap) : TensorView<T, D>();
-      const PenaltyValue pv = p.penalty(x, g, p.weight, grad_here);
+      const TapGradient g = grad_here ? tap_gradient(model, p.tap) : TapGradient{};
+      const PenaltyValue pv =
+          written_or_cleared(g, [&] { return p.penalty(x, g.grad, p.weight, grad_here, !g.overwrite); });
       v.penalties.push_back(pv);
       v.total += p.weight * pv.value;
     }
@@ -285,8 +290,9 @@ class Objective {
   }
 
  private:
+  // (x, seeds, labels, gradient buffer, weight, gradients?, accumulate?, reference, ranks)
   using LossFn = std::function<LossValue(TensorView<const T, D>, TensorView<const index_t>, TensorView<const index_t>,
-                                         TensorView<T, D>, double, bool, AugmentationReference,
+                                         TensorView<T, D>, double, bool, bool, AugmentationReference,
                                          const distributed::Communicator*)>;
   struct Term {
     std::string tap;
@@ -294,7 +300,37 @@ class Objective {
     double share;
     LossFn loss;
   };
-  using PenaltyFn = std::function<PenaltyValue(TensorView<const T, D>, TensorView<T, D>, double, bool)>;
+  // (x, gradient buffer, weight, gradients?, accumulate?)
+  using PenaltyFn = std::function<PenaltyValue(TensorView<const T, D>, TensorView<T, D>, double, bool, bool)>;
+  // A tap's gradient buffer and whether the next loss writes it (the first since the forward) or
+  // adds to it.
+  struct TapGradient {
+    TensorView<T, D> grad;
+    bool overwrite = false;
+  };
+  // Models that hand out a tap's buffer unzeroed (nn::Sequential::tap_grad_to_write) let the
+  // first loss at a tap write its gradient; others give tap_grad(), zeroed, to add to.
+  template <class Model>
+  static TapGradient tap_gradient(Model& model, const std::string& tap) {
+    if constexpr (requires { model.tap_grad_to_write(tap); }) {
+      const auto t = model.tap_grad_to_write(tap);
+      return {t.grad, t.overwrite};
+    } else {
+      return {model.tap_grad(tap), false};
+    }
+  }
+  // Runs a loss that writes (overwrite) or adds into g. If it throws, a buffer it was to write
+  // is zeroed, so that the tap gradient holds what the model promises (zero, or the sum of the
+  // losses that finished) and never a half-written or stale buffer.
+  template <class F>
+  static auto written_or_cleared(const TapGradient& g, F&& loss) {
+    try {
+      return loss();
+    } catch (...) {
+      if (g.overwrite) ops::fill(g.grad, T(0));
+      throw;
+    }
+  }
   struct PenaltyTerm {
     std::string tap;
     Penalty kind;

@@ -14,6 +14,7 @@ packages=(
   libstb-dev             # invar::report: PNG writing (invar/io/png.hpp, the report's figures)
   libcli11-dev           # the command-line tools (invar-train, invar-report) and examples
   doctest-dev            # tests
+  python3-numpy          # tests: numpy reads the safetensors export byte for byte (required in CI)
   libtinyxml2-dev        # tests: parsing the report's SVG figures
   libbenchmark-dev       # benchmarks
   libopenmpi-dev openmpi-bin  # invar::mpi and its tests (mpiexec): training across processes

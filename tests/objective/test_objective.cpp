@@ -173,7 +173,7 @@ TEST_CASE("Objective penalties: weights spread over taps, values as called direc
 
 TEST_SUITE_END();
 
-TEST_CASE("Objective: the first loss at a tap writes over what the last step left; a loss that throws leaves zeros") {
+TEST_CASE("Objective: the first loss at a tap writes over what the last step left, and a loss that throws leaves zeros") {
   Setup s;
   // Every path (linear: mean squared difference; Gram: cosine; pairwise: Manhattan) and a penalty,
   // two terms at each tap, so that one writes and the rest add.

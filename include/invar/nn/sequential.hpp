@@ -128,6 +128,11 @@ class Sequential : public Layer<T, D> {
     return s.tap_grad;
   }
 
+  /// A tap's gradient buffer as tap_grad_to_write hands it out.
+  struct TapGradient {
+    TensorView<T, D> grad;  ///< the buffer, of the tap's shape
+    bool overwrite;         ///< write every element (true) or add (false)
+  };
   /// A tap's gradient buffer for a loss that can either write or add its gradient: tap_grad()
   /// without the zeroing. `overwrite` is true when nothing was added since the last forward:
   /// the buffer then holds stale values and the caller must write every element of it (as the
@@ -135,10 +140,6 @@ class Sequential : public Layer<T, D> {
   /// to. Either way tap_grad() afterwards returns the same buffer with what was written. The
   /// first loss at a tap then writes its gradient in one pass instead of a pass of zeros and a
   /// read-modify-write (the nine taps of All-CNN-C: 46 M floats a step).
-  struct TapGradient {
-    TensorView<T, D> grad;  ///< the buffer, of the tap's shape
-    bool overwrite;         ///< write every element (true) or add (false)
-  };
   TapGradient tap_grad_to_write(const std::string& name) {
     Stage& s = stage(name);
     if (s.tap_grad_used) return {s.tap_grad, false};

@@ -320,8 +320,7 @@ class Objective {
     }
   }
   // Runs a loss that writes (overwrite) or adds into g. If it throws, a buffer it was to write
-  // is zeroed, so that the tap gradient holds what the model promises (zero, or the sum of the
-  // losses that finished) and never a half-written or stale buffer.
+  // is zeroed: a buffer handed out unzeroed never keeps a stale step's values.
   template <class F>
   static auto written_or_cleared(const TapGradient& g, F&& loss) {
     try {

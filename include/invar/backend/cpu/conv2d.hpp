@@ -49,8 +49,6 @@ const T* conv_patches(const Conv2dGeometry& g, const T* x, index_t b0, index_t n
 using detail::ConvScratch;
 
 /// y = conv(x, w) + bias (bias may be null). w: O x C x k x k.
-using detail::ConvScratch;
-
 template <class T>
 void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y) {
   if constexpr (std::is_same_v<T, float>) {
@@ -66,7 +64,8 @@ void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bi
     const index_t b0 = c * chunk, n = std::min(chunk, g.batch - b0), cols_n = n * p;
     const T* patches = detail::conv_patches(g, x, b0, n);
     // One image: the GEMM writes its NCHW output in place.
-    T* out = n == 1 ? y + b0 * g.out_image() : detail::conv_scratch<T>(ConvScratch::gathered, std::size_t(o * cols_n));
+    T* out = n == 1 ? y + b0 * g.out_image()
+                    : detail::conv_scratch<T>(ConvScratch::gathered, std::size_t(o * cols_n));
     gemm(false, false, o, cols_n, k, T(1), w, k, patches, cols_n, T(0), out, cols_n);
     if (bias != nullptr)
       for (index_t r = 0; r < o; ++r) {

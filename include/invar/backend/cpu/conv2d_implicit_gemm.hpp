@@ -518,17 +518,18 @@ inline int tile_rows(ConvKernel kernel, index_t channels) {
 }
 
 /// A convolution's weights packed for a kernel (pack_weights): `rows` output channels in tiles of
-/// `mr` (tile_rows), zero rows up to `padded_rows`, `kdim` patch rows deep.
+/// `mr` (tile_rows), zero rows up to whole tiles (padded_rows()), `kdim` patch rows deep.
 struct PackedWeights {
   const float* data;
-  index_t rows, padded_rows, kdim;
+  index_t rows, kdim;
   int mr;
+  /// The rows rounded up to whole tiles.
+  [[nodiscard]] index_t padded_rows() const { return (rows + mr - 1) / mr * mr; }
 };
 
 /// Floats that pack_conv_weights writes for `rows` output channels of `kdim` patch rows.
 inline index_t packed_weights_size(ConvKernel kernel, index_t rows, index_t kdim) {
-  const int mr = tile_rows(kernel, rows);
-  return (rows + mr - 1) / mr * mr * kdim;
+  return PackedWeights{nullptr, rows, kdim, tile_rows(kernel, rows)}.padded_rows() * kdim;
 }
 
 /// Packs w (`weight(o, k)`, o < rows, k < kdim) for `kernel` into `buffer`
@@ -537,7 +538,7 @@ template <class Weight>
 PackedWeights pack_conv_weights(ConvKernel kernel, index_t rows, index_t kdim, const Weight& weight, float* buffer) {
   const int mr = tile_rows(kernel, rows);
   pack_weights(rows, kdim, mr, weight, buffer);
-  return {buffer, rows, (rows + mr - 1) / mr * mr, kdim, mr};
+  return {buffer, rows, kdim, mr};
 }
 
 /// y = conv(x, w) + bias for float on `kernel` (avx2 or avx512, available on this machine), w
@@ -557,7 +558,7 @@ inline void conv2d_forward_packed(ConvKernel kernel, const Conv2dGeometry& g, co
   if (g.batch == 0 || positions == 0 || rows == 0) return;
   const int mr = w.mr;
   const index_t nr = panel_columns(kernel);
-  const index_t padded_rows = w.padded_rows;
+  const index_t padded_rows = w.padded_rows();
   const float* packed_w = w.data;
   const index_t chunk = detail::conv_chunk_images(g);
   const index_t chunks = (g.batch + chunk - 1) / chunk;

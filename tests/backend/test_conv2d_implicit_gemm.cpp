@@ -12,6 +12,7 @@
 
 #include "invar/backend/cpu/conv2d.hpp"
 #include "invar/cpu.hpp"
+#include "support/error_message.hpp"
 #include "support/random.hpp"
 
 using namespace invar;
@@ -195,4 +196,20 @@ TEST_CASE("set_conv_kernel chooses the kernel, reset_conv_kernel goes back to th
   for (const auto k : {cpu::ConvKernel::avx2, cpu::ConvKernel::avx512})
     if (!cpu::conv_kernel_available(k))
       CHECK_THROWS_WITH_AS(cpu::set_conv_kernel(k), doctest::Contains("this machine cannot run"), Error);
+}
+
+TEST_CASE("conv2d_forward_packed refuses weights packed for another convolution") {
+  for (const auto k : kernels_here()) {
+    if (k == cpu::ConvKernel::im2col) continue;
+    CAPTURE(kernel_name(k));
+    const Conv2dGeometry g{1, 3, 6, 6, 12, 3, 1, 1};
+    const auto x = random_vector(std::size_t(g.batch * g.in_image()), 1);
+    std::vector<float> y(std::size_t(g.batch * g.out_image()));
+    // Packed for 10 output channels; the convolution has 12.
+    std::vector<float> buffer(std::size_t(cpu::implicit_gemm::packed_weights_size(k, 10, g.patch_rows())));
+    const auto packed = cpu::implicit_gemm::pack_conv_weights(
+        k, 10, g.patch_rows(), [](index_t, index_t) { return 1.0f; }, buffer.data());
+    CHECK_ERROR_CONTAINS(cpu::implicit_gemm::conv2d_forward_packed(k, g, x.data(), packed, nullptr, y.data()),
+                         "weights packed for 10 x 27");
+  }
 }

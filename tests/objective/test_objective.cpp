@@ -227,6 +227,7 @@ TEST_CASE("Objective: the first loss at a tap writes over what the last step lef
   Tensor<index_t> short_seeds{Shape{7}};
   for (index_t i = 0; i < 7; ++i) short_seeds[i] = i / 2;
   CHECK_THROWS_AS(obj.evaluate(s.model, short_seeds, s.labels, &dlogits), Error);
+  CHECK_ERROR_CONTAINS(s.model.tap_grad_to_write("hidden9"), "no tap named 'hidden9'");
   const auto g1 = s.model.tap_grad("hidden1");
   int nonzero = 0;
   for (index_t i = 0; i < g1.numel(); ++i) nonzero += g1.data()[i] != 0.0;

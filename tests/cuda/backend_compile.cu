@@ -71,7 +71,7 @@ using compile_check::SkewProbe;
   template void B::conv2d_forward<T>(const Conv2dGeometry&, const T*, const T*, const T*, T*);                         \
   template void B::conv2d_backward<T>(const Conv2dGeometry&, const T*, const T*, const T*, T*, T*, T*);                \
   template void B::batch_norm_statistics<T>(index_t, index_t, index_t, const T*, double*, double*);                    \
-  template void B::batch_norm_forward<T>(index_t, index_t, index_t, const T*, const T*, const T*, T*);                 \
+  template void B::batch_norm_forward<T>(index_t, index_t, index_t, const T*, const T*, const T*, T*, bool);           \
   template void B::batch_norm_backward<T>(index_t, index_t, index_t, const T*, const T*, const double*,                \
                                           const double*, const T*, T*, T*, T*);                                        \
   template void B::batch_norm_finish<T>(index_t, bool, double, double, double, double*, double*, T*, T*, const T*,     \

@@ -251,6 +251,8 @@ struct Cases {
     auto y = Tensor<T, D>::uninitialized(x.shape());
     ops::batch_norm_forward(x, scale, shift, y);
     detail::append(out, y);
+    ops::batch_norm_forward(x, scale, shift, y, true);  // with the ReLU that follows, fused
+    detail::append(out, y);
     auto dy = detail::random_tensor<T, D>(x.shape(), seed + 5);
     auto dg = detail::random_tensor<T, D>(Shape{c}, seed + 6), dbeta = detail::random_tensor<T, D>(Shape{c}, seed + 7);
     auto dx = Tensor<T, D>::uninitialized(x.shape());

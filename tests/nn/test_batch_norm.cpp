@@ -134,6 +134,70 @@ TEST_CASE("BatchNorm eval uses the running statistics and leaves them unchanged"
   }
 }
 
+TEST_CASE("BatchNorm with a fused ReLU rectifies its output and changes nothing else") {
+  // In training and eval, [B, C] and NCHW: y = max(explicit loops, 0), the same bits as the
+  // unfused output rectified, NaN to 0 as the ReLU layer does, the same backward, and the same
+  // running statistics.
+  for (const bool training : {true, false})
+    for (const Shape& shape : {Shape{3, 4, 3, 5}, Shape{6, 4}}) {
+      CAPTURE(training);
+      CAPTURE(shape);
+      const auto make = [] {
+        BatchNorm<double> bn("bn", 4);
+        bn.weight().value = test::random_tensor<double>(Shape{4}, 5, -1.5, 2.0);
+        bn.bias().value = test::random_tensor<double>(Shape{4}, 6);
+        bn.running_mean() = test::random_tensor<double>(Shape{4}, 7);
+        bn.running_var() = test::random_tensor<double>(Shape{4}, 8, 0.2, 3.0);
+        return bn;
+      };
+      BatchNorm<double> plain = make(), fused = make();
+      plain.set_training(training);
+      fused.set_training(training);
+      fused.set_fused_relu(true);
+      REQUIRE(fused.fused_relu());
+      auto x = test::random_tensor<double>(shape, 9, -2.0, 2.0);
+      if (!training) x[5] = std::numeric_limits<double>::quiet_NaN();  // eval lets NaN through
+      const std::vector<double> rm(fused.running_mean().begin(), fused.running_mean().end());
+      const std::vector<double> rv(fused.running_var().begin(), fused.running_var().end());
+      const auto y_plain = plain.forward(x);
+      const auto y = fused.forward(x);
+      std::vector<double> mean(4, 0.0), var(4, 0.0);
+      if (training) {
+        const index_t n = x.numel() / 4, spatial = x.numel() / (x.dim(0) * 4);
+        for (index_t i = 0; i < x.numel(); ++i) mean[std::size_t((i / spatial) % 4)] += x[i] / double(n);
+        for (index_t i = 0; i < x.numel(); ++i) {
+          const double d = x[i] - mean[std::size_t((i / spatial) % 4)];
+          var[std::size_t((i / spatial) % 4)] += d * d / double(n);
+        }
+      } else {
+        mean = rm;
+        var = rv;
+      }
+      const auto e = reference(x, mean, var, fused.weight().value, fused.bias().value, 1e-5);
+      int negative = 0;
+      for (index_t i = 0; i < y.numel(); ++i) {
+        CAPTURE(i);
+        if (std::isnan(e[i])) {
+          CHECK(y[i] == 0.0);
+          continue;
+        }
+        negative += e[i] < 0;
+        CHECK(y[i] == doctest::Approx(std::max(e[i], 0.0)).epsilon(1e-12));
+        CHECK(y[i] == std::max(y_plain[i], 0.0));
+      }
+      CHECK(negative > 0);  // the ReLU had something to do
+      CHECK(same_bits(fused.running_mean(), plain.running_mean()));
+      CHECK(same_bits(fused.running_var(), plain.running_var()));
+      if (!training) x[5] = 0.0;
+      const auto dy = test::random_tensor<double>(shape, 10);
+      plain.forward(x);
+      fused.forward(x);
+      CHECK(same_bits(fused.backward(dy), plain.backward(dy)));
+      CHECK(same_bits(fused.weight().grad, plain.weight().grad));
+      CHECK(same_bits(fused.bias().grad, plain.bias().grad));
+    }
+}
+
 TEST_CASE("BatchNorm gradients in training mode by central differences") {
   for (const Shape& shape : {Shape{3, 4, 5, 7}, Shape{7, 4}, Shape{3, 4, 1, 1}}) {
     CAPTURE(shape);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "invar/cpu.hpp"
+#include "invar/nn/layers/batch_norm.hpp"
 #include "invar/nn/layers/flatten.hpp"
 #include "invar/nn/layers/linear.hpp"
 #include "invar/nn/layers/relu.hpp"
@@ -143,7 +144,7 @@ TEST_CASE("memory plan: the same bits as every layer with buffers of its own") {
   }
 }
 
-TEST_CASE("memory plan: ReLUs run in place after a layer that allows it, never over a tap or the input") {
+TEST_CASE("memory plan: ReLUs run in place after a layer that allows it (fused into a batch norm), never over a tap or the input") {
   auto cnn = nn::make_all_cnn<double>(nn::AllCnnOptions{}.with_width(0.1).with_seed(4));
   const auto x = test::random_tensor<double>(Shape{2, 3, 12, 12}, 1, 0.0, 1.0);
   cnn.forward(x);
@@ -154,9 +155,30 @@ TEST_CASE("memory plan: ReLUs run in place after a layer that allows it, never o
       CHECK(cnn.layer(i).in_place());  // after its batch norm, which backward does not read
     }
   CHECK(relus == 9);
+  // Each batch norm applies its ReLU in the same pass.
+  int fused = 0;
+  for (std::size_t i = 0; i < cnn.size(); ++i) fused += cnn.layer(i).fused_relu();
+  CHECK(fused == 9);
   cnn.set_memory_plan(false);
   cnn.forward(x);
-  for (std::size_t i = 0; i < cnn.size(); ++i) CHECK_FALSE(cnn.layer(i).in_place());
+  for (std::size_t i = 0; i < cnn.size(); ++i) {
+    CHECK_FALSE(cnn.layer(i).in_place());
+    CHECK_FALSE(cnn.layer(i).fused_relu());
+  }
+
+  // A batch norm whose output is a tap keeps it: the ReLU after it runs on its own.
+  nn::Sequential<double> tapped_bn("tapped_bn");
+  tapped_bn.emplace<nn::BatchNorm<double>>("bn", 4);
+  tapped_bn.add_tap("normalised");
+  tapped_bn.emplace<nn::Relu<double>>("relu");
+  tapped_bn.add_tap("rectified");
+  const auto u = test::random_tensor<double>(Shape{8, 4}, 4);
+  tapped_bn.forward(u);
+  CHECK_FALSE(tapped_bn.layer(0).fused_relu());
+  const auto normalised = plan_values(tapped_bn.tap("normalised"));
+  CHECK(std::any_of(normalised.begin(), normalised.end(), [](double a) { return a < 0; }));
+  const auto rectified = plan_values(tapped_bn.tap("rectified"));
+  for (std::size_t i = 0; i < rectified.size(); ++i) CHECK(rectified[i] == std::max(normalised[i], 0.0));
 
   // A ReLU after a tap keeps the tap's values: the pre-activation stays readable.
   nn::Sequential<double> tapped("tapped");

@@ -50,12 +50,13 @@
 ///       index_t kernel, index_t stride, index_t pad, index_t out_h, index_t out_w, bool count_padding,
 ///       const T* dy, T* dx);
 ///   // Batch norm over element (b, c, s) at (b channels + c) spatial + s: per-channel mean and biased variance
-///   // (double, two passes), y = x scale[c] + shift[c] (shift may be null), and the training-mode backward
+///   // (double, two passes), y = x scale[c] + shift[c] (shift may be null; then max(y, 0) when relu, the
+///   // ReLU that follows a batch norm, in the same pass), and the training-mode backward
 ///   // (adds into dgamma, dbeta; dx may be null: then only the parameter sums, for evaluation mode).
 ///   template <class T> static void batch_norm_statistics(index_t batch, index_t channels, index_t spatial,
 ///       const T* x, double* mean, double* var);
 ///   template <class T> static void batch_norm_forward(index_t batch, index_t channels, index_t spatial,
-///       const T* x, const T* scale, const T* shift, T* y);
+///       const T* x, const T* scale, const T* shift, T* y, bool relu);
 ///   template <class T> static void batch_norm_backward(index_t batch, index_t channels, index_t spatial,
 ///       const T* dy, const T* x, const double* mean, const double* inv_std, const T* gamma, T* dgamma,
 ///       T* dbeta, T* dx);

@@ -77,7 +77,7 @@ template <class B, class T>
 concept backend_has_batch_norm = requires(index_t n, const T* x, T* y, double* d, const double* cd, double s,
                                           bool training, unsigned char* bad) {
   B::batch_norm_statistics(n, n, n, x, d, d);
-  B::batch_norm_forward(n, n, n, x, x, x, y);
+  B::batch_norm_forward(n, n, n, x, x, x, y, training);
   B::batch_norm_backward(n, n, n, x, x, cd, cd, x, y, y, y);
   B::batch_norm_finish(n, training, s, s, s, d, d, y, y, x, x, d, y, y, bad);
 };

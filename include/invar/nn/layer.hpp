@@ -40,6 +40,10 @@
 /// - backward_in_place(): backward() can write dL/dx over its dy (an element-wise layer); a
 ///   container then lends it the buffer that holds dy, where dy is in the plan's own buffers and
 ///   nothing reads it afterwards.
+/// - can_fuse_relu(): forward() can apply a ReLU to its output in its own pass; a container turns
+///   it on (set_fused_relu) where a ReLU runs in place over that output, and tells the ReLU
+///   (nn::Relu::set_input_rectified), which then only records its output for the backward. One
+///   read and write of the activations fewer, the same bits.
 
 #include <cstddef>
 #include <string>
@@ -127,6 +131,13 @@ class Layer {
   void set_in_place(bool on) { in_place_ = on && supports_in_place(); }
   /// Whether forward() writes over its input (set_in_place).
   [[nodiscard]] bool in_place() const { return in_place_; }
+  /// Whether forward() can apply y = max(y, 0) to its output in its own pass (false by default).
+  [[nodiscard]] virtual bool can_fuse_relu() const { return false; }
+  /// Lets forward() rectify its output (only where can_fuse_relu()). A container turns it on only
+  /// where a ReLU runs in place over that output and nothing else reads the output before it.
+  void set_fused_relu(bool on) { fused_relu_ = on && can_fuse_relu(); }
+  /// Whether forward() rectifies its output (set_fused_relu).
+  [[nodiscard]] bool fused_relu() const { return fused_relu_; }
 
   /// Where backward() writes dL/dx: `shared`, a buffer of the container's memory plan (grown as
   /// needed; the container lends it to another layer once dL/dx is consumed), or the layer's own
@@ -170,6 +181,7 @@ class Layer {
 
  private:
   bool in_place_ = false;
+  bool fused_relu_ = false;
   Tensor<T, D>* shared_dx_ = nullptr;
   Tensor<T, D>* shared_y_ = nullptr;
   Tensor<T, D> own_dx_, own_y_;

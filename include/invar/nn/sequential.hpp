@@ -20,7 +20,8 @@
 /// does not hold its dy (two buffers for the chain, more only inside nested blocks) or, for an
 /// element-wise layer (backward_in_place), over its dy where that lies in those buffers, and a ReLU
 /// runs in place over the output of a layer that allows it (output_overwritable) unless that
-/// output is a tap. Results are the same bits with and without the plan; what changes is that
+/// output is a tap; a layer that can (can_fuse_relu: batch norm) then applies that ReLU in its own
+/// pass, and the ReLU only records it. Results are the same bits with and without the plan; what changes is that
 /// dL/dx views returned by the layers inside the model stay valid only until the layer below has
 /// run its backward (the model's own returned dL/dx stays valid until its next backward()).
 ///
@@ -42,6 +43,7 @@
 
 #include "invar/backend/ops.hpp"
 #include "invar/nn/layer.hpp"
+#include "invar/nn/layers/relu.hpp"
 
 namespace invar::nn {
 
@@ -97,6 +99,11 @@ class Sequential : public Layer<T, D> {
                               (kept(stages_[i + 1]) || i + 2 == stages_.size());
       const bool lend = inference_forward_ && !kept(s) && i + 1 < stages_.size() && !next_keeps;
       s.layer->set_output_buffer(lend ? &buffers_->chain_slot_not_holding(level_, h.data()) : nullptr);
+      // A ReLU that will run in place over this output (the condition above, one stage on): the
+      // layer rectifies its output in its own pass where it can, and the ReLU leaves it as it is.
+      auto* next_relu = i + 1 < stages_.size() ? dynamic_cast<Relu<T, D>*>(stages_[i + 1].layer.get()) : nullptr;
+      s.layer->set_fused_relu(next_relu != nullptr && buffers_ != nullptr && !kept(s) && s.layer->output_overwritable());
+      if (next_relu) next_relu->set_input_rectified(s.layer->fused_relu());
       const auto t0 = profile_clock();
       h = s.layer->forward(h);
       if (profiling_) s.forward_seconds += seconds_since(t0);

@@ -99,8 +99,8 @@ struct DeviceBackend<Cpu> {
   }
   template <class T>
   static void batch_norm_forward(index_t batch, index_t channels, index_t spatial, const T* x, const T* scale,
-                                 const T* shift, T* y) {
-    cpu::batch_norm_forward(batch, channels, spatial, x, scale, shift, y);
+                                 const T* shift, T* y, bool relu) {
+    cpu::batch_norm_forward(batch, channels, spatial, x, scale, shift, y, relu);
   }
   template <class T>
   static void batch_norm_backward(index_t batch, index_t channels, index_t spatial, const T* dy, const T* x,

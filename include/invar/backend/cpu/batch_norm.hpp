@@ -7,7 +7,8 @@
 /// - batch_norm_statistics: mean and biased variance per channel, two passes (the mean, then the
 ///   sum of squared deviations from it), in double: no cancellation for data far from zero
 ///   (1e3 + 1e-2 noise in float), where E[x^2] - E[x]^2 loses every digit.
-/// - batch_norm_forward: y = x scale[c] + shift[c] (shift may be null: 0), in T. The layer folds
+/// - batch_norm_forward: y = x scale[c] + shift[c] (shift may be null: 0), in T, then max(y, 0)
+///   when `relu` (a ReLU that follows, in the same pass). The layer folds
 ///   gamma / sqrt(var + eps) into scale and beta - mean scale into shift.
 /// - batch_norm_backward: with xhat = (x - mean[c]) inv_std[c], per channel in double
 ///     sum_dy = sum dy,   sum_dy_xhat = sum dy xhat,
@@ -34,6 +35,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <type_traits>
 #include <vector>
 
 #include "invar/backend/cpu/threads.hpp"
@@ -125,24 +127,35 @@ void batch_norm_statistics(index_t batch, index_t channels, index_t spatial, con
       });
 }
 
-/// y = x scale[c] + shift[c] (shift null: y = x scale[c]); y may alias x.
+/// y = x scale[c] + shift[c] (shift null: y = x scale[c]), then max(y, 0) when `relu` (NaN
+/// gives 0, as fn::Relu); y may alias x.
 template <class T>
 void batch_norm_forward(index_t batch, index_t channels, index_t spatial, const T* x, const T* scale, const T* shift,
-                        T* y) {
-  // Element-wise: any split gives the same bits. Rows are the (b, c) runs of `spatial` values.
-  parallel_for(batch * channels, spatial, [&](index_t r0, index_t r1) {
+                        T* y, bool relu) {
+  // One loop body per case, so that each vectorises without a test per element.
+  const auto rows = [&](auto rectify, index_t r0, index_t r1) {
     for (index_t r = r0; r < r1; ++r) {
       const index_t c = r % channels;
-      const T a = scale[c];
+      const T a = scale[c], s = shift ? shift[c] : T(0);
       const T* p = x + r * spatial;
       T* q = y + r * spatial;
       if (shift) {
-        const T s = shift[c];
-        for (index_t j = 0; j < spatial; ++j) q[j] = p[j] * a + s;
+        for (index_t j = 0; j < spatial; ++j) {
+          const T v = p[j] * a + s;
+          q[j] = decltype(rectify)::value ? (v > T(0) ? v : T(0)) : v;
+        }
       } else {
-        for (index_t j = 0; j < spatial; ++j) q[j] = p[j] * a;
+        for (index_t j = 0; j < spatial; ++j) {
+          const T v = p[j] * a;
+          q[j] = decltype(rectify)::value ? (v > T(0) ? v : T(0)) : v;
+        }
       }
     }
+  };
+  // Element-wise: any split gives the same bits. Rows are the (b, c) runs of `spatial` values.
+  parallel_for(batch * channels, spatial, [&](index_t r0, index_t r1) {
+    if (relu) rows(std::true_type{}, r0, r1);
+    else rows(std::false_type{}, r0, r1);
   });
 }
 

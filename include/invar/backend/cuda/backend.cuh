@@ -115,8 +115,8 @@ struct DeviceBackend<Cuda> {
   }
   template <class T>
   static void batch_norm_forward(index_t batch, index_t channels, index_t spatial, const T* x, const T* scale,
-                                 const T* shift, T* y) {
-    cuda::batch_norm_forward(batch, channels, spatial, x, scale, shift, y);
+                                 const T* shift, T* y, bool relu) {
+    cuda::batch_norm_forward(batch, channels, spatial, x, scale, shift, y, relu);
   }
   template <class T>
   static void batch_norm_backward(index_t batch, index_t channels, index_t spatial, const T* dy, const T* x,

@@ -5,7 +5,7 @@
 ///
 /// - batch_norm_statistics: one block per channel, two passes in double (the mean, then the sum
 ///   of squared deviations from it), each a block-strided sum and the fixed block tree.
-/// - batch_norm_forward: y = x scale[c] + shift[c], one thread per element.
+/// - batch_norm_forward: y = x scale[c] + shift[c] (then max(y, 0) when `relu`), one thread per element.
 /// - batch_norm_backward: one block per channel: the two sums (dy, dy (x - mean)) in double by
 ///   the block tree, the parameter sums added by one thread, then dx element-wise.
 /// - batch_norm_finish: one block for all channels: whether any batch statistic is not finite
@@ -56,11 +56,12 @@ __global__ void batch_norm_statistics_kernel(index_t batch, index_t channels, in
 
 template <class T>
 __global__ void batch_norm_forward_kernel(index_t batch, index_t channels, index_t spatial, const T* x,
-                                          const T* scale, const T* shift, T* y) {
+                                          const T* scale, const T* shift, T* y, bool relu) {
   const index_t n = batch * channels * spatial;
   for (index_t e = global_thread(); e < n; e += grid_threads()) {
     const index_t c = (e / spatial) % channels;
-    y[e] = shift ? x[e] * scale[c] + shift[c] : x[e] * scale[c];
+    const T v = shift ? x[e] * scale[c] + shift[c] : x[e] * scale[c];
+    y[e] = relu ? (v > T(0) ? v : T(0)) : v;
   }
 }
 
@@ -140,14 +141,15 @@ void batch_norm_statistics(index_t batch, index_t channels, index_t spatial, con
   INVAR_CUDA_CHECK_LAUNCH("batch_norm_statistics_kernel");
 }
 
-/// y = x scale[c] + shift[c] (shift null: y = x scale[c]); y may alias x.
+/// y = x scale[c] + shift[c] (shift null: y = x scale[c]), then max(y, 0) when `relu`; y may
+/// alias x.
 template <class T>
 void batch_norm_forward(index_t batch, index_t channels, index_t spatial, const T* x, const T* scale, const T* shift,
-                        T* y) {
+                        T* y, bool relu) {
   const index_t n = batch * channels * spatial;
   if (n <= 0) return;
   detail::batch_norm_forward_kernel<<<detail::blocks_for(n), detail::block_threads, 0,
-                                      Context::current().stream()>>>(batch, channels, spatial, x, scale, shift, y);
+                                      Context::current().stream()>>>(batch, channels, spatial, x, scale, shift, y, relu);
   INVAR_CUDA_CHECK_LAUNCH("batch_norm_forward_kernel");
 }
 

@@ -4,7 +4,7 @@
 ///   ops::batch_norm_statistics(x, mean, var)                        per-channel mean, biased variance (double)
 ///   ops::batch_norm_finish(options, mean, var, running_mean, running_var, gamma, beta, inv_std, scale, shift, bad)
 ///                                                                    running statistics, inv_std, scale, shift
-///   ops::batch_norm_forward(x, scale, shift, y)                      y = x scale[c] + shift[c]
+///   ops::batch_norm_forward(x, scale, shift, y[, relu])              y = x scale[c] + shift[c] (then max(y, 0))
 ///   ops::batch_norm_backward(dy, x, mean, inv_std, gamma, dgamma, dbeta, dx)
 /// An empty view for gamma, beta, shift, dgamma, dbeta or dx means "none" (backend/backend.hpp has
 /// the semantics). Everything stays on the tensors' device: the only value a layer reads back is
@@ -97,9 +97,10 @@ void batch_norm_finish(const BatchNormFinish& o, M&& mean_in, V&& var_in, RM&& r
 
 /// y[b, c, ...] = x[b, c, ...] scale[c] + shift[c], x [B, C] or [B, C, H, W], y of x's shape;
 /// shift may be an empty view (no shift). With scale = gamma inv_std this is also the
-/// evaluation-mode backward: dx = batch_norm_forward(dy, scale, none).
+/// evaluation-mode backward: dx = batch_norm_forward(dy, scale, none). `relu`: y = max(y, 0) in the
+/// same pass (the ReLU after a batch norm, one read and write of the activations fewer).
 template <Viewable X, Viewable SC, Viewable SH, Viewable Y>
-void batch_norm_forward(X&& x_in, SC&& scale_in, SH&& shift_in, Y&& y_in) {
+void batch_norm_forward(X&& x_in, SC&& scale_in, SH&& shift_in, Y&& y_in, bool relu = false) {
   auto x = to_view(x_in);
   auto scale = to_view(scale_in);
   auto shift = to_view(shift_in);
@@ -110,7 +111,7 @@ void batch_norm_forward(X&& x_in, SC&& scale_in, SH&& shift_in, Y&& y_in) {
   detail::check_per_channel("batch_norm_forward", "scale", scale, x.dim(1));
   if (shift.data()) detail::check_per_channel("batch_norm_forward", "shift", shift, x.dim(1));
   detail::backend<detail::device_of<decltype(y)>>::batch_norm_forward(x.dim(0), x.dim(1), s, x.data(), scale.data(),
-                                                                      shift.data(), y.data());
+                                                                      shift.data(), y.data(), relu);
 }
 
 /// Training-mode backward through the batch statistics: adds sum dy xhat into dgamma and sum dy

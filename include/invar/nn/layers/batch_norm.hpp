@@ -115,7 +115,7 @@ class BatchNorm final : public Layer<T, D> {
       if (bad) throw_non_finite_statistics(x.shape());
     }
     y_ = this->output_buffer(x.shape());
-    ops::batch_norm_forward(x, scale_, shift_, y_);
+    ops::batch_norm_forward(x, scale_, shift_, y_, this->fused_relu());
     x_ = x;
     batch_ = b;
     spatial_ = s;
@@ -149,6 +149,8 @@ class BatchNorm final : public Layer<T, D> {
   }
   /// The output is the layer's own; backward() reads x and the statistics, not y.
   [[nodiscard]] bool output_overwritable() const override { return true; }
+  /// The normalisation's pass can rectify its output: the backward reads x, never y.
+  [[nodiscard]] bool can_fuse_relu() const override { return true; }
 
   std::vector<Parameter<T, D>*> parameters() override {
     if (o_.affine) return {&weight_, &bias_};

@@ -3,6 +3,8 @@
 /// ReLU: y = max(x, 0); backward dx = dy where y > 0, else 0 (the subgradient 0 at x = 0).
 /// In place (set_in_place, turned on by a model's memory plan after a convolution or a batch
 /// norm) y overwrites x: the backward needs only y, so the layer then holds no buffer of its own.
+/// When the layer before rectified its output in its own pass (Layer::set_fused_relu), the
+/// container says so (set_input_rectified) and forward() in place only records y = x.
 
 #include "invar/backend/ops.hpp"
 #include "invar/nn/layer.hpp"
@@ -38,6 +40,10 @@ class Relu final : public Layer<T, D> {
     if (this->in_place()) {
       this->free_own_output();
       y = detail::writable(x);
+      if (input_rectified_) {  // max(x, 0) is x already
+        y_ = y;
+        return y_;
+      }
     } else {
       y = this->output_buffer(x.shape());
     }
@@ -57,9 +63,13 @@ class Relu final : public Layer<T, D> {
   /// line of a third buffer to fetch before it is written).
   [[nodiscard]] bool backward_in_place() const override { return true; }
   [[nodiscard]] std::string name() const override { return name_; }
+  /// Whether the input comes rectified from the layer before (its set_fused_relu): forward() in
+  /// place then leaves it as it is. Set by the container that fused the two.
+  void set_input_rectified(bool on) { input_rectified_ = on; }
 
  private:
   std::string name_;
+  bool input_rectified_ = false;
   TensorView<const T, D> y_;  ///< the last output (in the output buffer or over the input)
 };
 

@@ -14,7 +14,7 @@
 ///
 /// Memory: the residual addition is written over conv2's output (which conv2's backward does not
 /// read), and under a model's memory plan (plan_memory) both ReLUs run in place over their batch
-/// norm's output and the inner layers' dL/dx share the plan's buffers of the next level, with
+/// norm's output, applied by the batch norm in its own pass (Layer::set_fused_relu), and the inner layers' dL/dx share the plan's buffers of the next level, with
 /// bn1 writing straight into the block's own dL/dx, which serves as the second buffer of the
 /// inner chain until then (the ReLUs' backward runs in place), and the shortcut's output goes into
 /// a shared buffer too. A block then keeps four activations (the two batch norms' inputs and
@@ -211,6 +211,11 @@ class ResidualBlock final : public Layer<T, D> {
   void lend_output_buffers() {
     relu1_.set_in_place(plan_.buffers != nullptr);
     relu2_.set_in_place(plan_.buffers != nullptr);
+    // Each ReLU in place over a batch norm's output: the batch norm rectifies in its own pass.
+    bn1_.set_fused_relu(plan_.buffers != nullptr);
+    bn2_.set_fused_relu(plan_.buffers != nullptr);
+    relu1_.set_input_rectified(bn1_.fused_relu());
+    relu2_.set_input_rectified(bn2_.fused_relu());
     inference_forward_ = plan_.buffers != nullptr && plan_.inference;
     for (Layer<T, D>* l : layers()) l->set_output_buffer(nullptr);
     if (plan_.buffers == nullptr) return;

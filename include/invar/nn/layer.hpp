@@ -44,11 +44,14 @@
 ///   it on (set_fused_relu) where a ReLU runs in place over that output, and tells the ReLU
 ///   (nn::Relu::set_input_rectified), which then only records its output for the backward. One
 ///   read and write of the activations fewer, the same bits.
+/// - backward_sum(dy, extra): backward() of the sum of two gradients, for a layer at a model's
+///   tap (the loss's gradient there is `extra`); override it where one pass can read both.
 
 #include <cstddef>
 #include <string>
 #include <vector>
 
+#include "invar/backend/ops.hpp"
 #include "invar/core/tensor.hpp"
 #include "invar/core/parameter.hpp"
 #include "invar/nn/shared_buffers.hpp"
@@ -96,6 +99,14 @@ class Layer {
   /// Given dy = dL/dy of the last forward(), adds dL/dθ to every parameter's gradient and returns
   /// dL/dx (an empty view when input_gradient() is off), valid until the next backward().
   virtual TensorView<const T, D> backward(TensorView<const T, D> dy) = 0;
+  /// backward() of dy + extra: `extra` is the gradient a loss put at this layer's output (a
+  /// model's tap) and may be overwritten. By default dy is added into `extra`, then
+  /// backward(extra); an element-wise layer can read both in its own pass instead (ReLU: one
+  /// read and write of the activations fewer), with the same bits.
+  virtual TensorView<const T, D> backward_sum(TensorView<const T, D> dy, TensorView<T, D> extra) {
+    ops::axpby(1.0, dy, 1.0, extra);  // extra + dy: alpha x + beta y with alpha = beta = 1 is exact
+    return backward(extra);
+  }
   /// The trainable tensors, with stable names (none by default).
   virtual std::vector<Parameter<T, D>*> parameters() { return {}; }
   /// Buffers that are state but not trained (batch norm's running statistics), for parameter files.

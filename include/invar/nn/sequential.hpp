@@ -347,11 +347,10 @@ class Sequential : public Layer<T, D> {
       stages_[i].layer->set_input_gradient(this->input_gradient() || i > lowest);
     for (std::size_t i = stages_.size(); i-- > lowest;) {
       Stage& s = stages_[i];
-      if (s.tap_grad_used) {
-        if (have) {
-          // g + tap gradient, in the tap's buffer (it is not read again before the next forward).
-          ops::axpby(1.0, g, 1.0, s.tap_grad);
-        }
+      // Both dy and the tap's gradient flow in: the layer's backward of their sum
+      // (Layer::backward_sum; the tap's buffer is not read again before the next forward).
+      const bool sum = s.tap_grad_used && have;
+      if (s.tap_grad_used && !have) {
         g = s.tap_grad;
         have = true;
       }
@@ -366,7 +365,7 @@ class Sequential : public Layer<T, D> {
                                          : buffers_         ? &buffers_->chain_slot_not_holding(level_, g.data())
                                                             : nullptr);
       const auto t0 = profile_clock();
-      g = s.layer->backward(g);
+      g = sum ? s.layer->backward_sum(g, s.tap_grad) : s.layer->backward(g);
       if (profiling_) s.backward_seconds += seconds_since(t0);
     }
     if (!this->input_gradient()) return {};

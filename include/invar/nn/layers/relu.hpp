@@ -24,6 +24,12 @@ struct ReluBackward {
   template <class T>
   INVAR_HOST_DEVICE T operator()(T dy, T y) const { return y > T(0) ? dy : T(0); }
 };
+/// ReluBackward of a sum of two gradients (the one from above and a tap's), for ops::map.
+struct ReluBackwardSum {
+  /// dy + extra where the forward output y > 0, else 0 (the sum rounded as dy + extra is).
+  template <class T>
+  INVAR_HOST_DEVICE T operator()(T dy, T extra, T y) const { return y > T(0) ? dy + extra : T(0); }
+};
 }  // namespace invar::fn
 
 namespace invar::nn {
@@ -55,6 +61,14 @@ class Relu final : public Layer<T, D> {
     check(dy.shape() == y_.shape(), "Relu ", name_, ": dy has shape ", dy.shape(), ", expected ", y_.shape());
     const TensorView<T, D> dx = this->input_gradient_buffer(y_.shape());
     ops::map(dx, fn::ReluBackward{}, dy, y_);
+    return dx;
+  }
+  /// One pass over dy, extra and y (where the default adds dy into extra first): the same bits.
+  TensorView<const T, D> backward_sum(TensorView<const T, D> dy, TensorView<T, D> extra) override {
+    check(dy.shape() == y_.shape() && extra.shape() == y_.shape(), "Relu ", name_, ": dy has shape ", dy.shape(),
+          " and the added gradient ", extra.shape(), ", expected ", y_.shape());
+    const TensorView<T, D> dx = this->input_gradient_buffer(y_.shape());
+    ops::map(dx, fn::ReluBackwardSum{}, dy, TensorView<const T, D>(extra), y_);
     return dx;
   }
   /// Element-wise: y can overwrite x.

@@ -26,9 +26,18 @@ struct ReluBackward {
 };
 /// ReluBackward of a sum of two gradients (the one from above and a tap's), for ops::map.
 struct ReluBackwardSum {
-  /// dy + extra where the forward output y > 0, else 0 (the sum rounded as dy + extra is).
+  /// dy + extra where the forward output y > 0, else 0 (the sum rounded as dy + extra is; y is
+  /// a ReLU's output, never NaN). Written as two selects and an addition outside them: with the
+  /// addition inside a condition the loop vectorises only where the addition can be masked
+  /// (AVX-512); with AVX2 GCC keeps a branch per element under -ftrapping-math (measured 2.5x
+  /// the time of the two passes it replaces). The second condition is written apart so that
+  /// GCC cannot merge the two selects back into one branch around the addition.
   template <class T>
-  INVAR_HOST_DEVICE T operator()(T dy, T extra, T y) const { return y > T(0) ? dy + extra : T(0); }
+  INVAR_HOST_DEVICE T operator()(T dy, T extra, T y) const {
+    const T a = y > T(0) ? dy : T(0);
+    const T b = y <= T(0) ? T(0) : extra;
+    return a + b;
+  }
 };
 }  // namespace invar::fn
 

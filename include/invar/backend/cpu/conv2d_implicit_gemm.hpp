@@ -301,8 +301,8 @@ INVAR_IGEMM_INLINE void micro_tile(index_t kc, const float* __restrict a, const 
     INVAR_IGEMM_UNROLL for (int v = 0; v < NV; ++v) acc[r][v] = V{};
   // Software prefetches: the partial sums this tile adds to at its end (in the L2 cache, one line
   // per vector, read when the FMA chains are done: a stall the out-of-order core cannot hide),
-  // and the packed weights 16 patch rows ahead (a stream from L2 or, for weights over 2 MB, L3).
-  // 3 % to 7 % off WRN-28-10's forward convolutions at 1 and 2 threads (the binaries alternating);
+  // and the packed weights 16 patch rows ahead (a stream from L2 or, for weights over 2 MB, L3):
+  // a few per cent off WRN-28-10's forward convolutions (docs/performance.md, the fourth round);
   // the arithmetic, and so the bits, are unchanged.
   if (accumulate)
     INVAR_IGEMM_UNROLL for (int r = 0; r < MR; ++r) {
@@ -432,7 +432,7 @@ INVAR_IGEMM_INLINE void weight_gradient_3x3(const float* plane, index_t image_st
       for (index_t ox = 0; ox < wo; ++ox, b += ldb) {
         // dy_t's rows are ldb floats apart: 2.5 KB with 640 channels, past the stride the
         // hardware prefetcher follows (2 KB), so every row came from L2 on demand. Asked for 8
-        // positions ahead: 640-channel weight gradient 15 % to 24 % faster, none slower.
+        // positions ahead: the 640-channel weight gradient 10 % faster (docs/performance.md).
         INVAR_IGEMM_UNROLL for (int v = 0; v < NV; ++v) __builtin_prefetch(b + 8 * ldb + v * W, 0, 3);
         V bv[NV];
         INVAR_IGEMM_UNROLL for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + v * W, sizeof(V));

@@ -9,12 +9,21 @@
 namespace invar::cpu {
 
 // out may be one of the inputs (ops::map's contract), never partly over one: no element is read
-// after another is written. ivdep says so, so that GCC need not check the overlap at run time
-// (a map written over its input: the ReLU backward over dy, an in-place axpby).
+// after another is written. INVAR_INDEPENDENT_ITERATIONS says so (GCC's ivdep, clang's
+// assume_safety), so that the compiler need not check the overlap at run time and send a map
+// written over its input (the ReLU backward over dy, an in-place axpby) to the scalar loop.
+#if defined(__clang__)
+#define INVAR_INDEPENDENT_ITERATIONS _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define INVAR_INDEPENDENT_ITERATIONS _Pragma("GCC ivdep")
+#else
+#define INVAR_INDEPENDENT_ITERATIONS
+#endif
+
 template <class T, class F, class... In>
 void map(index_t n, T* out, F f, const In*... in) {
   parallel_for(n, 1, [&](index_t begin, index_t end) {
-#pragma GCC ivdep
+    INVAR_INDEPENDENT_ITERATIONS
     for (index_t i = begin; i < end; ++i) out[i] = static_cast<T>(f(in[i]...));
   });
 }

@@ -1,6 +1,6 @@
 #pragma once
 /// \file conv_scratch.hpp
-/// The CPU convolutions' scratch memory: one buffer per purpose and thread.
+/// The CPU convolutions' and float GEMM's scratch memory: one buffer per purpose and thread.
 ///
 /// Each buffer grows to the largest layer that asked for it and is kept for the next call (a
 /// training step asks for the same sizes every time); it is released when its thread ends
@@ -27,6 +27,8 @@ enum class ConvScratch : int {
   packed_weights,  ///< implicit GEMM: the weights in tiles
   padded_images,   ///< implicit GEMM: a chunk's images, padded
   dy_transposed,   ///< implicit GEMM, weight gradient: a chunk's dL/dy, one row per position
+  gemm_a,          ///< float GEMM (packed_gemm.hpp): a block of A in panels
+  gemm_b,          ///< float GEMM: a block of B in panels
   count
 };
 

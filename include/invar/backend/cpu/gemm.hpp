@@ -10,9 +10,18 @@
 /// Each element of C is then computed by the same instruction sequence whatever the thread
 /// count (tests/backend/test_cpu_determinism.cpp checks this bit for bit), and the split costs
 /// only re-packing the shared operand per thread.
+///
+/// Float runs on the convolutions' micro-kernel instead (packed_gemm.hpp: AVX-512 or AVX2,
+/// chosen at run time, so that a build for plain x86-64 or AVX2 still uses AVX-512 where the
+/// core has it), the same split between threads; double, and float where set_conv_kernel chose
+/// the im2col path or the machine has neither instruction set, runs on Eigen's kernel.
+
+#include <type_traits>
 
 #include <Eigen/Core>
 
+#include "invar/backend/cpu/micro_kernel.hpp"
+#include "invar/backend/cpu/packed_gemm.hpp"
 #include "invar/backend/cpu/threads.hpp"
 #include "invar/core/config.hpp"
 
@@ -70,18 +79,33 @@ template <class T>
 void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
           const T* b, index_t ldb, T beta, T* c, index_t ldc) {
   if (m == 0 || n == 0) return;
-  // Column chunks of C are multiples of 192 (a multiple of the kernel's row panel mr = 3 packets
-  // for float and double, SSE to AVX-512); row chunks are multiples of 64 (of its nr).
-  constexpr index_t col_align = 192;
-  constexpr index_t row_align = 64;
+  // The float micro-kernel where the machine has one (the same for every part of C, so that the
+  // split between threads changes no bit).
+  const ConvKernel kernel = std::is_same_v<T, float> ? conv_kernel() : ConvKernel::im2col;
+  const bool packed = kernel != ConvKernel::im2col;
+  // Eigen: column chunks of C are multiples of 192 (a multiple of the kernel's row panel mr = 3
+  // packets for float and double, SSE to AVX-512); row chunks are multiples of 64 (of its nr).
+  // The micro-kernel: multiples of its panels (32 columns) and of 8 rows (any chunk is then
+  // covered by tiles of 8 rows or, where fewer tiles of 12 cost less, of 12).
+  const index_t col_align = packed ? 32 : 192;
+  const index_t row_align = packed ? 8 : 64;
   constexpr double min_parallel_flops = 1 << 21;
 
   auto block = [&](index_t i0, index_t i1, index_t j0, index_t j1) {
     T* cb = c + i0 * ldc + j0;
-    detail::scale_block(i1 - i0, j1 - j0, beta, cb, ldc);
-    if (k == 0) return;
     const T* ab = trans_a ? a + i0 : a + i0 * lda;
     const T* bb = trans_b ? b + j0 * ldb : b + j0;
+    if constexpr (std::is_same_v<T, float>) {
+      if (packed) {
+        // beta = 0: C is written, never read (BLAS semantics: NaN in C does not propagate).
+        if (beta != T(0) || k == 0) detail::scale_block(i1 - i0, j1 - j0, beta, cb, ldc);
+        implicit_gemm::gemm_serial(kernel, trans_a, trans_b, i1 - i0, j1 - j0, k, alpha, ab, lda, bb, ldb,
+                                   beta != T(0), cb, ldc);
+        return;
+      }
+    }
+    detail::scale_block(i1 - i0, j1 - j0, beta, cb, ldc);
+    if (k == 0) return;
     detail::gemm_accumulate_serial(trans_a, trans_b, i1 - i0, j1 - j0, k, alpha, ab, lda, bb, ldb, cb, ldc);
   };
 

@@ -32,6 +32,7 @@
 #include "invar/nn/models/wide_resnet.hpp"
 #include "invar/optim/sgd.hpp"
 #include "support/cifar_batch.hpp"
+#include "support/kernel_flag.hpp"
 #include "support/ratio_reporter.hpp"
 
 #if INVAR_HAVE_TORCH
@@ -265,29 +266,10 @@ int main(int argc, char** argv) {
     else if (a == "--profile") profile_run = true;
     else if (a.rfind("--profile-model=", 0) == 0) profile_run = true, only = a.substr(16);
     else if (a == "--wrn-28-10") wrn_28_10 = true;
-    else if (a.rfind("--conv-kernel=", 0) == 0) {
-      const std::string k = a.substr(14);
-      if (k != "im2col" && k != "avx2" && k != "avx512") {
-        std::fprintf(stderr, "bench_convnets: --conv-kernel must be im2col, avx2 or avx512, got '%s'\n", k.c_str());
-        return 2;
-      }
-      try {
-        invar::cpu::set_conv_kernel(k == "im2col"  ? invar::cpu::ConvKernel::im2col
-                                    : k == "avx2" ? invar::cpu::ConvKernel::avx2
-                                                  : invar::cpu::ConvKernel::avx512);
-      } catch (const invar::Error& e) {
-        std::fprintf(stderr, "bench_convnets: %s\n", e.what());
-        return 2;
-      }
-    } else argv[kept++] = argv[i];
+    else argv[kept++] = argv[i];
   }
   argc = kept;
-  {
-    const auto k = invar::cpu::conv_kernel();
-    benchmark::AddCustomContext("invar_conv_kernel", k == invar::cpu::ConvKernel::avx512 ? "avx512"
-                                                     : k == invar::cpu::ConvKernel::avx2 ? "avx2"
-                                                                                         : "im2col");
-  }
+  if (!invar::bench::take_kernel_flag(argc, argv, "bench_convnets")) return 2;
   if (profile_run) return profile(threads, steps, wrn_28_10, only);
 
   std::vector<std::pair<Model, const char*>> models{{Model::all_cnn, "all_cnn"}, {Model::wrn_16_4, "wrn_16_4"}};

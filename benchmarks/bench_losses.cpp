@@ -20,6 +20,7 @@
 #include "invar/cpu.hpp"
 #include "invar/losses/group_invariance.hpp"
 #include "invar/metrics/metrics.hpp"
+#include "support/kernel_flag.hpp"
 #include "support/ratio_reporter.hpp"
 
 #if INVAR_HAVE_TORCH
@@ -152,6 +153,7 @@ int main(int argc, char** argv) {
     for (invar::index_t rows : {64, 256, 1024})
       for (invar::index_t cols : {192, 1024, 16384})
         std::apply([&](auto... m) { (register_metric<decltype(m)>(rows, cols, threads), ...); }, invar::all_metrics{});
+  if (!invar::bench::take_kernel_flag(argc, argv, "bench_losses")) return 2;
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   invar::bench::RatioReporter reporter;

@@ -15,6 +15,7 @@
 #include "invar/losses/softmax_cross_entropy.hpp"
 #include "invar/nn/models/mlp.hpp"
 #include "invar/optim/sgd.hpp"
+#include "support/kernel_flag.hpp"
 #include "support/ratio_reporter.hpp"
 
 #if INVAR_HAVE_TORCH
@@ -118,6 +119,7 @@ int main(int argc, char** argv) {
     add("torch/mlp_forward" + t, torch_forward, threads);
 #endif
   }
+  if (!invar::bench::take_kernel_flag(argc, argv, "bench_mlp")) return 2;
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   invar::bench::RatioReporter reporter;

@@ -2,6 +2,8 @@
 // on both paths where both apply.
 #include <doctest/doctest.h>
 
+#include <limits>
+
 #include "invar/cpu.hpp"
 #include "invar/losses/group_invariance.hpp"
 #include "invar/metrics/metrics.hpp"
@@ -73,4 +75,25 @@ TEST_CASE("gradient_scale scales and accumulate adds") {
                             GroupLossOptions{}.with_path(path).with_gradient_scale(-2.5).accumulating());
     for (index_t i = 0; i < g1.numel(); ++i) CHECK(g2[i] == doctest::Approx(1.0 - 2.5 * g1[i]).epsilon(1e-12));
   }
+}
+
+TEST_CASE_TEMPLATE("the Gram path writes, scales and adds the gradient as the pairwise path does", M, Euclidean,
+                   CosineDistance, CorrelationDistance) {
+  // The Gram path assembles the gradient in grad itself when it does not accumulate, and reuses
+  // its buffers between calls: a second call, and a call that adds, must see none of the first.
+  const auto b = test::loss_batch(5, 11);
+  const auto seeds = test::id_tensor(b.seeds);
+  Tensor<double> pairwise(b.x.shape()), written(b.x.shape()), added(b.x.shape());
+  augmentation_invariance(M{}, b.x, seeds, pairwise, GroupLossOptions{}.with_path(LossPath::pairwise));
+  for (auto& v : written) v = std::numeric_limits<double>::quiet_NaN();  // never read without accumulating
+  for (int call = 0; call < 2; ++call) {
+    augmentation_invariance(M{}, b.x, seeds, written, GroupLossOptions{}.with_path(LossPath::gram));
+    for (index_t i = 0; i < written.numel(); ++i)
+      REQUIRE(written[i] == doctest::Approx(pairwise[i]).epsilon(1e-9).scale(1.0));
+  }
+  for (auto& v : added) v = 1.0;
+  augmentation_invariance(M{}, b.x, seeds, added,
+                          GroupLossOptions{}.with_path(LossPath::gram).with_gradient_scale(-2.5).accumulating());
+  for (index_t i = 0; i < added.numel(); ++i)
+    CHECK(added[i] == doctest::Approx(1.0 - 2.5 * pairwise[i]).epsilon(1e-9).scale(1.0));
 }

@@ -11,7 +11,8 @@
 ///   d_ij = 1 - G_ij, recomputed exactly as ||y_i - y_j||^2 / 2 for nearly parallel rows
 ///   K from the pair coefficients, dL/dx_i = (K y)_i / ||t(x_i)||   (GEMM, B x D)
 /// For correlation the gradient with respect to x is the centred one; (K y)_i is already centred
-/// because every y_j is. Extra memory: two B x D and two B x B buffers.
+/// because every y_j is. Extra memory: one B x D and two B x B buffers (Euclidean adding to
+/// grad: two B x D), kept between calls on the host.
 /// Values agree with the pairwise path to float rounding of the GEMM (tested); nearly parallel
 /// and equal rows are exact (the chord form), so an all-equal batch has a zero denominator.
 
@@ -32,6 +33,12 @@ namespace invar::detail {
 /// Metrics with a Gram path (their trait names one).
 template <class M>
 inline constexpr bool gram_metric = has_gram_path<M>;
+
+/// The Gram paths' scratch slots (device_buffers.hpp: on the host, buffers kept between calls,
+/// so that a B x D buffer is not faulted in afresh by every call; the linear path uses 0 to 2).
+namespace gram_scratch {
+inline constexpr int rows = 3, gram = 4, coefficients = 5, gradient = 6;
+}
 
 /// Euclidean pairs with d^2 below this fraction of r_i + r_j are recomputed from the rows: there
 /// r_i + r_j - 2 G_ij has lost more than a digit and a half to cancellation.
@@ -54,11 +61,11 @@ LossValue euclidean_gram_path(const char* loss, TensorView<const T, D> x, const 
   Tensor<T, D> mean(Shape{cols});
   ops::col_sums(x, mean);
   ops::scale(mean, 1.0 / double(rows));
-  auto y = Tensor<T, D>::uninitialized(x.shape());
+  const Scratch<T, D> y_buffer(gram_scratch::rows, x.shape()), gram_buffer(gram_scratch::gram, Shape{rows, rows});
+  const TensorView<T, D> y = y_buffer.view(), gram = gram_buffer.view();
   ops::broadcast_cols(y, x, mean, fn::Subtract{});
   Tensor<T, D> r(Shape{rows});
   ops::row_squared_norms(y, r);
-  auto gram = Tensor<T, D>::uninitialized(Shape{rows, rows});
   ops::gemm(y, y, gram, ops::GemmOptions{}.transpose_b());
 
   // A non-finite row (or an overflowing norm) makes its pair distances NaN or Inf, so the check
@@ -77,16 +84,18 @@ LossValue euclidean_gram_path(const char* loss, TensorView<const T, D> x, const 
   Upload<D> coefficients;
   const std::size_t ca = coefficients.add(c.a), cb = coefficients.add(c.b);
   coefficients.send();
-  auto kc = Tensor<T, D>::uninitialized(Shape{rows, rows});
-  auto g = Tensor<T, D>::uninitialized(x.shape());
+  const Scratch<T, D> kc_buffer(gram_scratch::coefficients, Shape{rows, rows});
+  const TensorView<T, D> kc = kc_buffer.view();
+  // The gradient is assembled in grad itself unless it is added to what grad holds.
+  const TensorView<T, D> out(grad, x.shape());
+  const Scratch<T, D> added(gram_scratch::gradient, o.accumulate ? x.shape() : Shape{0, cols});
+  const TensorView<T, D> g = o.accumulate ? added.view() : out;
   Kernels::euclid_gram_coefficients(rows, cols, x.data(), gram.data(), r.data(), euclid_near, set,
                                     up.template get<index_t>(ids_a), coefficients.template get<double>(ca),
                                     up.template get<index_t>(ids_b), coefficients.template get<double>(cb), kc.data(),
                                     g.data());
   ops::gemm(kc, y, g, ops::GemmOptions{}.with_beta(1));  // near-pair terms + K y
-  TensorView<T, D> out(grad, x.shape());
   if (o.accumulate) ops::axpby(1.0, g, 1.0, out);
-  else ops::copy(g, out);
   return v;
 }
 
@@ -128,7 +137,8 @@ LossValue cosine_gram_path(const char* loss, TensorView<const T, D> x, const Gro
   const std::size_t first_s = up.add(first_index);
   up.send();
 
-  auto y = Tensor<T, D>::uninitialized(x.shape());
+  const Scratch<T, D> y_buffer(gram_scratch::rows, x.shape());
+  const TensorView<T, D> y = y_buffer.view();
   if constexpr (correlation) {
     // y = (x - x_i0) - mean_k(x_ik - x_i0): a constant row becomes exactly 0.
     auto first = Tensor<T, D>::uninitialized(Shape{rows, 1});
@@ -149,7 +159,8 @@ LossValue cosine_gram_path(const char* loss, TensorView<const T, D> x, const Gro
   ops::map(inv_n, InverseNormOrZero{}, norm2);
   ops::map(zero, IsZero{}, norm2);
   ops::broadcast_rows(y, y, inv_n, fn::Multiply{});
-  auto gram = Tensor<T, D>::uninitialized(Shape{rows, rows});
+  const Scratch<T, D> gram_buffer(gram_scratch::gram, Shape{rows, rows});
+  const TensorView<T, D> gram = gram_buffer.view();
   ops::gemm(y, y, gram, ops::GemmOptions{}.transpose_b());
 
   const PairSet set = pair_set_of(o.convention);
@@ -165,17 +176,15 @@ LossValue cosine_gram_path(const char* loss, TensorView<const T, D> x, const Gro
   Upload<D> coefficients;
   const std::size_t ca = coefficients.add(c.a), cb = coefficients.add(c.b);
   coefficients.send();
-  auto kc = Tensor<T, D>::uninitialized(Shape{rows, rows});
+  const Scratch<T, D> kc_buffer(gram_scratch::coefficients, Shape{rows, rows});
+  const TensorView<T, D> kc = kc_buffer.view();
   Kernels::gram_pair_coefficients(rows, cols, y.data(), gram.data(), zero.data(), gram_exact_below, set,
                                   up.template get<index_t>(ids_a), coefficients.template get<double>(ca),
                                   up.template get<index_t>(ids_b), coefficients.template get<double>(cb), kc.data());
-  TensorView<T, D> g(grad, x.shape());
-  // dL/dx_i = (K y)_i / n_i, added to beta * grad.
-  auto ky = Tensor<T, D>::uninitialized(x.shape());
-  ops::gemm(kc, y, ky);
-  ops::broadcast_rows(ky, ky, inv_n, fn::Multiply{});
-  if (o.accumulate) ops::axpby(1.0, ky, 1.0, g);
-  else ops::copy(ky, g);
+  // dL/dx_i = (K y)_i / n_i = ((K_ij / n_i) y)_i: row i of K scaled first (B x B, not B x D),
+  // so that one GEMM writes (or adds) the gradient into grad.
+  ops::broadcast_rows(kc, kc, inv_n, fn::Multiply{});
+  ops::gemm(kc, y, TensorView<T, D>(grad, x.shape()), ops::GemmOptions{}.with_beta(o.accumulate ? 1.0 : 0.0));
   return v;
 }
 

@@ -14,6 +14,7 @@
 #include "invar/nn/layers/batch_norm.hpp"
 #include "invar/nn/layers/conv2d.hpp"
 #include "invar/nn/layers/linear.hpp"
+#include "invar/nn/layers/relu.hpp"
 #include "invar/nn/parameter_io.hpp"
 #include "invar/nn/sequential.hpp"
 #include "support/error_message.hpp"
@@ -132,6 +133,26 @@ TEST_CASE("BatchNorm eval uses the running statistics and leaves them unchanged"
     // One value per channel is fine in eval.
     CHECK(bn.forward(test::random_tensor<double>(Shape{1, 3}, 10)).shape() == Shape{1, 3});
   }
+}
+
+TEST_CASE("Relu::fuse_into sets both sides together, and only where the producer can fuse") {
+  nn::BatchNorm<double> bn("bn", 3);
+  nn::Linear<double> linear("linear", 3, 3);
+  nn::Relu<double> relu("relu");
+  relu.fuse_into(bn, true);
+  CHECK(bn.fused_relu());
+  CHECK(relu.input_rectified());
+  relu.fuse_into(bn, false);
+  CHECK_FALSE(bn.fused_relu());
+  CHECK_FALSE(relu.input_rectified());
+  // A producer that cannot rectify its output: the ReLU keeps its own pass.
+  relu.fuse_into(linear, true);
+  CHECK_FALSE(linear.fused_relu());
+  CHECK_FALSE(relu.input_rectified());
+  const auto x = test::random_tensor<double>(Shape{4, 3}, 9);
+  relu.set_in_place(false);
+  const auto y = relu.forward(x);
+  for (index_t i = 0; i < x.numel(); ++i) CHECK(y.data()[i] == std::max(x[i], 0.0));
 }
 
 TEST_CASE("BatchNorm with a fused ReLU rectifies its output and changes nothing else") {

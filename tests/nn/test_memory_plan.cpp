@@ -159,12 +159,20 @@ TEST_CASE("memory plan: ReLUs run in place after a layer that allows it (fused i
   int fused = 0;
   for (std::size_t i = 0; i < cnn.size(); ++i) fused += cnn.layer(i).fused_relu();
   CHECK(fused == 9);
+  // Every ReLU knows it: it takes its input as rectified exactly where its producer rectifies.
+  auto relu_pairs_agree = [&] {
+    for (std::size_t i = 1; i < cnn.size(); ++i)
+      if (const auto* relu = dynamic_cast<const nn::Relu<double>*>(&cnn.layer(i)))
+        REQUIRE(relu->input_rectified() == cnn.layer(i - 1).fused_relu());
+  };
+  relu_pairs_agree();
   cnn.set_memory_plan(false);
   cnn.forward(x);
   for (std::size_t i = 0; i < cnn.size(); ++i) {
     CHECK_FALSE(cnn.layer(i).in_place());
     CHECK_FALSE(cnn.layer(i).fused_relu());
   }
+  relu_pairs_agree();
 
   // A batch norm whose output is a tap keeps it: the ReLU after it runs on its own.
   nn::Sequential<double> tapped_bn("tapped_bn");
@@ -175,6 +183,7 @@ TEST_CASE("memory plan: ReLUs run in place after a layer that allows it (fused i
   const auto u = test::random_tensor<double>(Shape{8, 4}, 4);
   tapped_bn.forward(u);
   CHECK_FALSE(tapped_bn.layer(0).fused_relu());
+  CHECK_FALSE(dynamic_cast<const nn::Relu<double>&>(tapped_bn.layer(1)).input_rectified());
   const auto normalised = plan_values(tapped_bn.tap("normalised"));
   CHECK(std::any_of(normalised.begin(), normalised.end(), [](double a) { return a < 0; }));
   const auto rectified = plan_values(tapped_bn.tap("rectified"));

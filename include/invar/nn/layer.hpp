@@ -41,9 +41,9 @@
 ///   container then lends it the buffer that holds dy, where dy is in the plan's own buffers and
 ///   nothing reads it afterwards.
 /// - can_fuse_relu(): forward() can apply a ReLU to its output in its own pass; a container turns
-///   it on (set_fused_relu) where a ReLU runs in place over that output, and tells the ReLU
-///   (nn::Relu::set_input_rectified), which then only records its output for the backward. One
-///   read and write of the activations fewer, the same bits.
+///   it on where a ReLU runs in place over that output, through the ReLU (nn::Relu::fuse_into,
+///   which sets both sides together), and the ReLU then only records its output for the
+///   backward. One read and write of the activations fewer, the same bits.
 /// - backward_sum(dy, extra): backward() of the sum of two gradients, for a layer at a model's
 ///   tap (the loss's gradient there is `extra`); override it where one pass can read both.
 

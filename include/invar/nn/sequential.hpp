@@ -38,6 +38,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -63,7 +64,10 @@ class Sequential : public Layer<T, D> {
   template <class L>
   L& add(std::unique_ptr<L> layer) {
     L& ref = *layer;
-    stages_.push_back(Stage{std::move(layer), {}, {}, {}, false, 0, 0});
+    Relu<T, D>* relu = nullptr;  // found once here, not on every forward
+    if constexpr (std::is_base_of_v<Relu<T, D>, L>) relu = &ref;
+    else if constexpr (std::is_polymorphic_v<L>) relu = dynamic_cast<Relu<T, D>*>(&ref);
+    stages_.push_back(Stage{std::move(layer), {}, {}, {}, false, 0, 0, false, relu});
     return ref;
   }
   /// Constructs an `L` from `args` and appends it (as add()); returns it.
@@ -101,9 +105,10 @@ class Sequential : public Layer<T, D> {
       s.layer->set_output_buffer(lend ? &buffers_->chain_slot_not_holding(level_, h.data()) : nullptr);
       // A ReLU that will run in place over this output (the condition above, one stage on): the
       // layer rectifies its output in its own pass where it can, and the ReLU leaves it as it is.
-      auto* next_relu = i + 1 < stages_.size() ? dynamic_cast<Relu<T, D>*>(stages_[i + 1].layer.get()) : nullptr;
-      s.layer->set_fused_relu(next_relu != nullptr && buffers_ != nullptr && !kept(s) && s.layer->output_overwritable());
-      if (next_relu) next_relu->set_input_rectified(s.layer->fused_relu());
+      const bool fuse = buffers_ != nullptr && !kept(s) && s.layer->output_overwritable();
+      if (Relu<T, D>* next_relu = i + 1 < stages_.size() ? stages_[i + 1].relu : nullptr)
+        next_relu->fuse_into(*s.layer, fuse);
+      else s.layer->set_fused_relu(false);
       const auto t0 = profile_clock();
       h = s.layer->forward(h);
       if (profiling_) s.forward_seconds += seconds_since(t0);
@@ -281,6 +286,7 @@ class Sequential : public Layer<T, D> {
     bool tap_grad_used;
     double forward_seconds = 0, backward_seconds = 0;
     bool kept_in_inference = false;  ///< set_inference(on, kept_taps)
+    Relu<T, D>* relu = nullptr;      ///< the layer, where it is a ReLU (fused with the stage before)
   };
   using Clock = std::chrono::steady_clock;
   Clock::time_point profile_clock() const { return profiling_ ? Clock::now() : Clock::time_point{}; }

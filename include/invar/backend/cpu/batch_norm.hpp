@@ -132,30 +132,31 @@ void batch_norm_statistics(index_t batch, index_t channels, index_t spatial, con
 template <class T>
 void batch_norm_forward(index_t batch, index_t channels, index_t spatial, const T* x, const T* scale, const T* shift,
                         T* y, bool relu) {
-  // One loop body per case, so that each vectorises without a test per element.
-  const auto rows = [&](auto rectify, index_t r0, index_t r1) {
+  // One loop body, instantiated per case (ReLU or not, shift or not), so that each vectorises
+  // without a test per element. Without a shift there is no + 0: x a + 0 would turn -0 into +0.
+  const auto rows = [&](auto rectify, auto shifted, index_t r0, index_t r1) {
+    constexpr bool relu_on = decltype(rectify)::value, add = decltype(shifted)::value;
     for (index_t r = r0; r < r1; ++r) {
       const index_t c = r % channels;
-      const T a = scale[c], s = shift ? shift[c] : T(0);
+      const T a = scale[c], s = add ? shift[c] : T(0);
       const T* p = x + r * spatial;
       T* q = y + r * spatial;
-      if (shift) {
-        for (index_t j = 0; j < spatial; ++j) {
-          const T v = p[j] * a + s;
-          q[j] = decltype(rectify)::value ? (v > T(0) ? v : T(0)) : v;
-        }
-      } else {
-        for (index_t j = 0; j < spatial; ++j) {
-          const T v = p[j] * a;
-          q[j] = decltype(rectify)::value ? (v > T(0) ? v : T(0)) : v;
-        }
+      for (index_t j = 0; j < spatial; ++j) {
+        T v;
+        if constexpr (add) v = p[j] * a + s;
+        else v = p[j] * a;
+        q[j] = relu_on ? (v > T(0) ? v : T(0)) : v;
       }
     }
   };
+  const auto with_shift = [&](auto rectify, index_t r0, index_t r1) {
+    if (shift) rows(rectify, std::true_type{}, r0, r1);
+    else rows(rectify, std::false_type{}, r0, r1);
+  };
   // Element-wise: any split gives the same bits. Rows are the (b, c) runs of `spatial` values.
   parallel_for(batch * channels, spatial, [&](index_t r0, index_t r1) {
-    if (relu) rows(std::true_type{}, r0, r1);
-    else rows(std::false_type{}, r0, r1);
+    if (relu) with_shift(std::true_type{}, r0, r1);
+    else with_shift(std::false_type{}, r0, r1);
   });
 }
 

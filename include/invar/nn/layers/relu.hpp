@@ -3,8 +3,8 @@
 /// ReLU: y = max(x, 0); backward dx = dy where y > 0, else 0 (the subgradient 0 at x = 0).
 /// In place (set_in_place, turned on by a model's memory plan after a convolution or a batch
 /// norm) y overwrites x: the backward needs only y, so the layer then holds no buffer of its own.
-/// When the layer before rectified its output in its own pass (Layer::set_fused_relu), the
-/// container says so (set_input_rectified) and forward() in place only records y = x.
+/// When the layer before rectifies its output in its own pass (the container fused the two:
+/// fuse_into), forward() in place only records y = x.
 
 #include "invar/backend/ops.hpp"
 #include "invar/nn/layer.hpp"
@@ -86,9 +86,18 @@ class Relu final : public Layer<T, D> {
   /// line of a third buffer to fetch before it is written).
   [[nodiscard]] bool backward_in_place() const override { return true; }
   [[nodiscard]] std::string name() const override { return name_; }
-  /// Whether the input comes rectified from the layer before (its set_fused_relu): forward() in
-  /// place then leaves it as it is. Set by the container that fused the two.
-  void set_input_rectified(bool on) { input_rectified_ = on; }
+  /// Fuses this ReLU with `producer`, the layer whose output it rectifies in place: where `on`
+  /// and the producer can (Layer::can_fuse_relu), the producer applies max(y, 0) in its own pass
+  /// and this ReLU's forward only records that output; otherwise the two run as two passes. Both
+  /// sides are set here together, so the pair is never half fused (a ReLU that skipped its pass
+  /// over an output nobody rectified). Called by the container, which knows that the ReLU runs
+  /// in place over the producer's output and that nothing reads that output in between.
+  void fuse_into(Layer<T, D>& producer, bool on) {
+    producer.set_fused_relu(on);
+    input_rectified_ = producer.fused_relu();
+  }
+  /// Whether forward() takes its input as rectified by the layer before (fuse_into).
+  [[nodiscard]] bool input_rectified() const { return input_rectified_; }
 
  private:
   std::string name_;

@@ -212,10 +212,8 @@ class ResidualBlock final : public Layer<T, D> {
     relu1_.set_in_place(plan_.buffers != nullptr);
     relu2_.set_in_place(plan_.buffers != nullptr);
     // Each ReLU in place over a batch norm's output: the batch norm rectifies in its own pass.
-    bn1_.set_fused_relu(plan_.buffers != nullptr);
-    bn2_.set_fused_relu(plan_.buffers != nullptr);
-    relu1_.set_input_rectified(bn1_.fused_relu());
-    relu2_.set_input_rectified(bn2_.fused_relu());
+    relu1_.fuse_into(bn1_, plan_.buffers != nullptr);
+    relu2_.fuse_into(bn2_, plan_.buffers != nullptr);
     inference_forward_ = plan_.buffers != nullptr && plan_.inference;
     for (Layer<T, D>* l : layers()) l->set_output_buffer(nullptr);
     if (plan_.buffers == nullptr) return;

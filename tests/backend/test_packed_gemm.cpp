@@ -19,7 +19,7 @@ using invar::index_t;
 using invar::cpu::ConvKernel;
 namespace ig = invar::cpu::implicit_gemm;
 
-namespace {
+namespace packed_gemm_test {  // named: the unity builds join test files
 std::vector<ConvKernel> micro_kernels() {
   std::vector<ConvKernel> kernels;
   for (auto k : {ConvKernel::avx2, ConvKernel::avx512})
@@ -53,7 +53,6 @@ std::vector<double> naive(bool ta, bool tb, index_t m, index_t n, index_t k, dou
     }
   return out;
 }
-}  // namespace
 
 TEST_CASE("packed gemm matches explicit loops across block edges, transposes and leading dimensions") {
   const auto kernels = micro_kernels();
@@ -144,3 +143,5 @@ TEST_CASE("float gemm gives the same bits for every split of C between threads, 
   }
   invar::cpu::reset_conv_kernel();
 }
+
+}  // namespace packed_gemm_test

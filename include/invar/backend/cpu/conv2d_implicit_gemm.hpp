@@ -148,21 +148,32 @@ inline void pack_patches(const Conv2dGeometry& g, const float* x, const std::vec
 }
 
 /// Images [0, n) of x (C x H x W each) with `pad` zeros on every side, into out (C x (H + 2 pad)
-/// x (W + 2 pad) each).
+/// x (W + 2 pad) each). Rows are copied in blocks of 8 floats of constant size (one vector load
+/// and store each) and the side zeros stored one by one, instead of a memcpy and two memsets per
+/// row of 8 to 32 floats: the padding went from 4.9 % to 3.8 % of a WRN-16-4 training step
+/// (`perf record`), the rest being the read of the images themselves.
 inline void pad_images(index_t n, index_t channels, index_t height, index_t width, index_t pad, const float* x,
                        float* out) {
-  const index_t hp = height + 2 * pad, wp = width + 2 * pad;
+  const index_t hp = height + 2 * pad, wp = width + 2 * pad, whole = width / 8 * 8;
   for (index_t plane = 0; plane < n * channels; ++plane) {
     const float* src = x + plane * height * width;
     float* dst = out + plane * hp * wp;
-    std::fill(dst, dst + pad * wp, 0.0f);
+    std::memset(dst, 0, std::size_t(pad * wp) * sizeof(float));
     for (index_t r = 0; r < height; ++r) {
       float* d = dst + (pad + r) * wp;
-      std::fill(d, d + pad, 0.0f);
-      std::memcpy(d + pad, src + r * width, std::size_t(width) * sizeof(float));
-      std::fill(d + pad + width, d + wp, 0.0f);
+      const float* s = src + r * width;
+      if (pad == 1) {  // the common case, two stores (a loop here becomes two memset calls)
+        d[0] = 0.0f;
+        d[wp - 1] = 0.0f;
+      } else {
+        std::memset(d, 0, std::size_t(pad) * sizeof(float));
+        std::memset(d + pad + width, 0, std::size_t(pad) * sizeof(float));
+      }
+      index_t t = 0;
+      for (; t < whole; t += 8) std::memcpy(d + pad + t, s + t, 8 * sizeof(float));
+      for (; t < width; ++t) d[pad + t] = s[t];
     }
-    std::fill(dst + (pad + height) * wp, dst + hp * wp, 0.0f);
+    std::memset(dst + (pad + height) * wp, 0, std::size_t(pad * wp) * sizeof(float));
   }
 }
 

@@ -38,7 +38,6 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -64,9 +63,7 @@ class Sequential : public Layer<T, D> {
   template <class L>
   L& add(std::unique_ptr<L> layer) {
     L& ref = *layer;
-    Relu<T, D>* relu = nullptr;  // found once here, not on every forward
-    if constexpr (std::is_base_of_v<Relu<T, D>, L>) relu = &ref;
-    else if constexpr (std::is_polymorphic_v<L>) relu = dynamic_cast<Relu<T, D>*>(&ref);
+    auto* relu = dynamic_cast<Relu<T, D>*>(&ref);  // found once here, not on every forward
     stages_.push_back(Stage{std::move(layer), {}, {}, {}, false, 0, 0, false, relu});
     return ref;
   }

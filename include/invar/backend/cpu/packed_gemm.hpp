@@ -38,10 +38,6 @@ inline constexpr index_t gemm_block_rows = 240;
 /// that a block of B is read from L2 or L3 by every block of A without being packed again.
 inline constexpr index_t gemm_block_columns(index_t nr) { return (index_t{1} << 18) / block_rows(nr); }
 
-/// Rows of C per tile for a GEMM of m rows on `kernel`: tile_rows, which rounds the rows up to
-/// whole tiles at the least cost.
-inline int gemm_tile_rows(ConvKernel kernel, index_t m) { return tile_rows(kernel, m); }
-
 #if INVAR_IMPLICIT_GEMM_X86
 
 /// Rows [i0, i0 + mc) x depth [p0, p0 + kc) of alpha op(A) into panels of MR rows: element
@@ -177,7 +173,7 @@ inline void gemm_serial(ConvKernel kernel, bool trans_a, bool trans_b, index_t m
   if (m == 0 || n == 0 || k == 0) return;
   const index_t nr = panel_columns(kernel), kc = std::min(block_rows(nr), k);
   const index_t mc = std::min(gemm_block_rows, m), nc = std::min(gemm_block_columns(nr), n);
-  const int mr = gemm_tile_rows(kernel, m);
+  const int mr = tile_rows(kernel, m);  // rows of C per tile: whole tiles at the least cost
   using detail::conv_scratch;
   using detail::ConvScratch;
   float* pa = conv_scratch<float>(ConvScratch::gemm_a, std::size_t((mc + mr - 1) / mr * mr * kc));

@@ -61,8 +61,7 @@ using compile_check::SkewProbe;
   template void B::group_sums<T>(index_t, index_t, const T*, const T*, const index_t*, const index_t*, index_t,        \
                                  double*, double*, double*);                                                           \
   template void B::group_centered_combination<T>(index_t, index_t, const T*, const T*, const index_t*,                 \
-                                                 const index_t*, const double*, const double*, const double*,          \
-                                                 const index_t*, const double*, const double*, const double*, T, T*);  \
+                                                 const CenteredTerms&, T, T*);                                         \
   template void B::gram_pair_sums<T>(index_t, index_t, const T*, const T*, const unsigned char*, double, PairSet,      \
                                      const index_t*, const double*, const index_t*, const double*, double*, double*);  \
   template void B::gram_pair_coefficients<T>(index_t, index_t, const T*, const T*, const unsigned char*, double,       \

@@ -318,6 +318,14 @@ struct Cases {
       detail::append(out, grad);
       v = class_invariance(metric, x, class_ids, no_gradient, o);
       out.insert(out.end(), {v.value, v.numerator, v.denominator});
+      // L_DA (both references) and L_C in one call (one pass on the linear path), added to the gradient.
+      const InvarianceTerm terms[3] = {
+          {seed_ids, same_class(class_ids), GroupLossOptions(o).accumulating().with_gradient_scale(0.5)},
+          {class_ids, all_pairs(), GroupLossOptions(o).accumulating().with_gradient_scale(-0.25)},
+          {seed_ids, all_pairs(), GroupLossOptions(o).accumulating().with_gradient_scale(2.0)}};
+      for (const LossValue& w : group_invariances(metric, x, terms, grad))
+        out.insert(out.end(), {w.value, w.numerator, w.denominator});
+      detail::append(out, grad);
     }
     return out;
   }

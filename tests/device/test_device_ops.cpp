@@ -91,6 +91,14 @@ TEST_CASE("losses on a device: one upload of ids, one download of per-group sums
     CHECK(after.from_host - before.from_host == 1);
     CHECK(after.to_host - before.to_host == 1);
   }
+  SUBCASE("linear path, L_DA and L_C in one call: still one transfer of each kind") {
+    const invar::InvarianceTerm terms[2] = {{seeds, invar::same_class(classes)}, {classes, invar::all_pairs()}};
+    const auto before = SeparateHost::counters();
+    invar::group_invariances(invar::MeanSquaredDifference{}, x, terms, grad);
+    const auto after = SeparateHost::counters();
+    CHECK(after.from_host - before.from_host == 2);
+    CHECK(after.to_host - before.to_host == 1);
+  }
   SUBCASE("Gram path (cosine): two uploads, no download of rows or norms") {
     const auto before = SeparateHost::counters();
     invar::augmentation_invariance(invar::CosineDistance{}, x, seeds, grad);

@@ -50,8 +50,8 @@ inline std::vector<index_t> split_rows(index_t rows, int ranks, bool uneven) {
   return n;
 }
 
-/// Every built-in metric x {paper, pooled} x {L_DA all pairs, L_DA same class, L_C} x {value only,
-/// gradient, accumulating gradient}, on loss_batch (13 rows with groups and classes spread over
+/// Every built-in metric x {paper, pooled} x {L_DA all pairs, L_DA same class, L_C, L_DA and L_C
+/// in one group_invariances call} x {value only, gradient, accumulating gradient}, on loss_batch (13 rows with groups and classes spread over
 /// the ranks, one unlabelled row), split as split_rows says; plus cross-entropy.
 inline AcrossReport compare_losses_across(const distributed::Communicator& comm, bool uneven) {
   AcrossReport report;
@@ -71,27 +71,33 @@ inline AcrossReport compare_losses_across(const distributed::Communicator& comm,
   auto one_metric = [&](const auto& metric) {
     using M = std::decay_t<decltype(metric)>;
     for (PairConvention conv : {PairConvention::paper, PairConvention::pooled}) {
-      for (int kind = 0; kind < 3; ++kind) {
+      for (int kind = 0; kind < 4; ++kind) {
         for (int mode = 0; mode < 3; ++mode) {  // 0 value only, 1 gradient, 2 accumulating gradient
           const GroupLossOptions base = GroupLossOptions{}.with_convention(conv).with_gradient_scale(0.7);
+          // Kinds 0-2 one loss; kind 3 L_DA (same class) and L_C in one group_invariances call.
           auto call = [&](TensorView<const double> x, TensorView<const index_t> s, TensorView<const index_t> c,
-                          Tensor<double>* g, const GroupLossOptions& o) {
+                          Tensor<double>* g, const GroupLossOptions& o) -> std::vector<LossValue> {
             if (kind == 0)
-              return g ? augmentation_invariance(metric, x, s, *g, o) : augmentation_invariance(metric, x, s, no_gradient, o);
+              return {g ? augmentation_invariance(metric, x, s, *g, o) : augmentation_invariance(metric, x, s, no_gradient, o)};
             if (kind == 1)
-              return g ? augmentation_invariance(metric, x, s, same_class(c), *g, o)
-                       : augmentation_invariance(metric, x, s, same_class(c), no_gradient, o);
-            return g ? class_invariance(metric, x, c, *g, o) : class_invariance(metric, x, c, no_gradient, o);
+              return {g ? augmentation_invariance(metric, x, s, same_class(c), *g, o)
+                        : augmentation_invariance(metric, x, s, same_class(c), no_gradient, o)};
+            if (kind == 2) return {g ? class_invariance(metric, x, c, *g, o) : class_invariance(metric, x, c, no_gradient, o)};
+            const InvarianceTerm terms[2] = {{s, same_class(c), o, "L_DA"},
+                                             {c, all_pairs(), GroupLossOptions{o}.with_gradient_scale(-0.4), "L_C"}};
+            return g ? group_invariances(metric, x, terms, *g) : group_invariances(metric, x, terms, no_gradient);
           };
           const GroupLossOptions o = mode == 2 ? GroupLossOptions{base}.accumulating() : base;
           Tensor<double> g_ref(b.x.shape()), g_mine(x_mine.shape());
           for (index_t i = 0; i < g_ref.numel(); ++i) g_ref[i] = mode == 2 ? 0.25 * double(i % 7) : 0.0;
           for (index_t i = 0; i < g_mine.numel(); ++i) g_mine[i] = g_ref[begin * cols + i];
-          const LossValue ref = call(b.x.view(), ids(b.seeds), ids(b.classes), mode ? &g_ref : nullptr, o);
-          const LossValue got = call(x_mine.view(), ids(seeds_mine), ids(classes_mine), mode ? &g_mine : nullptr,
-                                     GroupLossOptions{o}.across(comm));
-          const double ve = std::max({rel(ref.value, got.value), rel(ref.numerator, got.numerator),
-                                      rel(ref.denominator, got.denominator)});
+          const auto ref = call(b.x.view(), ids(b.seeds), ids(b.classes), mode ? &g_ref : nullptr, o);
+          const auto got = call(x_mine.view(), ids(seeds_mine), ids(classes_mine), mode ? &g_mine : nullptr,
+                                GroupLossOptions{o}.across(comm));
+          double ve = ref.size() == got.size() ? 0.0 : 1.0;
+          for (std::size_t t = 0; t < std::min(ref.size(), got.size()); ++t)
+            ve = std::max({ve, rel(ref[t].value, got[t].value), rel(ref[t].numerator, got[t].numerator),
+                           rel(ref[t].denominator, got[t].denominator)});
           double scale = 0, diff = 0;
           for (index_t i = 0; i < g_ref.numel(); ++i) scale = std::max(scale, std::abs(g_ref[i]));
           for (index_t i = 0; i < g_mine.numel(); ++i)

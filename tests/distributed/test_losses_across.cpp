@@ -25,7 +25,7 @@ TEST_CASE("losses across 1, 2, 3 and 5 ranks equal the whole batch's in one proc
       });
       for (const auto& r : reports) {
         CAPTURE(r.worst);
-        CHECK(r.cases == 6 * 2 * 3 * 3 + 1);
+        CHECK(r.cases == 6 * 2 * 4 * 3 + 1);
         CHECK(r.value_error < 1e-12);
         CHECK(r.grad_error < 1e-12);
       }

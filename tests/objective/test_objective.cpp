@@ -46,6 +46,30 @@ Objective<double> make_objective(const WeightSchedule& s) {
       .with_schedule(s);
   return obj;
 }
+/// After evaluate(&dlogits) and backward: every parameter's gradient against central differences
+/// of the objective's total.
+void check_objective_parameter_gradients(Setup& s, Objective<double>& obj) {
+  auto loss = [&] {
+    s.model.forward(s.x);
+    return obj.evaluate(s.model, s.seeds, s.labels).total;
+  };
+  for (auto* p : s.model.parameters()) {
+    CAPTURE(p->name);
+    const auto g = Tensor<double>::copy_of(p->grad.view());
+    CHECK(test::gradient_relative_error(p->value, g, loss) < 1e-6);
+  }
+}
+
+/// A tap gradient against the sum computed by hand: max |got - want| <= 1e-12 max |want| > 0.
+void check_tap_gradient_matches(TensorView<const double> got, const Tensor<double>& want) {
+  double err = 0, scale = 0;
+  for (index_t i = 0; i < want.numel(); ++i) {
+    err = std::max(err, std::abs(got.data()[i] - want.data()[i]));
+    scale = std::max(scale, std::abs(want.data()[i]));
+  }
+  CHECK(scale > 0);
+  CHECK(err <= 1e-12 * scale);
+}
 }  // namespace
 
 TEST_CASE("Objective value equals the weighted sum of the losses called directly") {
@@ -83,15 +107,52 @@ TEST_CASE("Objective gradients by central differences, with cross-entropy and in
     copy.evaluate(s.model, s.seeds, s.labels, &dlogits);
     s.model.zero_grad();
     copy.backward(s.model, dlogits);
-    auto loss = [&] {
-      s.model.forward(s.x);
-      return copy.evaluate(s.model, s.seeds, s.labels).total;
-    };
-    for (auto* p : s.model.parameters()) {
-      CAPTURE(p->name);
-      const auto g = Tensor<double>::copy_of(p->grad.view());
-      CHECK(test::gradient_relative_error(p->value, g, loss) < 1e-6);
+    check_objective_parameter_gradients(s, copy);
+  }
+}
+
+TEST_CASE("Objective: L_DA and L_C of one squared-difference metric at a tap share a call, as the losses called directly") {
+  // L_DA (same-class reference) and L_C with mean squared difference at both taps, and a cosine
+  // L_C at hidden2 that runs on its own: the shared call must give each term's value and the sum
+  // of their weighted gradients, with and without cross-entropy, and a zero-weight term its value.
+  for (double beta : {0.2, 0.0}) {
+    CAPTURE(beta);
+    Setup s;
+    Objective<double> obj;
+    obj.augmentation({"hidden1", "hidden2"}, MeanSquaredDifference{}, WeightProfile::exponential, 4.0)
+        .class_wise({"hidden1", "hidden2"}, MeanSquaredDifference{}, WeightProfile::uniform, 10.0,
+                    GroupLossOptions{}.with_convention(PairConvention::pooled))
+        .add(Invariance::class_wise, "hidden2", 0.5, CosineDistance{})
+        .with_augmentation_reference(AugmentationReference::same_class)
+        .with_schedule(WeightSchedule::constant(0.1, beta, beta > 0 ? 0.5 : 0.9));
+    Tensor<double> dlogits;
+    s.model.forward(s.x);
+    const auto v = obj.evaluate(s.model, s.seeds, s.labels, &dlogits);
+    REQUIRE(v.terms.size() == 5);
+    for (const char* tap : {"hidden1", "hidden2"}) {
+      CAPTURE(tap);
+      const auto x = s.model.tap(tap);
+      Tensor<double> want(x.shape());
+      ops::fill(want, 0);
+      const auto pooled = GroupLossOptions{}.with_convention(PairConvention::pooled);
+      for (std::size_t i = 0; i < obj.size(); ++i) {
+        if (v.terms[i].tap != tap) continue;
+        const auto o = GroupLossOptions{}.with_gradient_scale(obj.term_weight(i)).accumulating();
+        LossValue direct;
+        if (i < 2) direct = augmentation_invariance(MeanSquaredDifference{}, x, s.seeds, same_class(s.labels), want, o);
+        else if (i < 4)
+          direct = class_invariance(MeanSquaredDifference{}, x, s.labels, want,
+                                    GroupLossOptions{pooled}.with_gradient_scale(obj.term_weight(i)).accumulating());
+        else direct = class_invariance(CosineDistance{}, x, s.labels, want, o);
+        CHECK(v.terms[i].loss.value == doctest::Approx(direct.value).epsilon(1e-12));
+        CHECK(v.terms[i].loss.value > 0);  // reported, whatever the weight
+      }
+      check_tap_gradient_matches(s.model.tap_grad(tap), want);
     }
+    // And through the model: central differences of the total.
+    s.model.zero_grad();
+    obj.backward(s.model, dlogits);
+    check_objective_parameter_gradients(s, obj);
   }
 }
 
@@ -209,15 +270,7 @@ TEST_CASE("Objective: the first loss at a tap writes over what the last step lef
   };
   for (const char* tap : {"hidden1", "hidden2"}) {
     CAPTURE(tap);
-    const auto want = expected(tap);
-    const auto got = s.model.tap_grad(tap);
-    double err = 0, scale = 0;
-    for (index_t i = 0; i < want.numel(); ++i) {
-      err = std::max(err, std::abs(got.data()[i] - want.data()[i]));
-      scale = std::max(scale, std::abs(want.data()[i]));
-    }
-    CHECK(scale > 0);
-    CHECK(err <= 1e-12 * scale);
+    check_tap_gradient_matches(s.model.tap_grad(tap), expected(tap));
   }
   // A loss that throws (seed ids for 7 rows of 8) after its buffer was handed out unzeroed: the
   // tap gradient reads zero, not the stale garbage.

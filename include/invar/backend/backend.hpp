@@ -78,12 +78,11 @@
 ///   //   positions offsets[k] .. offsets[k+1]), then the rows in no group
 ///   template <class T> static void group_sums(index_t rows, index_t cols, const T* x, const T* shift,
 ///       const index_t* order, const index_t* offsets, index_t groups, double* sums, double* sq, double* group_sq);
-///   //   out_i = beta out_i + ca_i (s_i - sums_a[a_i] inv_na[a_i]) + cb_i (s_i - sums_b[b_i] inv_nb[b_i]),
+///   //   out_i = beta out_i + sum over the terms t of c_t[i] (s_i - sums_t[g] inv_n_t[g]), g = ids_t[i]
+///   //   (CenteredTerms: up to four groupings, e.g. seeds, classes and the batch of L_DA + L_C at one tap),
 ///   //   visiting rows in `order` (a permutation; rows of a group adjacent for cache reuse)
 ///   template <class T> static void group_centered_combination(index_t rows, index_t cols, const T* x,
-///       const T* shift, const index_t* order, const index_t* ids_a, const double* ca, const double* sums_a,
-///       const double* inv_na, const index_t* ids_b, const double* cb, const double* sums_b,
-///       const double* inv_nb, T beta, T* out);
+///       const T* shift, const index_t* order, const CenteredTerms& terms, T beta, T* out);
 ///   // The pair loops of the Gram path for cosine-type metrics (see backend/cpu/gram_pairs.hpp): y unit rows,
 ///   // gram = y y^T, zero[i] flags zero rows; pair distances 1 - gram_ij, exact chord form below exact_below.
 ///   template <class T> static void gram_pair_sums(index_t rows, index_t cols, const T* y, const T* gram,
@@ -124,6 +123,26 @@ namespace invar {
 enum class PairSet {
   ordered_with_self,  ///< every ordered pair (i, j), i == j included: the paper's Eq. 2/3
   distinct,           ///< every unordered pair {i, j}, i < j: pooled pairs (the authors' code)
+};
+
+/// One term of group_centered_combination, for one grouping of the rows: row i gets
+/// coefficients[i] (s_i - mu[ids[i]]) with mu[g] = sums[g, :] inverse_sizes[g]. A row adds
+/// nothing where ids[i] < 0 or coefficients[i] == 0. Device pointers (sums and inverse_sizes in
+/// double, whatever T is).
+struct CenteredTerm {
+  const index_t* ids = nullptr;
+  const double* coefficients = nullptr;
+  const double* sums = nullptr;
+  const double* inverse_sizes = nullptr;
+};
+
+/// The terms of one group_centered_combination, by value (a GPU kernel takes it as an argument):
+/// one per distinct grouping of the losses at a tap. Four cover two losses of two groupings each
+/// (L_DA: seeds and all pairs or classes; L_C: classes and all pairs).
+struct CenteredTerms {
+  static constexpr int capacity = 4;
+  CenteredTerm term[capacity];
+  int count = 0;
 };
 
 template <Device D>

@@ -89,10 +89,10 @@ concept backend_has_cross_entropy = requires(index_t n, const T* x, const index_
 };
 
 template <class B, class T>
-concept backend_has_group_stats = requires(index_t n, const T* x, const index_t* idx, const double* cd, double* d,
-                                           T beta, T* out) {
+concept backend_has_group_stats = requires(index_t n, const T* x, const index_t* idx, double* d,
+                                           const CenteredTerms& terms, T beta, T* out) {
   B::group_sums(n, n, x, x, idx, idx, n, d, d, d);
-  B::group_centered_combination(n, n, x, x, idx, idx, cd, cd, cd, idx, cd, cd, cd, beta, out);
+  B::group_centered_combination(n, n, x, x, idx, terms, beta, out);
 };
 
 template <class B, class T>

@@ -14,6 +14,7 @@
 ///                                           L_DA with the authors' training denominator (same-class pairs)
 ///   class_invariance(metric, x, class_ids, grad, opts)                          L_C, all-pairs denominator
 ///   group_invariance(metric, x, group_ids, reference, grad, opts)               the general form
+///   group_invariances(metric, x, terms, grad)      several at one x (L_DA and L_C at a tap), in one pass
 /// Pass `invar::no_gradient` for `grad` to get the value only. Ids live on the host; x and grad
 /// on any device. Squared-difference metrics take the O(B D) linear path, metrics that declare a
 /// Gram kind (cosine, correlation and Euclidean, or yours: invar::gram_path_traits) the Gram path
@@ -105,20 +106,65 @@ LossValue on_gathered_rows(const Shard& shard, TensorView<const T, D> x, T* grad
   return v;
 }
 
+/// One loss of a call: the named entry points make one, group_invariances() several.
+struct LossCall {
+  const char* loss;
+  TensorView<const index_t> ids;
+  Reference reference;
+  GroupLossOptions options;
+};
+
+/// Whether a call takes the linear path (else the Gram or the pairwise path).
+template <class M, class T>
+bool takes_linear_path(const GroupLossOptions& o) {
+  return o.path == LossPath::linear || (o.path == LossPath::automatic && SquaredDifferenceMetric<M, T>);
+}
+
 template <class M, class T, Device D>
-LossValue group_invariance_impl(const char* loss, const M& metric, TensorView<const T, D> x_in,
-                                TensorView<const index_t> ids, const Reference& ref, T* grad, const Shape* grad_shape,
-                                const GroupLossOptions& o) {
+std::vector<LossValue> group_invariance_impl(const M& metric, TensorView<const T, D> x_in, std::span<const LossCall> calls,
+                                             T* grad, const Shape* grad_shape) {
   static_assert(Metric<M, T>, "invar: the metric does not satisfy invar::Metric for this feature type; "
                               "static_assert(invar::assert_metric<M, T>()) says what is missing");
+  check(!calls.empty(), "group_invariances: no losses given");
+  const GroupLossOptions& o0 = calls[0].options;
+  for (std::size_t c = 1; c < calls.size(); ++c) {
+    check(calls[c].options.communicator == o0.communicator, "group_invariances: loss ", c,
+          " has another communicator than loss 0; the losses of one call share their batch");
+    check(calls[c].options.accumulate == o0.accumulate, "group_invariances: loss ", c,
+          (o0.accumulate ? " writes" : " adds to"), " the gradient while loss 0 ",
+          (o0.accumulate ? "adds to it" : "writes it"), "; one call writes or adds the sum of their gradients");
+  }
+  bool all_linear = true;
+  for (const LossCall& c : calls) all_linear = all_linear && takes_linear_path<M, T>(c.options);
+  if (calls.size() > 1 && !all_linear) {
+    // Only the linear path shares its passes: the others run one loss at a time, the first
+    // writing (or adding, as asked) and the rest adding.
+    std::vector<LossValue> values;
+    for (std::size_t c = 0; c < calls.size(); ++c) {
+      LossCall one = calls[c];
+      one.options.accumulate = o0.accumulate || c > 0;
+      values.push_back(group_invariance_impl<M, T, D>(metric, x_in, std::span<const LossCall>(&one, 1), grad,
+                                                      grad_shape)[0]);
+    }
+    return values;
+  }
+
   Shard shard;
-  shard.comm = o.communicator;
-  std::vector<index_t> all_ids, all_ref_ids;  // the whole batch's ids, across ranks
-  TensorView<const index_t> group_ids = ids, reference_ids = ref.ids;
+  shard.comm = o0.communicator;
+  // Per call: the whole batch's ids, across ranks (in one process: the call's own).
+  std::vector<TensorView<const index_t>> group_ids, reference_ids;
+  std::vector<std::vector<index_t>> gathered;
+  gathered.reserve(2 * calls.size());
+  for (const LossCall& c : calls) {
+    group_ids.push_back(c.ids);
+    reference_ids.push_back(c.reference.ids);
+  }
   if (shard.distributed()) {
     const auto& comm = *shard.comm;
     // Local problems become the same error on every rank (no rank is left waiting in a collective).
-    distributed::agreed(comm, [&] { check_call(loss, x_in, ids, ref, grad, grad_shape, o, true); });
+    distributed::agreed(comm, [&] {
+      for (const LossCall& c : calls) check_call(c.loss, x_in, c.ids, c.reference, grad, grad_shape, c.options, true);
+    });
     const index_t mine[2] = {x_in.dim(0), row_length(x_in.shape())};
     const auto sizes = distributed::allgather(comm, std::span<const index_t>(mine, 2));
     index_t cols = -1;
@@ -128,78 +174,100 @@ LossValue group_invariance_impl(const char* loss, const M& metric, TensorView<co
       shard.rows_of_rank.push_back(rows_r);
       if (r < comm.rank()) shard.begin += rows_r;
       shard.total += rows_r;
-      check(cols < 0 || cols == cols_r, loss, ": the ranks' rows differ in length (", cols, " and ", cols_r,
+      check(cols < 0 || cols == cols_r, calls[0].loss, ": the ranks' rows differ in length (", cols, " and ", cols_r,
             " features); every rank must pass the same layer");
       cols = cols_r;
       if (rows_r > 0 && shard.first_owner < 0) shard.first_owner = r;
     }
     shard.rows = x_in.dim(0);
-    check(shard.total > 0, loss, ": x has no rows on any of the ", comm.size(),
+    check(shard.total > 0, calls[0].loss, ": x has no rows on any of the ", comm.size(),
           " ranks; the loss is undefined for an empty batch");
-    all_ids = distributed::allgather(comm, std::span<const index_t>(ids.data(), std::size_t(ids.numel()))).values;
-    group_ids = TensorView<const index_t>(all_ids.data(), Shape{shard.total});
-    if (!ref.all) {
-      all_ref_ids =
-          distributed::allgather(comm, std::span<const index_t>(ref.ids.data(), std::size_t(ref.ids.numel()))).values;
-      reference_ids = TensorView<const index_t>(all_ref_ids.data(), Shape{shard.total});
+    auto all_of = [&](TensorView<const index_t> ids) {
+      gathered.push_back(
+          distributed::allgather(comm, std::span<const index_t>(ids.data(), std::size_t(ids.numel()))).values);
+      return TensorView<const index_t>(gathered.back().data(), Shape{shard.total});
+    };
+    for (std::size_t c = 0; c < calls.size(); ++c) {
+      group_ids[c] = all_of(calls[c].ids);
+      if (!calls[c].reference.all) reference_ids[c] = all_of(calls[c].reference.ids);
     }
   } else {
-    check_call(loss, x_in, ids, ref, grad, grad_shape, o, false);
+    for (const LossCall& c : calls) check_call(c.loss, x_in, c.ids, c.reference, grad, grad_shape, c.options, false);
     shard.rows = shard.total = x_in.dim(0);
   }
   // From here on every check sees the whole batch (the same on every rank).
   const TensorView<const T, D> x(x_in.data(), Shape{x_in.dim(0), row_length(x_in.shape())});
   const index_t rows = shard.total;
-  const Grouping groups(group_ids, "groups");
-  const Grouping reference = ref.all ? Grouping::all(rows) : Grouping(reference_ids, "reference");
-  check(groups.distinct_pairs() == 0 || reference.distinct_pairs() > 0, loss,
-        ": the reference set has no pair of distinct rows (every reference group has one row), so the "
-        "denominator is 0 while groups have pairs");
-  const PairWeights weights = pair_weights(groups, reference, o.convention);
+  std::vector<Grouping> groups, reference;  // reserved: the linear terms point into them
+  std::vector<PairWeights> weights;
+  groups.reserve(calls.size());
+  reference.reserve(calls.size());
+  weights.reserve(calls.size());
+  for (std::size_t c = 0; c < calls.size(); ++c) {
+    groups.emplace_back(group_ids[c], "groups");
+    reference.push_back(calls[c].reference.all ? Grouping::all(rows) : Grouping(reference_ids[c], "reference"));
+    check(groups[c].distinct_pairs() == 0 || reference[c].distinct_pairs() > 0, calls[c].loss,
+          ": the reference set has no pair of distinct rows (every reference group has one row), so the "
+          "denominator is 0 while groups have pairs");
+    weights.push_back(pair_weights(groups[c], reference[c], calls[c].options.convention));
+  }
 
+  const LossCall& call = calls[0];
+  const GroupLossOptions& o = call.options;
   constexpr bool linear_ok = SquaredDifferenceMetric<M, T>;
   constexpr bool gram_ok = gram_metric<M>;
-  const bool linear = o.path == LossPath::linear || (o.path == LossPath::automatic && linear_ok);
-  const bool gram = o.path == LossPath::gram || (o.path == LossPath::automatic && gram_ok);
   if constexpr (linear_ok) {
-    if (linear) return linear_path<M>(loss, x, groups, reference, weights, grad, o, shard);
+    if (all_linear) {
+      std::vector<LinearTerm> terms;
+      for (std::size_t c = 0; c < calls.size(); ++c)
+        terms.push_back({calls[c].loss, &groups[c], &reference[c], &weights[c], &calls[c].options});
+      return linear_path<M>(std::span<const LinearTerm>(terms), x, grad, o.accumulate, shard);
+    }
   } else {
-    check(!linear, loss, ": LossPath::linear needs a squared-difference metric; ", M::name, " is not one");
+    check(!all_linear, call.loss, ": LossPath::linear needs a squared-difference metric; ", M::name, " is not one");
   }
+  const bool gram = o.path == LossPath::gram || (o.path == LossPath::automatic && gram_ok);
   auto run = [&](auto&& path) {
-    if (!shard.distributed()) return path(x, grad, o);
-    return on_gathered_rows(shard, x, grad, o, path);
+    if (!shard.distributed()) return std::vector<LossValue>{path(x, grad, o)};
+    return std::vector<LossValue>{on_gathered_rows(shard, x, grad, o, path)};
   };
   if constexpr (gram_ok) {
     if (gram)
       return run([&](TensorView<const T, D> xs, T* g, const GroupLossOptions& os) {
-        return gram_path<M>(loss, xs, groups, reference, weights, g, os);
+        return gram_path<M>(call.loss, xs, groups[0], reference[0], weights[0], g, os);
       });
   } else {
-    check(!gram, loss, ": LossPath::gram needs cosine, correlation or Euclidean distance; ", M::name,
+    check(!gram, call.loss, ": LossPath::gram needs cosine, correlation or Euclidean distance; ", M::name,
           " is none of them (it declares no invar::GramKind: see invar::gram_path_traits)");
   }
   return run([&](TensorView<const T, D> xs, T* g, const GroupLossOptions& os) {
-    return pairwise_path(loss, metric, xs, groups, reference, weights, g, os);
+    return pairwise_path(call.loss, metric, xs, groups[0], reference[0], weights[0], g, os);
   });
 }
 
+/// x and grad as views of one device and scalar type (grad: NoGradient or a mutable tensor).
 template <class M, Viewable X, class Grad>
-LossValue dispatch(const char* loss, const M& metric, X&& x, TensorView<const index_t> ids, const Reference& ref,
-                   Grad&& grad, const GroupLossOptions& o) {
+std::vector<LossValue> dispatch(const M& metric, X&& x, std::span<const LossCall> calls, Grad&& grad) {
   auto xv = to_view(x);
   using T = typename decltype(xv)::value_type;
   using D = typename decltype(xv)::device_type;
   const TensorView<const T, D> xc = xv;
   if constexpr (std::is_same_v<std::remove_cvref_t<Grad>, NoGradient>) {
-    return group_invariance_impl<M, T, D>(loss, metric, xc, ids, ref, nullptr, nullptr, o);
+    return group_invariance_impl<M, T, D>(metric, xc, calls, nullptr, nullptr);
   } else {
     auto g = to_view(grad);
     static_assert(std::is_same_v<decltype(g), TensorView<T, D>>,
                   "invar: grad must be a mutable tensor of x's scalar type on x's device");
     const Shape s = g.shape();
-    return group_invariance_impl<M, T, D>(loss, metric, xc, ids, ref, g.data(), &s, o);
+    return group_invariance_impl<M, T, D>(metric, xc, calls, g.data(), &s);
   }
+}
+
+template <class M, Viewable X, class Grad>
+LossValue dispatch(const char* loss, const M& metric, X&& x, TensorView<const index_t> ids, const Reference& ref,
+                   Grad&& grad, const GroupLossOptions& o) {
+  const LossCall call{loss, ids, ref, o};
+  return dispatch(metric, x, std::span<const LossCall>(&call, 1), grad)[0];
 }
 
 }  // namespace detail
@@ -225,6 +293,30 @@ LossValue augmentation_invariance(const M& metric, X&& x, I&& seed_ids, const Re
                                   const GroupLossOptions& o = {}) {
   return detail::dispatch("augmentation_invariance", metric, x, TensorView<const index_t>(to_view(seed_ids)),
                           reference, grad, o);
+}
+
+/// One loss of group_invariances(): group ids, reference set and options (its gradient_scale
+/// weighs its gradient in the sum; every loss of a call has the same accumulate flag and
+/// communicator). `name` names it in error messages.
+struct InvarianceTerm {
+  TensorView<const index_t> ids{};       ///< one group id per row (no_group: in no group)
+  Reference reference = all_pairs();     ///< the denominator's pairs
+  GroupLossOptions options = {};         ///< convention, epsilon, gradient scale, path, ...
+  const char* name = "group_invariances";
+};
+
+/// Several losses of one metric at the same features, e.g. L_DA and L_C at one layer: returns
+/// each loss's value as if called alone, and `grad` receives sum_t gradient_scale_t dL_t/dx
+/// (written, or added where the terms accumulate). On the linear path (squared-difference
+/// metrics) the losses share one pass: their distinct groupings are summed once, each from a finer
+/// one where it nests (seeds inside classes inside the batch), and one pass writes the gradient,
+/// instead of a read and a write of x and grad per loss. Other paths run the losses one by one.
+template <class M, Viewable X, class Grad>
+std::vector<LossValue> group_invariances(const M& metric, X&& x, std::span<const InvarianceTerm> terms, Grad&& grad) {
+  std::vector<detail::LossCall> calls;
+  calls.reserve(terms.size());
+  for (const InvarianceTerm& t : terms) calls.push_back({t.name, t.ids, t.reference, t.options});
+  return detail::dispatch(metric, x, std::span<const detail::LossCall>(calls), grad);
 }
 
 /// L_C (Eq. 3): rows of the same class should be alike; all-pairs denominator. Rows whose class

@@ -28,7 +28,12 @@
 /// pairs that share a class (the authors' training code): with_augmentation_reference().
 
 #include <functional>
+#include <optional>
+#include <span>
 #include <string>
+#include <type_traits>
+#include <typeindex>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -101,23 +106,31 @@ class Objective {
     static_assert(assert_metric<M, T>());
     check(std::isfinite(share) && share >= 0, "Objective: the share of tap '", tap, "' must be finite and >= 0, got ",
           share);
-    Term t{tap, kind, share, {}};
+    Term t{tap, kind, share, options, {}, {}};
+    // Terms of one stateless squared-difference metric at a tap share the linear path's pass
+    // (group_invariances): one set of sums, one write of the tap's gradient.
+    if constexpr (std::is_empty_v<M> && SquaredDifferenceMetric<M, T>) t.fuse_key = std::type_index(typeid(M));
     // The lambda holds copies only (no `this`): objectives are copied and moved freely.
-    t.loss = [metric, options, kind](TensorView<const T, D> x, TensorView<const index_t> seeds,
-                                     TensorView<const index_t> labels, TensorView<T, D> grad, double weight,
-                                     bool gradients, bool accumulate, AugmentationReference reference,
-                                     const distributed::Communicator* comm) {
-      GroupLossOptions o = GroupLossOptions{options}.with_gradient_scale(weight).accumulating(accumulate);
-      if (comm != nullptr) o.communicator = comm;
-      if (kind == Invariance::class_wise) {
-        return gradients ? class_invariance(metric, x, labels, grad, o) : class_invariance(metric, x, labels, no_gradient, o);
+    t.loss = [metric](TensorView<const T, D> x, TensorView<const index_t> seeds, TensorView<const index_t> labels,
+                      TensorView<T, D> grad, std::span<const Part> parts, bool gradients, bool accumulate,
+                      AugmentationReference reference, const distributed::Communicator* comm) {
+      std::vector<InvarianceTerm> terms;
+      for (const Part& p : parts) {
+        InvarianceTerm term;
+        term.options = GroupLossOptions{p.options}.with_gradient_scale(p.weight).accumulating(accumulate);
+        if (comm != nullptr) term.options.communicator = comm;
+        if (p.kind == Invariance::class_wise) {
+          term.ids = labels;
+          term.name = "class_invariance";
+        } else {
+          term.ids = seeds;
+          term.reference = reference == AugmentationReference::same_class ? same_class(labels) : all_pairs();
+          term.name = "augmentation_invariance";
+        }
+        terms.push_back(term);
       }
-      if (reference == AugmentationReference::same_class) {
-        return gradients ? augmentation_invariance(metric, x, seeds, same_class(labels), grad, o)
-                         : augmentation_invariance(metric, x, seeds, same_class(labels), no_gradient, o);
-      }
-      return gradients ? augmentation_invariance(metric, x, seeds, grad, o)
-                       : augmentation_invariance(metric, x, seeds, no_gradient, o);
+      const std::span<const InvarianceTerm> all(terms);
+      return gradients ? group_invariances(metric, x, all, grad) : group_invariances(metric, x, all, no_gradient);
     };
     terms_.push_back(std::move(t));
     return *this;
@@ -237,25 +250,44 @@ class Objective {
   /// invariance term adds weight * dL/d(tap) into model.tap_grad(tap) (the first at a tap since
   /// the forward writes it, where the model offers tap_grad_to_write), and dlogits receives
   /// w_ce * dCE/dlogits (zero when w_ce = 0). Terms of weight 0 are evaluated (for logging) but
-  /// add no gradient.
+  /// add no gradient. The terms of one stateless squared-difference metric at a tap (L_DA and L_C
+  /// with mean squared difference, say) are evaluated together by group_invariances: one pass over
+  /// the tap for their sums and one for their summed gradient.
   template <class Model, Viewable S, Viewable L>
   Value evaluate(Model& model, S&& seeds_in, L&& labels_in, Tensor<T, D>* dlogits = nullptr) {
     const TensorView<const index_t> seeds(to_view(seeds_in)), labels(to_view(labels_in));
     Value v;
     v.weights = weights_;
     const bool gradients = dlogits != nullptr;
+    // Terms at one tap with the same fuse key run as one call (their group_invariances pass);
+    // values are reported, and added to the total, in the order of addition.
+    v.terms.resize(terms_.size());
+    std::vector<bool> done(terms_.size(), false);
     for (std::size_t i = 0; i < terms_.size(); ++i) {
+      if (done[i]) continue;
       const Term& t = terms_[i];
-      const double w = term_weight(i);
+      std::vector<std::size_t> members{i};
+      if (t.fuse_key)
+        for (std::size_t j = i + 1; j < terms_.size(); ++j)
+          if (!done[j] && terms_[j].tap == t.tap && terms_[j].fuse_key == t.fuse_key) members.push_back(j);
+      std::vector<Part> parts;
+      bool any_weight = false;
+      for (std::size_t m : members) {
+        done[m] = true;
+        parts.push_back({terms_[m].kind, terms_[m].options, term_weight(m)});
+        any_weight = any_weight || parts.back().weight > 0;
+      }
       const auto x = model.tap(t.tap);
-      const bool grad_here = gradients && w > 0;
+      const bool grad_here = gradients && any_weight;
       const TapGradient g = grad_here ? tap_gradient(model, t.tap) : TapGradient{};
-      const LossValue lv = written_or_cleared(g, [&] {
-        return t.loss(x, seeds, labels, g.grad, w, grad_here, !g.overwrite, reference_, comm_);
+      const std::vector<LossValue> values = written_or_cleared(g, [&] {
+        return t.loss(x, seeds, labels, g.grad, std::span<const Part>(parts), grad_here, !g.overwrite, reference_,
+                      comm_);
       });
-      v.terms.push_back({t.tap, t.kind, w, lv});
-      v.total += w * lv.value;
+      for (std::size_t k = 0; k < members.size(); ++k)
+        v.terms[members[k]] = {terms_[members[k]].tap, terms_[members[k]].kind, parts[k].weight, values[k]};
     }
+    for (const TermValue& tv : v.terms) v.total += tv.weight * tv.loss.value;
     check(penalties_.empty() || !distributed::is_distributed(comm_),
           "Objective: the anti-collapse penalties (", penalties_.empty() ? "" : to_string(penalties_[0].kind),
           " at '", penalties_.empty() ? "" : penalties_[0].tap,
@@ -290,15 +322,24 @@ class Objective {
   }
 
  private:
-  // (x, seeds, labels, gradient buffer, weight, gradients?, accumulate?, reference, ranks)
-  using LossFn = std::function<LossValue(TensorView<const T, D>, TensorView<const index_t>, TensorView<const index_t>,
-                                         TensorView<T, D>, double, bool, bool, AugmentationReference,
-                                         const distributed::Communicator*)>;
+  // One term of a loss call: its kind, options and weight this epoch.
+  struct Part {
+    Invariance kind;
+    GroupLossOptions options;
+    double weight;
+  };
+  // (x, seeds, labels, gradient buffer, the terms, gradients?, accumulate?, reference, ranks): one
+  // value per term; the gradient buffer gets the sum of the terms' weighted gradients.
+  using LossFn = std::function<std::vector<LossValue>(
+      TensorView<const T, D>, TensorView<const index_t>, TensorView<const index_t>, TensorView<T, D>,
+      std::span<const Part>, bool, bool, AugmentationReference, const distributed::Communicator*)>;
   struct Term {
     std::string tap;
     Invariance kind;
     double share;
-    LossFn loss;
+    GroupLossOptions options;
+    std::optional<std::type_index> fuse_key;  // the metric's type where terms of it can share a call
+    LossFn loss;  // evaluates terms of this term's metric
   };
   // (x, gradient buffer, weight, gradients?, accumulate?)
   using PenaltyFn = std::function<PenaltyValue(TensorView<const T, D>, TensorView<T, D>, double, bool, bool)>;

@@ -7,8 +7,10 @@
 ///   group_sq[k] = sum of ||s_i||^2 over the rows of group k
 ///   where `order` lists the rows group by group (group k: positions offsets[k] .. offsets[k+1]),
 ///   then the rows in no group.
-/// group_centered_combination (one read of x, one write of out), with mu = sums * inv_n:
-///   out_i = beta out_i + ca_i (s_i - mu_a[a_i]) + cb_i (s_i - mu_b[b_i])      (a term is 0 when its id < 0)
+/// group_centered_combination (one read of x, one write of out), with mu_t = sums_t * inv_n_t:
+///   out_i = beta out_i + sum_t c_t[i] (s_i - mu_t[g_t(i)])      (a term is 0 when its id < 0)
+///   for up to four groupings t (CenteredTerms): a loss's groups and reference, or both losses of a
+///   tap at once (seeds, classes, the batch), so that the tap's gradient is written in one pass.
 ///
 /// The sums are accumulated in double, also for float x: with the shift, a batch of rows near
 /// 1e3 that differ by 1e-2 loses nothing (float - float is exact in double). The gradient is
@@ -28,6 +30,8 @@
 #include <immintrin.h>
 #endif
 
+#include "invar/backend/backend.hpp"
+#include "invar/backend/cpu/elementwise.hpp"
 #include "invar/backend/cpu/threads.hpp"
 #include "invar/core/config.hpp"
 
@@ -71,27 +75,67 @@ inline double shifted_row_pass(const T* xi, const double* sh, index_t cols, doub
   return s;
 }
 
-/// out[j] = a (x[j] - sh[j] - ma[j]) + b (x[j] - sh[j] - mb[j]) for a gradient far larger than the
-/// caches, with non-temporal stores: the output is not read back before it is evicted anyway, and
-/// streaming it skips the read-for-ownership of every line (a third of the pass's memory traffic).
-/// Returns false where it does not apply (no AVX, not float, rows not 32-byte aligned).
-template <class T>
-inline bool stream_combination(const T* x, const T* sh, const T* ma, const T* mb, T a, T b, index_t cols, T* out) {
+/// out[j] = sum_t a[t] (x[j] - sh[j] - m[t][j]) for a gradient far larger than the caches, with
+/// non-temporal stores: the output is not read back before it is evicted anyway, and streaming it
+/// skips the read-for-ownership of every line (a third of the pass's memory traffic). Returns
+/// false where it does not apply (no AVX, not float, rows not 32-byte aligned).
+template <int N, class T>
+inline bool stream_combination(const T* x, const T* sh, const T* const* m, const T* a, index_t cols, T* out) {
 #if defined(__AVX__)
-  if constexpr (std::is_same_v<T, float>) {
+  if constexpr (std::is_same_v<T, float> && N > 0) {
     if (reinterpret_cast<std::uintptr_t>(out) % 32 != 0 || cols % 8 != 0) return false;
-    const __m256 va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b);
+    __m256 va[N];
+    for (int t = 0; t < N; ++t) va[t] = _mm256_set1_ps(a[t]);
     for (index_t j = 0; j < cols; j += 8) {
       const __m256 s = _mm256_sub_ps(_mm256_loadu_ps(x + j), _mm256_loadu_ps(sh + j));
-      const __m256 da = _mm256_sub_ps(s, _mm256_loadu_ps(ma + j));
-      const __m256 db = _mm256_sub_ps(s, _mm256_loadu_ps(mb + j));
-      _mm256_stream_ps(out + j, _mm256_add_ps(_mm256_mul_ps(va, da), _mm256_mul_ps(vb, db)));
+      __m256 v = _mm256_mul_ps(va[0], _mm256_sub_ps(s, _mm256_loadu_ps(m[0] + j)));
+      for (int t = 1; t < N; ++t) v = _mm256_add_ps(v, _mm256_mul_ps(va[t], _mm256_sub_ps(s, _mm256_loadu_ps(m[t] + j))));
+      _mm256_stream_ps(out + j, v);
     }
     return true;
   }
 #endif
-  (void)x, (void)sh, (void)ma, (void)mb, (void)a, (void)b, (void)cols, (void)out;
+  (void)x, (void)sh, (void)m, (void)a, (void)cols, (void)out;
   return false;
+}
+
+/// One row of the combination with N active terms: out[j] = (beta out[j] +) sum_t a[t] (s_j - m[t][j]),
+/// s_j = x[j] - sh[j], the terms added in order (the same rounding as the streamed form).
+template <int N, class T>
+inline void combine_row(const T* x, const T* sh, const T* const* m, const T* a, T beta, index_t cols, T* out) {
+  if constexpr (N == 0) {
+    for (index_t j = 0; j < cols; ++j) out[j] = beta == T(0) ? T(0) : static_cast<T>(beta * out[j]);
+  } else {
+    auto value = [&](index_t j) {
+      const T s = x[j] - sh[j];
+      T v = a[0] * (s - m[0][j]);
+      for (int t = 1; t < N; ++t) v += a[t] * (s - m[t][j]);
+      return v;
+    };
+    if (beta == T(0)) {
+      INVAR_INDEPENDENT_ITERATIONS
+      for (index_t j = 0; j < cols; ++j) out[j] = value(j);
+    } else {
+      INVAR_INDEPENDENT_ITERATIONS
+      for (index_t j = 0; j < cols; ++j) out[j] = beta * out[j] + value(j);
+    }
+  }
+}
+
+/// combine_row (or its streamed form) for a run-time number of active terms.
+template <class T>
+inline void combine_row(int n, bool stream, const T* x, const T* sh, const T* const* m, const T* a, T beta,
+                        index_t cols, T* out) {
+  auto run = [&]<int N>(std::integral_constant<int, N>) {
+    if (!(stream && stream_combination<N>(x, sh, m, a, cols, out))) combine_row<N>(x, sh, m, a, beta, cols, out);
+  };
+  switch (n) {
+    case 0: return combine_row<0>(x, sh, m, a, beta, cols, out);
+    case 1: return run(std::integral_constant<int, 1>{});
+    case 2: return run(std::integral_constant<int, 2>{});
+    case 3: return run(std::integral_constant<int, 3>{});
+    default: return run(std::integral_constant<int, 4>{});
+  }
 }
 
 /// Four rows of one group at once: g (=|+=) d0 + d1 + d2 + d3 reads and writes the group's row of
@@ -181,63 +225,43 @@ void group_sums(index_t rows, index_t cols, const T* x, const T* shift, const in
 
 template <class T>
 void group_centered_combination(index_t rows, index_t cols, const T* x, const T* shift, const index_t* order,
-                                const index_t* ids_a, const double* ca, const double* sums_a, const double* inv_na,
-                                const index_t* ids_b, const double* cb, const double* sums_b, const double* inv_nb,
-                                T beta, T* out) {
+                                const CenteredTerms& terms, T beta, T* out) {
+  static_assert(CenteredTerms::capacity == 4, "combine_row dispatches on up to four terms");
   // Outputs far beyond the last-level cache are streamed (see detail::stream_combination).
   const bool stream = beta == T(0) && double(rows) * double(cols) * sizeof(T) > 32.0 * 1024 * 1024;
-  parallel_for(rows, cols * 2, [&](index_t p0, index_t p1) {
+  const int count = std::min(terms.count, CenteredTerms::capacity);
+  parallel_for(rows, cols * (count + 1), [&](index_t p0, index_t p1) {
     // The means of the shifted rows, rounded to T once per group (rows come group by group), so
-    // the per-element work runs at T's vector width: out = a (s - mu_a) + b (s - mu_b), s = x - x_0.
+    // the per-element work runs at T's vector width: out = sum_t c_t (s - mu_t), s = x - x_0.
     // For a group of one row, mu = T(x - x_0 computed exactly) is the same rounding as s: s - mu = 0.
-    std::vector<T> mean_a(static_cast<std::size_t>(cols)), mean_b(static_cast<std::size_t>(cols));
-    index_t cur_a = -1, cur_b = -1;
+    std::vector<T> means[CenteredTerms::capacity];
+    index_t current[CenteredTerms::capacity];
+    for (int t = 0; t < count; ++t) {
+      means[t].resize(static_cast<std::size_t>(cols));
+      current[t] = -1;
+    }
     for (index_t p = p0; p < p1; ++p) {
       const index_t i = order[p];
-      const T* xi = x + i * cols;
-      T* oi = out + i * cols;
       if (p + 1 < p1) detail::prefetch_row(x + order[p + 1] * cols, cols);
-      const bool has_a = ids_a && ids_a[i] >= 0 && ca[i] != 0.0;
-      const bool has_b = ids_b && ids_b[i] >= 0 && cb[i] != 0.0;
-      if (has_a && ids_a[i] != cur_a) {
-        cur_a = ids_a[i];
-        const double* g = sums_a + cur_a * cols;
-        const double inv = inv_na[cur_a];
-        for (index_t j = 0; j < cols; ++j) mean_a[static_cast<std::size_t>(j)] = static_cast<T>(g[j] * inv);
+      const T* m[CenteredTerms::capacity];
+      T a[CenteredTerms::capacity];
+      int active = 0;
+      for (int t = 0; t < count; ++t) {
+        const CenteredTerm& term = terms.term[t];
+        const index_t g = term.ids ? term.ids[i] : -1;
+        if (g < 0 || term.coefficients[i] == 0.0) continue;
+        if (g != current[t]) {
+          current[t] = g;
+          const double* sum = term.sums + g * cols;
+          const double inv = term.inverse_sizes[g];
+          T* mean = means[t].data();
+          for (index_t j = 0; j < cols; ++j) mean[j] = static_cast<T>(sum[j] * inv);
+        }
+        m[active] = means[t].data();
+        a[active] = static_cast<T>(term.coefficients[i]);
+        ++active;
       }
-      if (has_b && ids_b[i] != cur_b) {
-        cur_b = ids_b[i];
-        const double* g = sums_b + cur_b * cols;
-        const double inv = inv_nb[cur_b];
-        for (index_t j = 0; j < cols; ++j) mean_b[static_cast<std::size_t>(j)] = static_cast<T>(g[j] * inv);
-      }
-      const T a = has_a ? static_cast<T>(ca[i]) : T(0), b = has_b ? static_cast<T>(cb[i]) : T(0);
-      const T* ma = mean_a.data();
-      const T* mb = mean_b.data();
-      // (An absent term has coefficient 0 and reads a mean buffer that is zero or a previous
-      // group's finite mean: it adds exactly 0.)
-      if (stream && detail::stream_combination(xi, shift, ma, mb, a, b, cols, oi)) continue;
-      if (has_a && has_b) {
-        if (beta == T(0))
-          for (index_t j = 0; j < cols; ++j) {
-            const T sj = xi[j] - shift[j];
-            oi[j] = a * (sj - ma[j]) + b * (sj - mb[j]);
-          }
-        else
-          for (index_t j = 0; j < cols; ++j) {
-            const T sj = xi[j] - shift[j];
-            oi[j] = beta * oi[j] + a * (sj - ma[j]) + b * (sj - mb[j]);
-          }
-      } else if (has_a || has_b) {
-        const T c = has_a ? a : b;
-        const T* m = has_a ? ma : mb;
-        if (beta == T(0))
-          for (index_t j = 0; j < cols; ++j) oi[j] = c * ((xi[j] - shift[j]) - m[j]);
-        else
-          for (index_t j = 0; j < cols; ++j) oi[j] = beta * oi[j] + c * ((xi[j] - shift[j]) - m[j]);
-      } else {
-        for (index_t j = 0; j < cols; ++j) oi[j] = beta == T(0) ? T(0) : static_cast<T>(beta * oi[j]);
-      }
+      detail::combine_row(active, stream, x + i * cols, shift, m, a, beta, cols, out + i * cols);
     }
 #if defined(__AVX__)
     if (stream) _mm_sfence();  // each thread orders its streamed stores before the region's barrier

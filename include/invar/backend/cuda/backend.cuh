@@ -81,12 +81,8 @@ struct DeviceBackend<Cuda> {
   }
   template <class T>
   static void group_centered_combination(index_t rows, index_t cols, const T* x, const T* shift,
-                                         const index_t* order, const index_t* ids_a, const double* ca,
-                                         const double* sums_a, const double* inv_na, const index_t* ids_b,
-                                         const double* cb, const double* sums_b, const double* inv_nb, T beta,
-                                         T* out) {
-    cuda::group_centered_combination(rows, cols, x, shift, order, ids_a, ca, sums_a, inv_na, ids_b, cb, sums_b, inv_nb,
-                                    beta, out);
+                                         const index_t* order, const CenteredTerms& terms, T beta, T* out) {
+    cuda::group_centered_combination(rows, cols, x, shift, order, terms, beta, out);
   }
   template <class T>
   static void gram_pair_sums(index_t rows, index_t cols, const T* y, const T* gram, const unsigned char* zero,

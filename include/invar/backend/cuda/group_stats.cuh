@@ -18,6 +18,7 @@
 #error "invar: <invar/backend/cuda/group_stats.cuh> is part of the component invar::cuda: find_package(invar COMPONENTS cuda) and link the target invar::cuda"
 #endif
 
+#include "invar/backend/backend.hpp"
 #include "invar/backend/cuda/common.cuh"
 
 namespace invar::cuda {
@@ -70,10 +71,7 @@ __global__ void group_sums_finish_kernel(index_t groups, index_t col_blocks, con
 
 template <class T>
 __global__ void group_centered_combination_kernel(index_t rows, index_t cols, const T* x, const T* shift,
-                                                  const index_t* order, const index_t* ids_a, const double* ca,
-                                                  const double* sums_a, const double* inv_na, const index_t* ids_b,
-                                                  const double* cb, const double* sums_b, const double* inv_nb,
-                                                  T beta, T* out) {
+                                                  const index_t* order, CenteredTerms terms, T beta, T* out) {
   const index_t j = static_cast<index_t>(blockIdx.x) * group_block + threadIdx.x;
   if (j >= cols) return;
   const T sh = shift ? shift[j] : T(0);
@@ -81,24 +79,19 @@ __global__ void group_centered_combination_kernel(index_t rows, index_t cols, co
     // Rows in `order` (group by group): blocks that run together share their group's row of
     // sums in L2, which is then read from memory once per group, not once per row.
     const index_t i = order ? order[p] : p;
-    const index_t ga = ids_a ? ids_a[i] : -1, gb = ids_b ? ids_b[i] : -1;
-    const bool has_a = ga >= 0 && ca[i] != 0.0;
-    const bool has_b = gb >= 0 && cb[i] != 0.0;
     const index_t e = i * cols + j;
     const T sj = x[e] - sh;
-    T v;
-    if (has_a && has_b) {
-      const T a = static_cast<T>(ca[i]), b = static_cast<T>(cb[i]);
-      const T ma = static_cast<T>(sums_a[ga * cols + j] * inv_na[ga]);
-      const T mb = static_cast<T>(sums_b[gb * cols + j] * inv_nb[gb]);
-      v = a * (sj - ma) + b * (sj - mb);
-    } else if (has_a || has_b) {
-      const T c = has_a ? static_cast<T>(ca[i]) : static_cast<T>(cb[i]);
-      const T m = has_a ? static_cast<T>(sums_a[ga * cols + j] * inv_na[ga])
-                        : static_cast<T>(sums_b[gb * cols + j] * inv_nb[gb]);
-      v = c * (sj - m);
-    } else {
-      v = T(0);
+    // The terms in order, the first active one starting the sum (the CPU's rounding).
+    T v = T(0);
+    bool any = false;
+    for (int t = 0; t < terms.count && t < CenteredTerms::capacity; ++t) {
+      const CenteredTerm& term = terms.term[t];
+      const index_t g = term.ids ? term.ids[i] : -1;
+      if (g < 0 || term.coefficients[i] == 0.0) continue;
+      const T c = static_cast<T>(term.coefficients[i]);
+      const T m = static_cast<T>(term.sums[g * cols + j] * term.inverse_sizes[g]);
+      v = any ? static_cast<T>(v + c * (sj - m)) : static_cast<T>(c * (sj - m));
+      any = true;
     }
     out[e] = beta == T(0) ? v : static_cast<T>(beta * out[e] + v);
   }
@@ -140,20 +133,18 @@ void group_sums(index_t rows, index_t cols, const T* x, const T* shift, const in
   INVAR_CUDA_CHECK_LAUNCH("group_sums_finish_kernel");
 }
 
-/// out_i = beta out_i + ca_i (s_i - mu_a[a_i]) + cb_i (s_i - mu_b[b_i]), mu = sums * inv_n
-/// (a term is 0 when its id is < 0, its ids array null or its coefficient 0). Rows are visited in
-/// `order` (a permutation; null: 0, 1, ...) for the reuse of each group's sums in L2.
+/// out_i = beta out_i + sum_t c_t[i] (s_i - mu_t[g_t(i)]), mu_t = sums_t * inv_n_t (a term is 0
+/// when its id is < 0, its ids array null or its coefficient 0). Rows are visited in `order` (a
+/// permutation; null: 0, 1, ...) for the reuse of each group's sums in L2.
 template <class T>
 void group_centered_combination(index_t rows, index_t cols, const T* x, const T* shift, const index_t* order,
-                                const index_t* ids_a, const double* ca, const double* sums_a, const double* inv_na,
-                                const index_t* ids_b, const double* cb, const double* sums_b, const double* inv_nb,
-                                T beta, T* out) {
+                                const CenteredTerms& terms, T beta, T* out) {
   if (rows <= 0 || cols <= 0) return;
   const index_t col_blocks = (cols + detail::group_block - 1) / detail::group_block;
   const dim3 grid(static_cast<unsigned>(col_blocks),
                   static_cast<unsigned>(rows < detail::max_grid_y ? rows : detail::max_grid_y));
   detail::group_centered_combination_kernel<<<grid, detail::group_block, 0, Context::current().stream()>>>(
-      rows, cols, x, shift, order, ids_a, ca, sums_a, inv_na, ids_b, cb, sums_b, inv_nb, beta, out);
+      rows, cols, x, shift, order, terms, beta, out);
   INVAR_CUDA_CHECK_LAUNCH("group_centered_combination_kernel");
 }
 

@@ -9,16 +9,23 @@
 /// in double: W = sum ||s_i||^2 - ||sum s_i||^2 / n. The shift makes the batch's common offset
 /// vanish before anything is squared (float32 features near 1e3 that differ by 1e-2 keep their
 /// digits); double keeps the remaining cancellation to ~1e-16 of the batch's spread.
-/// Memory traffic: x is read twice (sums, gradient) and dL/dx written once; extra memory is
-/// K x D doubles per grouping, never a B x B matrix. On a device the call makes three transfers:
-/// one upload of ids and orders, one download of the 2 (K_a + K_b) per-group norms, one upload
-/// of the coefficients; everything of size D stays on the device.
+/// Several losses at one x (group_invariances: L_DA and L_C at a tap) share the pass: their
+/// distinct groupings (seeds, classes, the batch) are summed once, each from a finer one where it
+/// nests (seeds inside classes inside the batch: K x D work, not another read of x), and one
+/// combination writes the sum of their gradients.
+/// Memory traffic: x is read twice (sums, gradient) and dL/dx written once, whatever the number
+/// of losses; extra memory is K x D doubles per grouping, never a B x B matrix. On a device the
+/// call makes three transfers: one upload of ids and orders, one download of the per-group norms,
+/// one upload of the coefficients; everything of size D stays on the device.
 /// Across ranks (Shard): each rank sums its own rows into the K x D sums of the global groups,
 /// with the same shift (global row 0, broadcast), and one all-reduce per sum array makes them
 /// the whole batch's (O(K D) per rank, never the rows); the value is then computed alike on
 /// every rank and each rank writes the gradient of its own rows.
 
+#include <algorithm>
+#include <cmath>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "invar/backend/ops.hpp"
@@ -48,37 +55,109 @@ inline std::optional<std::vector<index_t>> nested_parent(const Grouping& groups,
   return parent;
 }
 
+/// One loss of a linear-path call: its groupings, pair weights and options (convention, epsilon,
+/// gradient scale; the call's accumulate flag is its own).
+struct LinearTerm {
+  const char* loss;
+  const Grouping* groups;
+  const Grouping* reference;
+  const PairWeights* weights;
+  const GroupLossOptions* options;
+};
+
+/// The distinct groupings of a set of terms, finest first, and how each is summed: from x
+/// (source < 0) or from the sums of a finer grouping (source >= 0) through `parent`.
+struct GroupingPlan {
+  struct Entry {
+    const Grouping* grouping;
+    int source = -1;                 ///< index of the finer grouping it is summed from, or -1
+    std::vector<index_t> parent;     ///< the source's group -> this grouping's group
+  };
+  std::vector<Entry> entries;
+  std::vector<int> groups_of, reference_of;  ///< per term: its groups' and its reference's entry
+};
+
+inline bool same_grouping(const Grouping& a, const Grouping& b) { return &a == &b || a.dense() == b.dense(); }
+
+inline GroupingPlan plan_groupings(std::span<const LinearTerm> terms) {
+  GroupingPlan plan;
+  std::vector<const Grouping*> distinct;
+  auto index_of = [&](const Grouping* g) {
+    for (std::size_t e = 0; e < distinct.size(); ++e)
+      if (same_grouping(*distinct[e], *g)) return int(e);
+    distinct.push_back(g);
+    return int(distinct.size() - 1);
+  };
+  for (const LinearTerm& t : terms) {
+    plan.groups_of.push_back(index_of(t.groups));
+    plan.reference_of.push_back(index_of(t.reference));
+  }
+  // Finest first (a grouping nests only in one with as many groups or fewer), stable.
+  std::vector<int> rank(distinct.size());
+  for (std::size_t e = 0; e < rank.size(); ++e) rank[e] = int(e);
+  std::stable_sort(rank.begin(), rank.end(),
+                   [&](int a, int b) { return distinct[std::size_t(a)]->groups() > distinct[std::size_t(b)]->groups(); });
+  std::vector<int> position(distinct.size());
+  for (std::size_t p = 0; p < rank.size(); ++p) {
+    const Grouping* g = distinct[std::size_t(rank[p])];
+    position[std::size_t(rank[p])] = int(p);
+    GroupingPlan::Entry e{g, -1, {}};
+    // The coarsest finer grouping it nests in: the fewest source rows to add.
+    for (int q = int(p) - 1; q >= 0 && e.source < 0; --q)
+      if (auto parent = nested_parent(*plan.entries[std::size_t(q)].grouping, *g)) {
+        e.source = q;
+        e.parent = std::move(*parent);
+      }
+    plan.entries.push_back(std::move(e));
+  }
+  for (int& e : plan.groups_of) e = position[std::size_t(e)];
+  for (int& e : plan.reference_of) e = position[std::size_t(e)];
+  return plan;
+}
+
+/// Every term's value; `grad` (null: none) receives sum_t gradient_scale_t dL_t/dx, written, or
+/// added where `accumulate`.
 template <class M, class T, Device D>
-LossValue linear_path(const char* loss, TensorView<const T, D> x, const Grouping& groups, const Grouping& reference,
-                      const PairWeights& weights, T* grad, const GroupLossOptions& o, const Shard& shard) {
+std::vector<LossValue> linear_path(std::span<const LinearTerm> terms, TensorView<const T, D> x, T* grad,
+                                   bool accumulate, const Shard& shard) {
+  GroupingPlan plan = plan_groupings(terms);
+  if (plan.entries.size() > std::size_t(CenteredTerms::capacity)) {
+    // More distinct groupings than one combination takes: one term at a time (each has two).
+    std::vector<LossValue> values;
+    for (std::size_t t = 0; t < terms.size(); ++t)
+      values.push_back(linear_path<M>(terms.subspan(t, 1), x, grad, accumulate || t > 0, shard)[0]);
+    return values;
+  }
   using Kernels = ops::detail::backend<D>;  // loss-internal kernels: arguments built here from validated groupings
   const index_t rows = x.dim(0), cols = x.dim(1);
   const double wd = M::template squared_difference_weight<double>(cols);
-  const double f = o.convention == PairConvention::paper ? 2.0 : 1.0;
-  const index_t ka = groups.groups(), kb = reference.groups();
   const bool across = shard.distributed();
+  const std::size_t count = plan.entries.size();
 
   // This rank's rows of each grouping (all rows in one process: the groupings' own arrays).
-  LocalRows local_a, local_b;
-  if (across) {
-    local_a = local_rows(groups, shard.begin, rows);
-    local_b = local_rows(reference, shard.begin, rows);
+  std::vector<LocalRows> local(count);
+  std::vector<const std::vector<index_t>*> order_h(count), offsets_h(count), dense_h(count);
+  for (std::size_t e = 0; e < count; ++e) {
+    const Grouping& g = *plan.entries[e].grouping;
+    if (across) local[e] = local_rows(g, shard.begin, rows);
+    order_h[e] = across ? &local[e].order : &g.order();
+    offsets_h[e] = across ? &local[e].offsets : &g.offsets();
+    dense_h[e] = across ? &local[e].dense : &g.dense();
   }
-  const auto& order_a_h = across ? local_a.order : groups.order();
-  const auto& offsets_a_h = across ? local_a.offsets : groups.offsets();
-  const auto& dense_a_h = across ? local_a.dense : groups.dense();
-  const auto& order_b_h = across ? local_b.order : reference.order();
-  const auto& offsets_b_h = across ? local_b.offsets : reference.offsets();
-  const auto& dense_b_h = across ? local_b.dense : reference.dense();
 
-  // Everything the kernels need from the host, in one transfer.
-  const auto parent = nested_parent(groups, reference);
+  // Everything the kernels need from the host, in one transfer: each grouping's ids, and its
+  // order and offsets where it is summed from x, or its parents where from a finer grouping.
   Upload<D> up;
-  const std::size_t order_a = up.add(order_a_h), offsets_a = up.add(offsets_a_h);
-  const std::size_t ids_a = up.add(dense_a_h), ids_b = up.add(dense_b_h);
-  const std::size_t parent_s = parent ? up.add(*parent) : 0;
-  const std::size_t order_b = parent ? 0 : up.add(order_b_h);
-  const std::size_t offsets_b = parent ? 0 : up.add(offsets_b_h);
+  std::vector<std::size_t> ids_s(count), order_s(count), offsets_s(count), parent_s(count);
+  for (std::size_t e = 0; e < count; ++e) {
+    ids_s[e] = up.add(*dense_h[e]);
+    if (plan.entries[e].source < 0) {
+      order_s[e] = up.add(*order_h[e]);
+      offsets_s[e] = up.add(*offsets_h[e]);
+    } else {
+      parent_s[e] = up.add(plan.entries[e].parent);
+    }
+  }
   up.send();
 
   // The shift: global row 0 (on every rank the same row, from the rank that holds it).
@@ -93,89 +172,124 @@ LossValue linear_path(const char* loss, TensorView<const T, D> x, const Grouping
     shift = shared_shift.data();
   }
 
-  const Scratch<double, D> sums_a(0, Shape{ka, cols}), sums_b(1, Shape{kb, cols});
-  // [sq_a | group_sq_a | sq_b | group_sq_b] side by side, so that they come back in one transfer.
-  const Scratch<double, D> stats(2, Shape{2 * (ka + kb)});
-  double* const sq_a = stats.data();
-  double* const gsq_a = sq_a + ka;
-  double* const sq_b = gsq_a + ka;
-  double* const gsq_b = sq_b + kb;
-  Kernels::group_sums(rows, cols, x.data(), shift, up.template get<index_t>(order_a),
-                      up.template get<index_t>(offsets_a), ka, sums_a.data(), sq_a, gsq_a);
-  if (!parent)
-    Kernels::group_sums(rows, cols, x.data(), shift, up.template get<index_t>(order_b),
-                        up.template get<index_t>(offsets_b), kb, sums_b.data(), sq_b, gsq_b);
+  // Grouping e's sums are rows first[e] .. first[e] + K_e of one K x D buffer, its norms
+  // [sq | group_sq] at 2 first[e] of one stats array (one transfer back).
+  std::vector<index_t> first(count + 1, 0);
+  for (std::size_t e = 0; e < count; ++e) first[e + 1] = first[e] + plan.entries[e].grouping->groups();
+  const Scratch<double, D> sums(0, Shape{first[count], cols}), stats(2, Shape{2 * first[count]});
+  auto sums_of = [&](std::size_t e) { return sums.data() + first[e] * cols; };
+  auto sq_of = [&](std::size_t e) { return stats.data() + 2 * first[e]; };
+  auto group_sq_of = [&](std::size_t e) { return sq_of(e) + plan.entries[e].grouping->groups(); };
+  auto groups_of = [&](std::size_t e) { return plan.entries[e].grouping->groups(); };
+
+  for (std::size_t e = 0; e < count; ++e)
+    if (plan.entries[e].source < 0)
+      Kernels::group_sums(rows, cols, x.data(), shift, up.template get<index_t>(order_s[e]),
+                          up.template get<index_t>(offsets_s[e]), groups_of(e), sums_of(e), sq_of(e), group_sq_of(e));
   if (across) {
     // The whole batch's sums (rank order); the squared norms of the sums are not additive: recomputed.
-    allreduce_sum(*shard.comm, sums_a.view());
-    allreduce_sum(*shard.comm, TensorView<double, D>(gsq_a, Shape{ka}));
-    ops::row_squared_norms(sums_a.view(), TensorView<double, D>(sq_a, Shape{ka}));
-    if (!parent) {
-      allreduce_sum(*shard.comm, sums_b.view());
-      allreduce_sum(*shard.comm, TensorView<double, D>(gsq_b, Shape{kb}));
-      ops::row_squared_norms(sums_b.view(), TensorView<double, D>(sq_b, Shape{kb}));
+    for (std::size_t e = 0; e < count; ++e) {
+      if (plan.entries[e].source >= 0) continue;
+      const index_t k = groups_of(e);
+      allreduce_sum(*shard.comm, TensorView<double, D>(sums_of(e), Shape{k, cols}));
+      allreduce_sum(*shard.comm, TensorView<double, D>(group_sq_of(e), Shape{k}));
+      ops::row_squared_norms(TensorView<const double, D>(sums_of(e), Shape{k, cols}),
+                             TensorView<double, D>(sq_of(e), Shape{k}));
     }
   }
-  // When every group lies inside one reference group (seeds inside classes, or the all-pairs
-  // reference), the reference sums are sums of group sums (K x D work); otherwise a second pass.
-  if (parent) {
-    const TensorView<double, D> sb = sums_b.view();
-    ops::fill(sb, 0);
-    ops::fill(TensorView<double, D>(gsq_b, Shape{kb}), 0);
-    Kernels::scatter_add_rows(ka, cols, sums_a.data(), up.template get<index_t>(parent_s), 1.0, sb.data());
-    Kernels::scatter_add_rows(ka, 1, gsq_a, up.template get<index_t>(parent_s), 1.0, gsq_b);
-    ops::row_squared_norms(sb, TensorView<double, D>(sq_b, Shape{kb}));
+  // A grouping that every group of a finer one lies inside (seeds inside classes, classes inside
+  // the batch) is the sum of that one's sums: K x D work instead of another read of x.
+  for (std::size_t e = 0; e < count; ++e) {
+    const int src = plan.entries[e].source;
+    if (src < 0) continue;
+    const index_t k = groups_of(e), ks = groups_of(std::size_t(src));
+    const TensorView<double, D> s(sums_of(e), Shape{k, cols});
+    ops::fill(s, 0);
+    ops::fill(TensorView<double, D>(group_sq_of(e), Shape{k}), 0);
+    const index_t* parent = up.template get<index_t>(parent_s[e]);
+    Kernels::scatter_add_rows(ks, cols, sums_of(std::size_t(src)), parent, 1.0, s.data());
+    Kernels::scatter_add_rows(ks, 1, group_sq_of(std::size_t(src)), parent, 1.0, group_sq_of(e));
+    ops::row_squared_norms(TensorView<const double, D>(s.data(), s.shape()), TensorView<double, D>(sq_of(e), Shape{k}));
   }
 
   // Per-group scatter W_k = sum ||s_i||^2 - ||sum s_i||^2 / n_k (>= 0 up to rounding).
   const auto st = to_host(TensorView<const double, D>(stats.data(), stats.view().shape()));
-  auto scatter = [&](const Grouping& g, std::size_t sq_at, std::size_t gsq_at) {
-    std::vector<double> w(static_cast<std::size_t>(g.groups()));
-    for (std::size_t k = 0; k < w.size(); ++k) {
-      w[k] = st[gsq_at + k] - st[sq_at + k] / double(g.sizes()[k]);
-      if (w[k] < 0) w[k] = 0;  // rounding; NaN is kept (std::max would turn it into 0)
+  std::vector<std::vector<double>> scatter(count);
+  for (std::size_t e = 0; e < count; ++e) {
+    const Grouping& g = *plan.entries[e].grouping;
+    const double* sq = st.data() + 2 * first[e];
+    const double* gsq = sq + g.groups();
+    scatter[e].resize(static_cast<std::size_t>(g.groups()));
+    for (std::size_t k = 0; k < scatter[e].size(); ++k) {
+      double w = gsq[k] - sq[k] / double(g.sizes()[k]);
+      if (w < 0) w = 0;  // rounding; NaN is kept (std::max would turn it into 0)
+      scatter[e][k] = w;
     }
-    return w;
-  };
-  const auto wa = scatter(groups, 0, std::size_t(ka));
-  const auto wb = scatter(reference, std::size_t(2 * ka), std::size_t(2 * ka + kb));
-
-  LossValue v;
-  for (index_t k = 0; k < ka; ++k)
-    v.numerator += weights.a[std::size_t(k)] * f * double(groups.size(k)) * wd * wa[std::size_t(k)];
-  for (index_t r = 0; r < kb; ++r)
-    v.denominator += weights.b[std::size_t(r)] * f * double(reference.size(r)) * wd * wb[std::size_t(r)];
-  if (!std::isfinite(v.numerator) || !std::isfinite(v.denominator)) throw_non_finite(loss, x, shard);
-  finish_value(loss, v, o);
-  if (!grad) return v;
-
-  // dL/dx_i = ca_i (s_i - mu_a) + cb_i (s_i - mu_b): each group's pair coefficient times the
-  // derivative of its pair sum, 2 f n w (s_i - mu).
-  const PairCoefficients c = pair_coefficients(weights, v, o);
-  std::vector<double> ca(static_cast<std::size_t>(rows), 0.0), cb(static_cast<std::size_t>(rows), 0.0);
-  for (index_t i = 0; i < rows; ++i) {
-    if (const index_t k = dense_a_h[std::size_t(i)]; k >= 0)
-      ca[std::size_t(i)] = c.a[std::size_t(k)] * 2 * f * double(groups.size(k)) * wd;
-    if (const index_t r = dense_b_h[std::size_t(i)]; r >= 0)
-      cb[std::size_t(i)] = c.b[std::size_t(r)] * 2 * f * double(reference.size(r)) * wd;
   }
-  auto inverse_sizes = [](const Grouping& g) {
-    std::vector<double> inv(static_cast<std::size_t>(g.groups()));
-    for (index_t k = 0; k < g.groups(); ++k) inv[std::size_t(k)] = 1.0 / double(g.size(k));
-    return inv;
-  };
-  const auto inv_a = inverse_sizes(groups), inv_b = inverse_sizes(reference);
+
+  std::vector<LossValue> values(terms.size());
+  for (std::size_t t = 0; t < terms.size(); ++t) {
+    const LinearTerm& term = terms[t];
+    const double f = term.options->convention == PairConvention::paper ? 2.0 : 1.0;
+    const auto& wa = scatter[std::size_t(plan.groups_of[t])];
+    const auto& wb = scatter[std::size_t(plan.reference_of[t])];
+    LossValue& v = values[t];
+    for (index_t k = 0; k < term.groups->groups(); ++k)
+      v.numerator += term.weights->a[std::size_t(k)] * f * double(term.groups->size(k)) * wd * wa[std::size_t(k)];
+    for (index_t r = 0; r < term.reference->groups(); ++r)
+      v.denominator +=
+          term.weights->b[std::size_t(r)] * f * double(term.reference->size(r)) * wd * wb[std::size_t(r)];
+    if (!std::isfinite(v.numerator) || !std::isfinite(v.denominator)) throw_non_finite(term.loss, x, shard);
+    finish_value(term.loss, v, *term.options);
+  }
+  if (!grad) return values;
+
+  // dL/dx_i = sum over the groupings e of c_e[i] (s_i - mu_e): each group's pair coefficient
+  // times the derivative of its pair sum, 2 f n w (s_i - mu), summed over the terms (in order)
+  // whose numerator or denominator uses grouping e.
+  std::vector<std::vector<double>> coefficient(count, std::vector<double>(static_cast<std::size_t>(rows), 0.0));
+  for (std::size_t t = 0; t < terms.size(); ++t) {
+    const LinearTerm& term = terms[t];
+    const double f = term.options->convention == PairConvention::paper ? 2.0 : 1.0;
+    const PairCoefficients c = pair_coefficients(*term.weights, values[t], *term.options);
+    auto add = [&](std::size_t e, const Grouping& g, const std::vector<double>& per_group) {
+      const auto& dense = *dense_h[e];
+      auto& out = coefficient[e];
+      for (index_t i = 0; i < rows; ++i)
+        if (const index_t k = dense[std::size_t(i)]; k >= 0)
+          out[std::size_t(i)] += per_group[std::size_t(k)] * 2 * f * double(g.size(k)) * wd;
+    };
+    add(std::size_t(plan.groups_of[t]), *term.groups, c.a);
+    add(std::size_t(plan.reference_of[t]), *term.reference, c.b);
+  }
+  std::vector<std::vector<double>> inverse_sizes(count);
+  for (std::size_t e = 0; e < count; ++e)
+    for (index_t size : plan.entries[e].grouping->sizes()) inverse_sizes[e].push_back(1.0 / double(size));
   Upload<D> coefficients;  // the second and last transfer to the device
-  const std::size_t ca_s = coefficients.add(ca), cb_s = coefficients.add(cb);
-  const std::size_t inv_a_s = coefficients.add(inv_a), inv_b_s = coefficients.add(inv_b);
+  std::vector<std::size_t> coefficient_s(count), inverse_s(count);
+  for (std::size_t e = 0; e < count; ++e) {
+    coefficient_s[e] = coefficients.add(coefficient[e]);
+    inverse_s[e] = coefficients.add(inverse_sizes[e]);
+  }
   coefficients.send();
-  Kernels::group_centered_combination(rows, cols, x.data(), shift, up.template get<index_t>(order_a),
-                                      up.template get<index_t>(ids_a), coefficients.template get<double>(ca_s),
-                                      sums_a.data(), coefficients.template get<double>(inv_a_s),
-                                      up.template get<index_t>(ids_b), coefficients.template get<double>(cb_s),
-                                      sums_b.data(), coefficients.template get<double>(inv_b_s),
-                                      T(o.accumulate ? 1 : 0), grad);
-  return v;
+  CenteredTerms combination;
+  combination.count = int(count);
+  for (std::size_t e = 0; e < count; ++e)
+    combination.term[e] = CenteredTerm{up.template get<index_t>(ids_s[e]), coefficients.template get<double>(coefficient_s[e]),
+                                       sums_of(e), coefficients.template get<double>(inverse_s[e])};
+  // Rows in the finest grouping's order (always summed from x: it has an order): each group's
+  // means are formed once.
+  Kernels::group_centered_combination(rows, cols, x.data(), shift, up.template get<index_t>(order_s[0]), combination,
+                                      T(accumulate ? 1 : 0), grad);
+  return values;
+}
+
+/// One loss on the linear path.
+template <class M, class T, Device D>
+LossValue linear_path(const char* loss, TensorView<const T, D> x, const Grouping& groups, const Grouping& reference,
+                      const PairWeights& weights, T* grad, const GroupLossOptions& o, const Shard& shard) {
+  const LinearTerm term{loss, &groups, &reference, &weights, &o};
+  return linear_path<M>(std::span<const LinearTerm>(&term, 1), x, grad, o.accumulate, shard)[0];
 }
 
 }  // namespace invar::detail

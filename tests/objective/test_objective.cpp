@@ -218,15 +218,7 @@ TEST_CASE("Objective penalties: weights spread over taps, values as called direc
   obj.evaluate(s.model, s.seeds, s.labels, &dlogits);
   s.model.zero_grad();
   obj.backward(s.model, dlogits);
-  auto loss = [&] {
-    s.model.forward(s.x);
-    return obj.evaluate(s.model, s.seeds, s.labels).total;
-  };
-  for (auto* p : s.model.parameters()) {
-    CAPTURE(p->name);
-    const auto g = Tensor<double>::copy_of(p->grad.view());
-    CHECK(test::gradient_relative_error(p->value, g, loss) < 1e-6);
-  }
+  check_objective_parameter_gradients(s, obj);
   CHECK_ERROR_CONTAINS(Objective<double>{}.penalize(Penalty::variance, {}, 1.0), "no taps given for the variance penalty");
   CHECK_ERROR_CONTAINS(Objective<double>{}.penalize(Penalty::pc1_share, {"hidden1"}, -1.0),
                        "weight of the pc1 penalty must be finite and >= 0");

@@ -9,8 +9,8 @@
 /// of a whole batch (450 MB for All-CNN's second layer at batch 128) never exists.
 ///
 /// Backward: dW is summed over images, so each of P = min(8, chunks) tasks sums its own chunks
-/// (c = p, p + P, ...) into its own partial dW, and the partials are added in task order at the
-/// end. Which task handles which chunk, and in which order, is fixed by the shapes alone: the
+/// (c = p, p + P, ...) into its own partial dW, and the partials are added to dW in task order
+/// (in waves of as many tasks as threads, which reuse the partials' buffers). Which task handles which chunk, and in which order, is fixed by the shapes alone: the
 /// result is the same bits for any thread count. dX needs no reduction: the images of a chunk
 /// belong to one task.
 ///
@@ -112,71 +112,84 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* d
                                              buffer);
     }
   // dw == nullptr (frozen weights, attacks): no patches and no weight GEMM, only dx.
-  T* part_w = dw ? detail::conv_scratch<T>(ConvScratch::partial_weights, std::size_t(parts * part_size)) : nullptr;
+  // The partial weight gradients are made in waves of as many parts as threads run at once, and
+  // each wave's are added to dw (in part order) before the next wave reuses their buffers: dw
+  // then holds between waves the float that a single running sum dw + P0 + P1 + ... held at that
+  // point, so the bits are those of one wave of all parts, with threads (not 8) weight-sized
+  // buffers of scratch (88 MB less for WRN-28-10's 640-channel layers on 2 threads).
+  const index_t wave = dw ? std::clamp<index_t>(in_parallel_region() ? 1 : num_threads(), 1, parts) : parts;
+  T* part_w = dw ? detail::conv_scratch<T>(ConvScratch::partial_weights, std::size_t(wave * part_size)) : nullptr;
   double* part_b = dbias ? detail::conv_scratch<double>(ConvScratch::partial_bias, std::size_t(parts * o)) : nullptr;
-  parallel_for_each_dynamic(parts, chunk * p * k * o * (chunks / parts) * ((dw ? 1 : 0) + (dx ? 1 : 0)), [&](index_t part) {
-    T* pw = part_w ? part_w + part * part_size : nullptr;
-    double* pb = part_b ? part_b + part * o : nullptr;
-    if (pb) std::fill(pb, pb + o, 0.0);
-    bool first = true;
-    for (index_t c = part; c < chunks; c += parts) {
-      const index_t b0 = c * chunk, n = std::min(chunk, g.batch - b0), cols_n = n * p;
-      const T* dy0 = dy + b0 * g.out_image();
-      if constexpr (std::is_same_v<T, float>)
-        if (implicit_w) implicit_gemm::conv2d_weight_gradient(g, x, dy, b0, n, pw, !first);
-      const T* dyc = dy0;
-      if (n > 1 && ((dx && !implicit_dx) || (pw && !implicit_w))) {
-        T* gathered = detail::conv_scratch<T>(ConvScratch::gathered, std::size_t(o * cols_n));
-        images_to_columns(n, o, p, dy0, gathered);
-        dyc = gathered;
-      }
-      if (pw && !implicit_w) {
-        const T* patches = detail::conv_patches(g, x, b0, n);
-        gemm(false, true, o, k, cols_n, T(1), dyc, cols_n, patches, cols_n, first ? T(0) : T(1), pw, k);
-      }
-      if (pb)  // over the chunk's images in order, position by position (the same sum in either layout)
-        for (index_t r = 0; r < o; ++r) {
-          double s = 0;
+  for (index_t q0 = 0; q0 < parts; q0 += wave) {
+    const index_t q1 = std::min(parts, q0 + wave);
+    parallel_for_each_dynamic(q1 - q0, chunk * p * k * o * (chunks / parts) * ((dw ? 1 : 0) + (dx ? 1 : 0)),
+                              [&](index_t slot) {
+      const index_t part = q0 + slot;
+      T* pw = part_w ? part_w + slot * part_size : nullptr;
+      double* pb = part_b ? part_b + part * o : nullptr;
+      if (pb) std::fill(pb, pb + o, 0.0);
+      bool first = true;
+      for (index_t c = part; c < chunks; c += parts) {
+        const index_t b0 = c * chunk, n = std::min(chunk, g.batch - b0), cols_n = n * p;
+        const T* dy0 = dy + b0 * g.out_image();
+        if constexpr (std::is_same_v<T, float>)
+          if (implicit_w) implicit_gemm::conv2d_weight_gradient(g, x, dy, b0, n, pw, !first);
+        const T* dyc = dy0;
+        if (n > 1 && ((dx && !implicit_dx) || (pw && !implicit_w))) {
+          T* gathered = detail::conv_scratch<T>(ConvScratch::gathered, std::size_t(o * cols_n));
+          images_to_columns(n, o, p, dy0, gathered);
+          dyc = gathered;
+        }
+        if (pw && !implicit_w) {
+          const T* patches = detail::conv_patches(g, x, b0, n);
+          gemm(false, true, o, k, cols_n, T(1), dyc, cols_n, patches, cols_n, first ? T(0) : T(1), pw, k);
+        }
+        if (pb)  // over the chunk's images in order, position by position (the same sum in either layout)
+          for (index_t r = 0; r < o; ++r) {
+            double s = 0;
+            for (index_t i = 0; i < n; ++i) {
+              const T* row = dy0 + i * g.out_image() + r * p;
+              for (index_t j = 0; j < p; ++j) s += double(row[j]);
+            }
+            pb[r] += s;
+          }
+        if (dx) {
+          T* dcols = detail::conv_scratch<T>(ConvScratch::input_columns, std::size_t(k * cols_n));
+          if constexpr (std::is_same_v<T, float>) {
+            if (implicit_dx) {
+              const Conv2dGeometry columns{n, o, g.out_h(), g.out_w(), k, 1, 1, 0};
+              implicit_gemm::conv2d_forward_packed(dx_kernel, columns, dy0, w_t, nullptr, dcols);
+            }
+          }
+          if (!implicit_dx) gemm(true, false, k, cols_n, o, T(1), w, k, dyc, cols_n, T(0), dcols, cols_n);
           for (index_t i = 0; i < n; ++i) {
-            const T* row = dy0 + i * g.out_image() + r * p;
-            for (index_t j = 0; j < p; ++j) s += double(row[j]);
-          }
-          pb[r] += s;
-        }
-      if (dx) {
-        T* dcols = detail::conv_scratch<T>(ConvScratch::input_columns, std::size_t(k * cols_n));
-        if constexpr (std::is_same_v<T, float>) {
-          if (implicit_dx) {
-            const Conv2dGeometry columns{n, o, g.out_h(), g.out_w(), k, 1, 1, 0};
-            implicit_gemm::conv2d_forward_packed(dx_kernel, columns, dy0, w_t, nullptr, dcols);
+            T* dxi = dx + (b0 + i) * g.in_image();
+            std::fill(dxi, dxi + g.in_image(), T(0));
+            // Image i's columns: rows of cols_n (all the chunk's positions) after the GEMM, of p
+            // (its own) after the implicit GEMM.
+            col2im(g.in_channels, g.height, g.width, g.kernel, g.kernel, g.stride, g.padding, g.out_h(), g.out_w(),
+                   implicit_dx ? dcols + i * k * p : dcols + i * p, dxi, implicit_dx ? p : cols_n);
           }
         }
-        if (!implicit_dx) gemm(true, false, k, cols_n, o, T(1), w, k, dyc, cols_n, T(0), dcols, cols_n);
-        for (index_t i = 0; i < n; ++i) {
-          T* dxi = dx + (b0 + i) * g.in_image();
-          std::fill(dxi, dxi + g.in_image(), T(0));
-          // Image i's columns: rows of cols_n (all the chunk's positions) after the GEMM, of p
-          // (its own) after the implicit GEMM.
-          col2im(g.in_channels, g.height, g.width, g.kernel, g.kernel, g.stride, g.padding, g.out_h(), g.out_w(),
-                 implicit_dx ? dcols + i * k * p : dcols + i * p, dxi, implicit_dx ? p : cols_n);
-        }
+        first = false;
       }
-      first = false;
-    }
-  });
-  // The partials, added in task order (from the tiled layout where the kernel wrote them).
-  if constexpr (std::is_same_v<T, float>)
-    if (implicit_w) {
-      implicit_gemm::add_tiled_parts(g, parts, part_w, part_size, dw);
-      dw = nullptr;
-    }
-  if (dw) parallel_for(wsize, parts, [&](index_t e0, index_t e1) {
-    for (index_t e = e0; e < e1; ++e) {
-      T s = dw[e];
-      for (index_t q = 0; q < parts; ++q) s += part_w[q * part_size + e];
-      dw[e] = s;
-    }
-  });
+    });
+    if (!dw) continue;
+    // The wave's partials, added in part order (from the tiled layout where the kernel wrote them).
+    const index_t count = q1 - q0;
+    if constexpr (std::is_same_v<T, float>)
+      if (implicit_w) {
+        implicit_gemm::add_tiled_parts(g, count, part_w, part_size, dw);
+        continue;
+      }
+    parallel_for(wsize, count, [&](index_t e0, index_t e1) {
+      for (index_t e = e0; e < e1; ++e) {
+        T s = dw[e];
+        for (index_t q = 0; q < count; ++q) s += part_w[q * part_size + e];
+        dw[e] = s;
+      }
+    });
+  }
   if (dbias)
     for (index_t r = 0; r < o; ++r) {
       double s = 0;

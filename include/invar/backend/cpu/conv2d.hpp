@@ -10,9 +10,9 @@
 ///
 /// Backward: dW is summed over images, so each of P = min(8, chunks) tasks sums its own chunks
 /// (c = p, p + P, ...) into its own partial dW, and the partials are added to dW in task order
-/// (in two waves, the second reusing the first's buffers). Which task handles which chunk, and in which order, is fixed by the shapes alone: the
-/// result is the same bits for any thread count. dX needs no reduction: the images of a chunk
-/// belong to one task.
+/// (in two waves, the second reusing the first's buffers). Which task handles which chunk, and in
+/// which order, is fixed by the shapes alone: the result is the same bits for any thread count.
+/// dX needs no reduction: the images of a chunk belong to one task.
 ///
 /// Scratch buffers: conv_scratch.hpp (one per purpose and thread, kept between calls).
 

@@ -130,19 +130,19 @@ enum class PairSet {
 /// nothing where ids[i] < 0 or coefficients[i] == 0. Device pointers (sums and inverse_sizes in
 /// double, whatever T is).
 struct CenteredTerm {
-  const index_t* ids = nullptr;
-  const double* coefficients = nullptr;
-  const double* sums = nullptr;
-  const double* inverse_sizes = nullptr;
+  const index_t* ids = nullptr;              ///< each row's group (< 0: in none); null: the term adds nothing
+  const double* coefficients = nullptr;      ///< each row's coefficient
+  const double* sums = nullptr;              ///< groups x cols sums of the shifted rows
+  const double* inverse_sizes = nullptr;     ///< 1 / (rows of the group), per group
 };
 
 /// The terms of one group_centered_combination, by value (a GPU kernel takes it as an argument):
 /// one per distinct grouping of the losses at a tap. Four cover two losses of two groupings each
 /// (L_DA: seeds and all pairs or classes; L_C: classes and all pairs).
 struct CenteredTerms {
-  static constexpr int capacity = 4;
-  CenteredTerm term[capacity];
-  int count = 0;
+  static constexpr int capacity = 4;  ///< the most terms one combination takes
+  CenteredTerm term[capacity];        ///< the terms, the first `count` used, added in order
+  int count = 0;                      ///< how many terms are used (0 to capacity)
 };
 
 template <Device D>

@@ -302,7 +302,7 @@ struct InvarianceTerm {
   TensorView<const index_t> ids{};       ///< one group id per row (no_group: in no group)
   Reference reference = all_pairs();     ///< the denominator's pairs
   GroupLossOptions options = {};         ///< convention, epsilon, gradient scale, path, ...
-  const char* name = "group_invariances";
+  const char* name = "group_invariances";  ///< names the loss in error messages
 };
 
 /// Several losses of one metric at the same features, e.g. L_DA and L_C at one layer: returns

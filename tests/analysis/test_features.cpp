@@ -1,6 +1,7 @@
 // extract_features against direct eval-mode forwards (an MLP, and All-CNN-C with batch norm whose
 // running statistics differ from its batch statistics), batch sizes that do not divide N, a
-// user's own model without has_tap(), and the errors.
+// user's own model without has_tap(), the errors, and (with evaluate_classifier) a model on a
+// separate-memory device reading host images.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -10,11 +11,13 @@
 #include <vector>
 
 #include "invar/cpu.hpp"
+#include "invar/analysis/classifier_accuracy.hpp"
 #include "invar/analysis/features.hpp"
 #include "invar/nn/models/all_cnn.hpp"
 #include "invar/nn/models/mlp.hpp"
 #include "support/error_message.hpp"
 #include "support/random.hpp"
+#include "support/separate_device.hpp"
 
 using namespace invar;
 
@@ -137,3 +140,37 @@ TEST_CASE("extract_features works with a user's model and reports errors") {
 }
 
 TEST_SUITE_END();
+
+TEST_CASE("extract_features and evaluate_classifier with a model on a separate-memory device: the CPU model's bits") {
+  // Host images, the model on a device whose memory the host cannot touch: each batch goes over
+  // through the device interface and each tap comes back; the same model on the CPU gives the
+  // same bits. Batches of 3 for 7 images: the last one smaller, so the staging buffer changes shape.
+  const auto options = nn::AllCnnOptions{}.with_width(0.1).with_seed(4).with_classes(4);
+  auto cpu_model = nn::make_all_cnn<float>(options);
+  auto device_model = nn::make_all_cnn<float, test::SeparateHost>(options);
+  const auto images = test::random_tensor<float>(Shape{7, 3, 12, 12}, 8, 0.0, 1.0);
+  Tensor<index_t> labels(Shape{7});
+  for (index_t i = 0; i < 7; ++i) labels[i] = i % 4;
+  labels[5] = no_group;
+  for (const char* tap : {"conv3", "conv9"}) {
+    CAPTURE(tap);
+    const auto want = analysis::extract_features(cpu_model, images, tap, 3);
+    const auto got = analysis::extract_features(device_model, images, tap, 3);
+    REQUIRE(got.shape() == want.shape());
+    CHECK(std::equal(got.begin(), got.end(), want.begin()));
+  }
+  const auto e_cpu = analysis::evaluate_classifier(cpu_model, images, labels, 3);
+  const auto e_device = analysis::evaluate_classifier(device_model, images, labels, 3);
+  CHECK(e_device.labelled == 6);
+  CHECK(e_device.correct == e_cpu.correct);
+  CHECK(e_device.cross_entropy == e_cpu.cross_entropy);
+  // A second evaluation and extraction hold no more device memory than the first: the staging
+  // buffers are freed.
+  const auto blocks = test::SeparateHost::live_blocks();
+  analysis::evaluate_classifier(device_model, images, labels, 3);
+  CHECK(test::SeparateHost::live_blocks() == blocks);
+  analysis::extract_features(device_model, images, "conv3", 3);
+  const auto after_features = test::SeparateHost::live_blocks();
+  analysis::extract_features(device_model, images, "conv3", 3);
+  CHECK(test::SeparateHost::live_blocks() == after_features);
+}

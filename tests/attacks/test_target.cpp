@@ -4,7 +4,8 @@
 // fitted linear probe: its logits are the probe's, its gradient goes back through the probe's
 // standardisation and weights into the network below the tap only; probes that do not cover
 // the classes 0 .. K-1, unknown taps and mismatched widths are refused. A user-defined target
-// satisfies the concept and is attacked like the built-in ones.
+// satisfies the concept and is attacked like the built-in ones. Both targets take a model on a
+// separate-memory device and give the CPU model's bits.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -13,17 +14,21 @@
 #include <vector>
 
 #include "invar/cpu.hpp"
+#include "invar/analysis/features.hpp"
 #include "invar/analysis/linear_probe.hpp"
 #include "invar/attacks/attack_loss.hpp"
 #include "invar/attacks/fgsm.hpp"
+#include "invar/attacks/pgd.hpp"
 #include "invar/attacks/target.hpp"
 #include "invar/nn/layers/batch_norm.hpp"
 #include "invar/nn/layers/linear.hpp"
 #include "invar/nn/layers/relu.hpp"
+#include "invar/nn/models/all_cnn.hpp"
 #include "invar/nn/models/mlp.hpp"
 #include "invar/nn/sequential.hpp"
 #include "support/error_message.hpp"
 #include "support/random.hpp"
+#include "support/separate_device.hpp"
 
 using namespace invar;
 
@@ -401,4 +406,36 @@ TEST_CASE("attack targets freeze the model's parameters while they live: same in
   }
   // The targets' end makes the parameters trainable again.
   for (auto* p : model.parameters()) CHECK(p->requires_grad);
+}
+
+TEST_CASE("attacks on a model on a separate-memory device: the CPU model's logits, gradients and adversarial images") {
+  // All-CNN-C (batch norm, convolutions) on a device whose memory the host cannot touch, and the
+  // same model on the CPU: ModelTarget and ProbedTarget stage each batch to the device and bring
+  // logits and input gradients back, so FGSM and PGD give the same bits on both.
+  const auto options = nn::AllCnnOptions{}.with_width(0.1).with_seed(6).with_classes(3);
+  auto cpu_model = nn::make_all_cnn<float>(options);
+  auto device_model = nn::make_all_cnn<float, test::SeparateHost>(options);
+  const auto images = test::random_tensor<float>(Shape{5, 3, 12, 12}, 9, 0.0, 1.0);
+  Tensor<index_t> labels(Shape{5});
+  for (index_t i = 0; i < 5; ++i) labels[i] = i % 3;
+  const auto same = [](const Tensor<float>& a, const Tensor<float>& b) {
+    return a.shape() == b.shape() && std::equal(a.begin(), a.end(), b.begin());
+  };
+  const auto pgd_options = attacks::PgdOptions{}.with_epsilon(0.05).with_step_size(0.02).with_iterations(3).with_batch(2);
+  {
+    attacks::ModelTarget cpu_target(cpu_model);
+    attacks::ModelTarget device_target(device_model);
+    CHECK(same(attacks::fgsm(device_target, images, labels, 0.03), attacks::fgsm(cpu_target, images, labels, 0.03)));
+    CHECK(same(attacks::pgd(device_target, images, labels, pgd_options),
+               attacks::pgd(cpu_target, images, labels, pgd_options)));
+  }
+  // Through a probe on conv3's features (fitted on the CPU model's, used by both).
+  const auto features = analysis::extract_features(cpu_model, images, "conv3");
+  const analysis::LinearProbe probe = analysis::fit_linear_probe(features, labels);
+  attacks::ProbedTarget cpu_probed(cpu_model, "conv3", probe);
+  attacks::ProbedTarget device_probed(device_model, "conv3", probe);
+  CHECK(same(attacks::pgd(device_probed, images, labels, pgd_options),
+             attacks::pgd(cpu_probed, images, labels, pgd_options)));
+  const auto cpu_logits = Tensor<float>::copy_of(cpu_probed.logits(images.view()));
+  CHECK(same(Tensor<float>::copy_of(device_probed.logits(images.view())), cpu_logits));
 }

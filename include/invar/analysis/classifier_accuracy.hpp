@@ -70,9 +70,17 @@ ClassifierEvaluation evaluate_logits(LogitsOf&& logits_of, TensorView<const T, D
   return e;
 }
 
+/// Whether images on device D are host images for a model that computes on another device.
+template <class Model, Device D>
+constexpr bool host_images_for_device_model() {
+  if constexpr (HostDevice<D> && requires(Model& m) { m.parameters(); }) return !HostDevice<nn::model_device_t<Model>>;
+  else return false;
+}
+
 /// A model's own classifier on `images`: `batch` rows per forward, in eval mode (set_training(false)
 /// is called when the model has it, and left so). The model needs forward(batch) and output()
-/// (the N x C logits), like nn::Sequential and every nn::TrainableModel.
+/// (the N x C logits), like nn::Sequential and every nn::TrainableModel. Images on the model's
+/// device, or host images for a model on another device (a batch copied over per forward).
 template <class Model, Viewable X, Viewable Y>
 ClassifierEvaluation evaluate_classifier(Model& model, X&& images, Y&& labels, index_t batch = 500) {
   auto x = to_view(images);
@@ -80,12 +88,24 @@ ClassifierEvaluation evaluate_classifier(Model& model, X&& images, Y&& labels, i
   using D = typename decltype(x)::device_type;
   if constexpr (requires { model.set_training(false); }) model.set_training(false);
   const nn::InferenceScope<Model> inference(model, {});  // forward only, the logits
-  return evaluate_logits(
-      [&](TensorView<const T, D> b) {
-        model.forward(b);
-        return model.output();
-      },
-      TensorView<const T, D>(x), TensorView<const index_t>(to_view(labels)), batch, "evaluate_classifier");
+  const TensorView<const index_t> y(to_view(labels));
+  if constexpr (host_images_for_device_model<Model, D>()) {
+    // Host images, a model on another device: each batch goes over, the logits stay there.
+    Tensor<T, nn::model_device_t<Model>> staging;
+    return evaluate_logits(
+        [&](TensorView<const T, D> b) {
+          nn::forward_host_batch(model, b, staging);
+          return model.output();
+        },
+        TensorView<const T, D>(x), y, batch, "evaluate_classifier");
+  } else {
+    return evaluate_logits(
+        [&](TensorView<const T, D> b) {
+          model.forward(b);
+          return model.output();
+        },
+        TensorView<const T, D>(x), y, batch, "evaluate_classifier");
+  }
 }
 
 /// evaluate_classifier(...).accuracy(): the fraction of labelled rows predicted right (NaN if none).

@@ -44,6 +44,37 @@ concept TrainableModel = requires(M& m, const M& cm, TensorView<const T, D> x, c
   m.set_training(flag);
 };
 
+namespace detail {
+template <class P>
+struct parameter_device;
+template <class T, Device D>
+struct parameter_device<Parameter<T, D>> {
+  using type = D;
+};
+}  // namespace detail
+
+/// The device a model computes on: that of its parameters (Cpu for a model of the host).
+template <class M>
+using model_device_t = typename detail::parameter_device<
+    std::remove_pointer_t<typename decltype(std::declval<M&>().parameters())::value_type>>::type;
+
+/// model.forward on a batch of host rows: directly where the model computes on the host, else
+/// after one copy to the model's device into `staging` (reallocated only when the batch's shape
+/// changes). Returns what forward returns. For the evaluations that read a host data set (feature
+/// extraction, accuracy) with a model on any device.
+template <class M, class T>
+auto forward_host_batch(M& model, TensorView<const T> batch, Tensor<T, model_device_t<M>>& staging) {
+  using D = model_device_t<M>;
+  if constexpr (HostDevice<D>) {
+    (void)staging;
+    return model.forward(batch);
+  } else {
+    if (!(staging.shape() == batch.shape())) staging = Tensor<T, D>::uninitialized(batch.shape());
+    if (batch.numel() > 0) D::copy_from_host(staging.data(), batch.data(), std::size_t(batch.numel()) * sizeof(T));
+    return model.forward(TensorView<const T, D>(staging.view()));
+  }
+}
+
 /// Zeroes the gradients of every parameter (the model's own zero_grad() when it has one).
 template <class M>
 void zero_grad(M& model) {

@@ -1,6 +1,7 @@
 // Checkpoints: a run saved and restored continues with exactly the updates it would have made;
 // the training state round-trips (including a seed above 2^63); other configurations, plain
-// parameter files and damaged files are refused with clear messages.
+// parameter files and damaged files are refused with clear messages; a checkpoint of a model and
+// optimiser on a separate-memory device continues on the CPU, and the other way, with the same bits.
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include "invar/train/checkpoint.hpp"
 #include "support/error_message.hpp"
 #include "support/random.hpp"
+#include "support/separate_device.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace invar;
@@ -103,4 +105,65 @@ TEST_CASE("a checkpoint with a valid CRC but impossible content is refused, nami
   CHECK_ERROR_CONTAINS(train::load_checkpoint(dir.file("nan.invar"), other.model, other.sgd),
                        "entry 'model/fc1.weight' holds a non-finite value (nan) at element 2");
   CHECK(std::vector<float>(w.begin(), w.end()) == before);
+}
+
+namespace checkpoint_device_test {
+
+/// A run of an MLP and SGD with momentum on device D: the same steps as Run, inputs copied over.
+template <Device D>
+struct DeviceRun {
+  nn::Sequential<float, D> model;
+  optim::Sgd<float, D> sgd{optim::SgdOptions(0.1).with_momentum(0.9).with_nesterov()};
+  Tensor<float, D> x;
+  Tensor<index_t> y{Shape{10}};
+  Tensor<float, D> dlogits{Shape{10, 3}};
+  explicit DeviceRun(std::uint64_t seed)
+      : model(nn::make_mlp<float, D>({6, 8, 3}, nn::MlpOptions{}.with_seed(seed))),
+        x(Tensor<float, D>::copy_of(test::random_tensor<float>(Shape{10, 6}, 2).view())) {
+    for (index_t i = 0; i < 10; ++i) y[i] = i % 3;
+  }
+  void step() {
+    model.forward(x);
+    softmax_cross_entropy(model.output(), y, dlogits);
+    model.zero_grad();
+    model.backward(dlogits);
+    auto params = model.parameters();
+    sgd.step(params);
+  }
+  /// Every parameter, copied to the host.
+  std::vector<std::vector<float>> values() {
+    std::vector<std::vector<float>> out;
+    for (auto* p : model.parameters()) {
+      const auto host = Tensor<float>::copy_of(p->value.view());
+      out.emplace_back(host.begin(), host.end());
+    }
+    return out;
+  }
+};
+
+}  // namespace checkpoint_device_test
+
+TEST_CASE("a checkpoint written on a separate-memory device continues on the CPU with the same bits, and back") {
+  using checkpoint_device_test::DeviceRun;
+  test::TempDir dir;
+  const std::string from_device = dir.file("device.invar");
+  const std::string from_cpu = dir.file("cpu.invar");
+  DeviceRun<test::SeparateHost> device(1);
+  device.step();
+  device.step();
+  train::save_checkpoint(from_device, device.model, device.sgd, train::TrainingState{1, 2, 7, "device"});
+  device.step();  // the uninterrupted run's third step
+
+  DeviceRun<Cpu> cpu(99);  // other initial weights: the checkpoint must replace them
+  const auto s = train::load_checkpoint(from_device, cpu.model, cpu.sgd);
+  CHECK(s.global_step == 2);
+  cpu.step();
+  CHECK(cpu.values() == device.values());  // the momentum came along: the third steps agree
+
+  train::save_checkpoint(from_cpu, cpu.model, cpu.sgd, train::TrainingState{1, 3, 7, "cpu"});
+  cpu.step();
+  DeviceRun<test::SeparateHost> back(42);
+  train::load_checkpoint(from_cpu, back.model, back.sgd);
+  back.step();
+  CHECK(back.values() == cpu.values());
 }

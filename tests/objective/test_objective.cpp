@@ -1,7 +1,8 @@
 // The objective of Eq. 1 on a model with taps: its value equals the weighted sum of the losses
 // called directly, its gradient (through tap gradients and backward) matches central
 // differences, with and without cross-entropy, schedules reach the term weights, and the first
-// loss at a tap writes its gradient over a stale buffer.
+// loss at a tap writes its gradient over a stale buffer; a whole training step with the objective
+// on a separate-memory device gives the CPU step's bits.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -12,11 +13,15 @@
 #include "invar/metrics/cosine_distance.hpp"
 #include "invar/metrics/manhattan.hpp"
 #include "invar/metrics/mean_squared_difference.hpp"
+#include "invar/nn/models/all_cnn.hpp"
 #include "invar/nn/models/mlp.hpp"
+#include "invar/nn/models/wide_resnet.hpp"
 #include "invar/objective/objective.hpp"
+#include "invar/optim/sgd.hpp"
 #include "support/error_message.hpp"
 #include "support/gradcheck.hpp"
 #include "support/random.hpp"
+#include "support/separate_device.hpp"
 
 using namespace invar;
 using namespace invar::objective;
@@ -277,4 +282,73 @@ TEST_CASE("Objective: the first loss at a tap writes over what the last step lef
   int nonzero = 0;
   for (index_t i = 0; i < g1.numel(); ++i) nonzero += g1.data()[i] != 0.0;
   CHECK(nonzero == 0);
+}
+
+namespace objective_device_test {
+
+/// One training step of Eq. 1 (L_DA with mean squared difference and L_C with it at one tap, in
+/// one call; a cosine L_C at another; cross-entropy), backward and SGD with momentum, of a model
+/// on device D; returns every parameter after the step and the objective's value.
+template <Device D>
+std::pair<std::vector<std::vector<float>>, double> eq1_step(nn::Sequential<float, D> model, const Tensor<float>& x_host,
+                                                            const Tensor<index_t>& seeds, const Tensor<index_t>& labels,
+                                                            const std::string& low, const std::string& high) {
+  Objective<float, D> obj;
+  obj.augmentation({low, high}, MeanSquaredDifference{}, WeightProfile::exponential, 4.0)
+      .class_wise({high}, MeanSquaredDifference{})
+      .add(Invariance::class_wise, low, 0.5, CosineDistance{})
+      .with_augmentation_reference(AugmentationReference::same_class)
+      .with_schedule(WeightSchedule::constant(0.1, 0.2));
+  optim::Sgd<float, D> sgd{optim::SgdOptions(0.05).with_momentum(0.9)};
+  const auto x = Tensor<float, D>::copy_of(x_host.view());
+  Tensor<float, D> dlogits;
+  model.forward(x);
+  const double total = obj.evaluate(model, seeds, labels, &dlogits).total;
+  model.zero_grad();
+  obj.backward(model, dlogits);
+  auto params = model.parameters();
+  sgd.step(params);
+  std::vector<std::vector<float>> values;
+  for (auto* p : params) {
+    const auto host = Tensor<float>::copy_of(p->value.view());
+    values.emplace_back(host.begin(), host.end());
+  }
+  return {values, total};
+}
+
+}  // namespace objective_device_test
+
+TEST_CASE("one Eq. 1 training step on a separate-memory device gives the CPU step's bits (MLP, All-CNN-C, WRN)") {
+  using objective_device_test::eq1_step;
+  Tensor<index_t> seeds(Shape{6}), labels(Shape{6});
+  for (index_t i = 0; i < 6; ++i) {
+    seeds[i] = i / 2;  // 3 seeds x 2 augmentations
+    labels[i] = (i / 2) % 2;
+  }
+  labels[5] = no_group;
+  const auto mlp = nn::MlpOptions{}.with_seed(3);
+  const auto cnn = nn::AllCnnOptions{}.with_width(0.1).with_seed(4).with_classes(3);
+  const auto wrn = nn::WideResnetOptions{}.with_depth(10).with_widen(1).with_seed(5).with_classes(3);
+  const auto flat = test::random_tensor<float>(Shape{6, 10}, 1, 0.0, 1.0);
+  const auto images = test::random_tensor<float>(Shape{6, 3, 8, 8}, 2, 0.0, 1.0);
+  {
+    const auto want = eq1_step(nn::make_mlp<float>({10, 7, 5, 3}, mlp), flat, seeds, labels, "hidden1", "hidden2");
+    const auto got = eq1_step(nn::make_mlp<float, test::SeparateHost>({10, 7, 5, 3}, mlp), flat, seeds, labels,
+                              "hidden1", "hidden2");
+    CHECK(got.second == want.second);
+    CHECK(got.first == want.first);
+  }
+  {
+    const auto want = eq1_step(nn::make_all_cnn<float>(cnn), images, seeds, labels, "conv2", "conv6");
+    const auto got = eq1_step(nn::make_all_cnn<float, test::SeparateHost>(cnn), images, seeds, labels, "conv2", "conv6");
+    CHECK(got.second == want.second);
+    CHECK(got.first == want.first);
+  }
+  {
+    const auto want = eq1_step(nn::make_wide_resnet<float>(wrn), images, seeds, labels, "block1", "block2");
+    const auto got =
+        eq1_step(nn::make_wide_resnet<float, test::SeparateHost>(wrn), images, seeds, labels, "block1", "block2");
+    CHECK(got.second == want.second);
+    CHECK(got.first == want.first);
+  }
 }

@@ -1,6 +1,7 @@
 // The generic trainer on a small synthetic task: it learns, resuming from a checkpoint equals
 // the uninterrupted run bit for bit, a diverging run stops with a clear error and keeps its last
-// checkpoint, hooks and logs see every epoch.
+// checkpoint, hooks and logs see every epoch; on a separate-memory device it gives the CPU run's
+// bits, reports and exact resume.
 #include <doctest/doctest.h>
 
 #include <fstream>
@@ -16,6 +17,7 @@
 #include "invar/optim/sgd.hpp"
 #include "invar/train/trainer.hpp"
 #include "support/error_message.hpp"
+#include "support/separate_device.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace invar;
@@ -273,4 +275,64 @@ TEST_CASE("the collapse monitor on fully collapsed features: no spectrum, NaN in
   std::string line;
   REQUIRE(std::getline(log, line));
   CHECK(nlohmann::json::parse(line)["collapse"]["pc1_share"].is_null());
+}
+
+namespace trainer_device_test {
+
+/// The setup of TrainerSetup with the model, optimiser and objective on device D, L_DA and L_C
+/// at the tap (one call of the objective), the score and the collapse monitor on.
+template <Device D>
+struct DeviceSetup {
+  data::ImageSet train = synthetic(64, 1), test = synthetic(40, 2);
+  nn::Sequential<float, D> model = nn::make_mlp<float, D>({36, 16, 2}, nn::MlpOptions{}.with_seed(3));
+  optim::Sgd<float, D> sgd{optim::SgdOptions(0.1).with_momentum(0.9)};
+  objective::Objective<float, D> obj;
+  data::KxMSampler sampler{train.labels, data::KxMOptions{}.with_seeds_per_batch(8).with_augmentations(2).with_seed(4)};
+  data::Augmentation aug = data::augment::light();
+  DeviceSetup() {
+    obj.augmentation({"hidden1"}, MeanSquaredDifference{})
+        .class_wise({"hidden1"}, MeanSquaredDifference{})
+        .with_schedule(objective::WeightSchedule::constant(0.1, 0.05));
+  }
+  std::vector<train::EpochReport> fit(const train::TrainerOptions& o) {
+    return train::Trainer(model, sgd, obj, train, sampler, &aug, o).fit(&test);
+  }
+  std::vector<float> parameters() {
+    std::vector<float> v;
+    for (auto* p : model.parameters()) {
+      const auto host = Tensor<float>::copy_of(p->value.view());
+      v.insert(v.end(), host.begin(), host.end());
+    }
+    return v;
+  }
+};
+
+}  // namespace trainer_device_test
+
+TEST_CASE("the trainer on a separate-memory device: the CPU run's bits, reports and an exact resume") {
+  using trainer_device_test::DeviceSetup;
+  test::TempDir dir;
+  const auto options = train::TrainerOptions{}.with_epochs(3).with_seed(5).with_progress(false).with_score("hidden1", 40)
+                           .with_monitor("hidden1", 40);
+  DeviceSetup<Cpu> cpu;
+  const auto want = cpu.fit(options);
+  DeviceSetup<test::SeparateHost> device;
+  const auto got = device.fit(train::TrainerOptions{options}.with_out_dir(dir.file("device")));
+  REQUIRE(got.size() == want.size());
+  for (std::size_t e = 0; e < got.size(); ++e) {
+    CAPTURE(e);
+    CHECK(got[e].train_objective == want[e].train_objective);
+    CHECK(got[e].train_terms == want[e].train_terms);
+    CHECK(got[e].test_accuracy == want[e].test_accuracy);
+    CHECK(got[e].test_cross_entropy == want[e].test_cross_entropy);
+    CHECK(got[e].invariance_score == want[e].invariance_score);
+    CHECK(got[e].pc1_share == want[e].pc1_share);
+  }
+  CHECK(device.parameters() == cpu.parameters());
+  // One epoch on the device, then a fresh device model resumes from its checkpoint.
+  DeviceSetup<test::SeparateHost> first;
+  first.fit(train::TrainerOptions{options}.with_epochs(1).with_out_dir(dir.file("resumed")));
+  DeviceSetup<test::SeparateHost> resumed;
+  CHECK(resumed.fit(train::TrainerOptions{options}.with_out_dir(dir.file("resumed")).with_resume()).size() == 2);
+  CHECK(resumed.parameters() == cpu.parameters());
 }

@@ -2,7 +2,10 @@
 /// \file trainer.hpp
 /// A generic trainer: any nn::TrainableModel (nn/model.hpp), the objective of Eq. 1, any optimiser
 /// with step(params), any sampler with steps_per_epoch() and batch(epoch, step) (data/), and an
-/// optional augmentation. Float32 images (data::ImageSet).
+/// optional augmentation. Float32 images (data::ImageSet). The model may live on any device
+/// (its parameters' device, nn::model_device_t): batches are assembled and augmented on the host
+/// and copied over once per step; the objective (objective::Objective<float, D>), the optimiser's
+/// state and every gradient stay on the device; evaluation reads host images a batch at a time.
 ///
 ///   train::Trainer trainer(model, sgd, objective, train_set, sampler, &augmentation,
 ///                          train::TrainerOptions{}.with_epochs(10).with_seed(1).with_out_dir("run"));
@@ -63,6 +66,7 @@
 
 #include "invar/cpu.hpp"
 #include "invar/analysis/classifier_accuracy.hpp"
+#include "invar/analysis/features.hpp"
 #include "invar/analysis/invariance_score.hpp"
 #include "invar/analysis/pca.hpp"
 #include "invar/data/assemble_batch.hpp"
@@ -166,12 +170,15 @@ template <class Model, class Opt, class Sampler, class Aug = data::augment::Augm
 class Trainer {
  public:
   using T = float;  ///< the element type of images, features and gradients
-  static_assert(nn::TrainableModel<Model, T>, "Trainer: the model must satisfy invar::nn::TrainableModel");
+  /// The device the model computes on (that of its parameters): batches are assembled on the
+  /// host and go there by one copy; the objective, optimiser and gradients live there too.
+  using D = nn::model_device_t<Model>;
+  static_assert(nn::TrainableModel<Model, T, D>, "Trainer: the model must satisfy invar::nn::TrainableModel");
 
   /// `augmentation` may be null (no augmentation, and no invariance score). Creates
   /// options.out_dir when given. Throws invar::Error when epochs or eval_batch is below 1, when
   /// `train` is not N x C x H x W images with N labels, or when the folder cannot be created.
-  Trainer(Model& model, Opt& optimizer, objective::Objective<T>& objective, const data::ImageSet& train,
+  Trainer(Model& model, Opt& optimizer, objective::Objective<T, D>& objective, const data::ImageSet& train,
           const Sampler& sampler, const Aug* augmentation, TrainerOptions options)
       : model_(model),
         opt_(optimizer),
@@ -200,7 +207,7 @@ class Trainer {
   /// Called after every epoch (after its checkpoint and log line) with its report.
   void on_epoch_end(std::function<void(const EpochReport&)> f) { epoch_hooks_.push_back(std::move(f)); }
   /// Called after every optimiser step with (epoch, step, the objective's value on the batch).
-  void on_step_end(std::function<void(index_t, index_t, const typename objective::Objective<T>::Value&)> f) {
+  void on_step_end(std::function<void(index_t, index_t, const typename objective::Objective<T, D>::Value&)> f) {
     step_hooks_.push_back(std::move(f));
   }
 
@@ -239,7 +246,8 @@ class Trainer {
     on_writer([&] { tidy_run_folder(state.epochs_done); });
     auto params = model_.parameters();
     std::vector<EpochReport> reports;
-    Tensor<T> x, dlogits;
+    Tensor<T> x;                   // the batch, assembled on the host
+    Tensor<T, D> x_device, dlogits;  // the batch on the model's device (unused on the host)
     for (index_t epoch = state.epochs_done; epoch < o_.epochs; ++epoch) {
       obj_.set_epoch(epoch, o_.epochs);
       classifier_trained_ = classifier_trained_ || obj_.weights().cross_entropy > 0 || epoch_had_ce(epoch);
@@ -264,7 +272,7 @@ class Trainer {
         const data::BatchRows batch = sampler_.batch(epoch, step);
         const data::BatchRows rows = across() ? my_rows(batch) : batch;
         data::assemble_batch(train_.images, rows, aug_, o_.seed, epoch, step, x);
-        model_.forward(x);
+        nn::forward_host_batch(model_, TensorView<const T>(x.view()), x_device);
         // Divergence guard: the losses refuse non-finite features, so look at the logits first
         // and say what happened (the checks are on the host: B x classes values).
         on_every_rank([&] { check_finite(model_.output(), epoch, step); });
@@ -388,19 +396,9 @@ class Trainer {
     r.effective_rank = p.effective_rank;
   }
 
-  /// The features of `tap` for `images`, in eval_batch chunks, as an N x D matrix.
+  /// The features of `tap` for `images` (host rows), in eval_batch chunks, as an N x D host matrix.
   Tensor<T> tap_features(TensorView<const T> images, const std::string& tap) {
-    const index_t n = images.dim(0);
-    const nn::InferenceScope<Model> inference(model_, {tap});  // forward only
-    Tensor<T> out;
-    for (index_t b0 = 0; b0 < n; b0 += o_.eval_batch) {
-      const index_t b = std::min(o_.eval_batch, n - b0);
-      model_.forward(images.slice_rows(b0, b0 + b));
-      const auto f = model_.tap(tap);
-      if (out.numel() == 0) out = Tensor<T>(Shape{n, f.numel() / f.dim(0)});
-      std::copy(f.data(), f.data() + f.numel(), out.data() + b0 * out.dim(1));
-    }
-    return out;
+    return analysis::extract_features(model_, images, tap, o_.eval_batch);
   }
 
   /// The authors' score at score_tap: the first score_images test images against one
@@ -416,7 +414,11 @@ class Trainer {
     return analysis::invariance_score(MeanSquaredDifference{}, fx, fg).mean;
   }
 
-  void check_finite(TensorView<const T> logits, index_t epoch, index_t step) const {
+  void check_finite(TensorView<const T, D> logits_here, index_t epoch, index_t step) const {
+    Tensor<T> copy;  // B x classes values, read on the host
+    if constexpr (!HostDevice<D>) copy = Tensor<T>::copy_of(logits_here);
+    const TensorView<const T> logits = HostDevice<D> ? TensorView<const T>(logits_here.data(), logits_here.shape())
+                                                     : TensorView<const T>(copy.view());
     for (index_t i = 0; i < logits.numel(); ++i)
       if (!std::isfinite(logits[i])) diverged("the logits hold " + std::to_string(logits[i]), epoch, step);
   }
@@ -432,7 +434,7 @@ class Trainer {
 
   /// Whether an earlier epoch (before a resume) gave cross-entropy weight.
   bool epoch_had_ce(index_t epoch) {
-    objective::Objective<T> probe = obj_;
+    objective::Objective<T, D> probe = obj_;
     for (index_t e = 0; e < epoch; ++e) {
       probe.set_epoch(e, o_.epochs);
       if (probe.weights().cross_entropy > 0) return true;
@@ -522,14 +524,14 @@ class Trainer {
 
   Model& model_;
   Opt& opt_;
-  objective::Objective<T>& obj_;
+  objective::Objective<T, D>& obj_;
   const data::ImageSet& train_;
   const Sampler& sampler_;
   const Aug* aug_;
   TrainerOptions o_;
   bool classifier_trained_ = false;
   std::vector<std::function<void(const EpochReport&)>> epoch_hooks_;
-  std::vector<std::function<void(index_t, index_t, const typename objective::Objective<T>::Value&)>> step_hooks_;
+  std::vector<std::function<void(index_t, index_t, const typename objective::Objective<T, D>::Value&)>> step_hooks_;
 };
 
 }  // namespace invar::train

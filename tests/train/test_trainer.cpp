@@ -335,4 +335,14 @@ TEST_CASE("the trainer on a separate-memory device: the CPU run's bits, reports 
   DeviceSetup<test::SeparateHost> resumed;
   CHECK(resumed.fit(train::TrainerOptions{options}.with_out_dir(dir.file("resumed")).with_resume()).size() == 2);
   CHECK(resumed.parameters() == cpu.parameters());
+  // A NaN weight on the device: the logits, read back on the host, stop the run at the next step.
+  DeviceSetup<test::SeparateHost> poisoned;
+  train::Trainer t(poisoned.model, poisoned.sgd, poisoned.obj, poisoned.train, poisoned.sampler, &poisoned.aug,
+                   train::TrainerOptions{options}.with_epochs(1));
+  t.on_step_end([&](index_t, index_t step, const auto&) {
+    if (step != 0) return;
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    test::SeparateHost::copy_from_host(poisoned.model.parameters().back()->value.data(), &nan, sizeof(float));
+  });
+  CHECK_ERROR_CONTAINS(t.fit(), "training diverged at epoch 1, step 2 (the logits hold nan)");
 }

@@ -414,11 +414,12 @@ class Trainer {
     return analysis::invariance_score(MeanSquaredDifference{}, fx, fg).mean;
   }
 
-  void check_finite(TensorView<const T, D> logits_here, index_t epoch, index_t step) const {
-    Tensor<T> copy;  // B x classes values, read on the host
-    if constexpr (!HostDevice<D>) copy = Tensor<T>::copy_of(logits_here);
-    const TensorView<const T> logits = HostDevice<D> ? TensorView<const T>(logits_here.data(), logits_here.shape())
-                                                     : TensorView<const T>(copy.view());
+  /// The logits (B x classes values) are read on the host: copied there from another device.
+  void check_finite(TensorView<const T, D> logits, index_t epoch, index_t step) const {
+    if constexpr (HostDevice<D>) check_finite_on_host(logits, epoch, step);
+    else check_finite_on_host(Tensor<T>::copy_of(logits).view(), epoch, step);
+  }
+  void check_finite_on_host(TensorView<const T> logits, index_t epoch, index_t step) const {
     for (index_t i = 0; i < logits.numel(); ++i)
       if (!std::isfinite(logits[i])) diverged("the logits hold " + std::to_string(logits[i]), epoch, step);
   }

@@ -23,13 +23,17 @@ using namespace invar;
 TEST_SUITE_BEGIN("train");
 
 namespace {
-struct Run {
-  nn::Sequential<float> model = nn::make_mlp<float>({6, 8, 3}, nn::MlpOptions{}.with_seed(1));
-  optim::Sgd<float> sgd{optim::SgdOptions(0.1).with_momentum(0.9).with_nesterov()};
-  Tensor<float> x = test::random_tensor<float>(Shape{10, 6}, 2);
+/// An MLP and SGD with momentum on device D (inputs copied over), one seed per run.
+template <Device D = Cpu>
+struct RunOn {
+  nn::Sequential<float, D> model;
+  optim::Sgd<float, D> sgd{optim::SgdOptions(0.1).with_momentum(0.9).with_nesterov()};
+  Tensor<float, D> x;
   Tensor<index_t> y{Shape{10}};
-  Tensor<float> dlogits{Shape{10, 3}};
-  Run() {
+  Tensor<float, D> dlogits{Shape{10, 3}};
+  explicit RunOn(std::uint64_t seed = 1)
+      : model(nn::make_mlp<float, D>({6, 8, 3}, nn::MlpOptions{}.with_seed(seed))),
+        x(Tensor<float, D>::copy_of(test::random_tensor<float>(Shape{10, 6}, 2).view())) {
     for (index_t i = 0; i < 10; ++i) y[i] = i % 3;
   }
   void step() {
@@ -40,7 +44,17 @@ struct Run {
     auto params = model.parameters();
     sgd.step(params);
   }
+  /// Every parameter, copied to the host.
+  std::vector<std::vector<float>> values() {
+    std::vector<std::vector<float>> out;
+    for (auto* p : model.parameters()) {
+      const auto host = Tensor<float>::copy_of(p->value.view());
+      out.emplace_back(host.begin(), host.end());
+    }
+    return out;
+  }
 };
+using Run = RunOn<Cpu>;
 }  // namespace
 
 TEST_CASE("a checkpointed run continues exactly as the uninterrupted one") {
@@ -107,54 +121,17 @@ TEST_CASE("a checkpoint with a valid CRC but impossible content is refused, nami
   CHECK(std::vector<float>(w.begin(), w.end()) == before);
 }
 
-namespace checkpoint_device_test {
-
-/// A run of an MLP and SGD with momentum on device D: the same steps as Run, inputs copied over.
-template <Device D>
-struct DeviceRun {
-  nn::Sequential<float, D> model;
-  optim::Sgd<float, D> sgd{optim::SgdOptions(0.1).with_momentum(0.9).with_nesterov()};
-  Tensor<float, D> x;
-  Tensor<index_t> y{Shape{10}};
-  Tensor<float, D> dlogits{Shape{10, 3}};
-  explicit DeviceRun(std::uint64_t seed)
-      : model(nn::make_mlp<float, D>({6, 8, 3}, nn::MlpOptions{}.with_seed(seed))),
-        x(Tensor<float, D>::copy_of(test::random_tensor<float>(Shape{10, 6}, 2).view())) {
-    for (index_t i = 0; i < 10; ++i) y[i] = i % 3;
-  }
-  void step() {
-    model.forward(x);
-    softmax_cross_entropy(model.output(), y, dlogits);
-    model.zero_grad();
-    model.backward(dlogits);
-    auto params = model.parameters();
-    sgd.step(params);
-  }
-  /// Every parameter, copied to the host.
-  std::vector<std::vector<float>> values() {
-    std::vector<std::vector<float>> out;
-    for (auto* p : model.parameters()) {
-      const auto host = Tensor<float>::copy_of(p->value.view());
-      out.emplace_back(host.begin(), host.end());
-    }
-    return out;
-  }
-};
-
-}  // namespace checkpoint_device_test
-
 TEST_CASE("a checkpoint written on a separate-memory device continues on the CPU with the same bits, and back") {
-  using checkpoint_device_test::DeviceRun;
   test::TempDir dir;
   const std::string from_device = dir.file("device.invar");
   const std::string from_cpu = dir.file("cpu.invar");
-  DeviceRun<test::SeparateHost> device(1);
+  RunOn<test::SeparateHost> device(1);
   device.step();
   device.step();
   train::save_checkpoint(from_device, device.model, device.sgd, train::TrainingState{1, 2, 7, "device"});
   device.step();  // the uninterrupted run's third step
 
-  DeviceRun<Cpu> cpu(99);  // other initial weights: the checkpoint must replace them
+  RunOn<Cpu> cpu(99);  // other initial weights: the checkpoint must replace them
   const auto s = train::load_checkpoint(from_device, cpu.model, cpu.sgd);
   CHECK(s.global_step == 2);
   cpu.step();
@@ -162,7 +139,7 @@ TEST_CASE("a checkpoint written on a separate-memory device continues on the CPU
 
   train::save_checkpoint(from_cpu, cpu.model, cpu.sgd, train::TrainingState{1, 3, 7, "cpu"});
   cpu.step();
-  DeviceRun<test::SeparateHost> back(42);
+  RunOn<test::SeparateHost> back(42);
   train::load_checkpoint(from_cpu, back.model, back.sgd);
   back.step();
   CHECK(back.values() == cpu.values());
